@@ -1,0 +1,31 @@
+# Two commands on a fresh clone: `make book` (the main job) and `make test`.
+PROFILE ?= fast
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: book test notebooks install clean
+
+# Create the virtual environment and install everything (CPU torch wheel first).
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Execute every notebook with papermill, then build the book into _build/html.
+book: $(STAMP)
+	$(PY) -m lva book --profile $(PROFILE)
+
+## Execute the notebooks without building the book.
+notebooks: $(STAMP)
+	$(PY) -m lva book --profile $(PROFILE) --no-build
+
+## Run the test suite.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf _build book/chapters book/_static/vega-bundle.js

@@ -1,0 +1,289 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. The world: instructions, room, expert and demonstrations
+#
+# ## Overview
+#
+# The agent of Milano & Nolfi learns what instructions *mean* by acting on them. Before any
+# learning, we need the world it acts in: a small BabyAI-style room, a language of instructions
+# with synonyms, and an expert that shows the right way to act on every one of them. This chapter
+# builds these three pieces from the `lva` package and checks them:
+#
+# 1. the instruction language (three tasks, six verb phrases each, colours, object types);
+# 2. the room: a MiniGrid environment with a partial, egocentric view;
+# 3. the expert: a planner that sees the whole room and solves every episode, cross-checked
+#    against MiniGrid's own BabyAI bot;
+# 4. the demonstrations that chapter 3 will imitate.
+#
+# ## Prerequisites
+#
+# | | |
+# |---|---|
+# | Concepts | a grid world, breadth-first search, what a demonstration is |
+# | Chapters | none: this is the first |
+# | Time to run | `fast`: about 1 minute; `full`: about 2 minutes (2 CPU cores) |
+#
+# Everything here runs offline on a laptop CPU.
+
+# %% tags=["parameters"]
+profile = "fast"
+
+# %% [markdown]
+# ## 1. Setup
+#
+# Every knob of the pipeline lives in one config, selected by a profile. This chapter uses its
+# `env`, `demos` and `checks` sections.
+
+# %%
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from lva import viz
+from lva.config import get_config
+from lva.demos import load_or_generate
+from lva.env import ACTION_NAMES, ENV_ID, make_env
+from lva.expert import check_expert, compare_with_babyai_bot
+from lva.instructions import (
+    COLORS,
+    OBJECT_TYPES,
+    TASK_NAMES,
+    TASKS,
+    VERBS,
+    all_instructions,
+    instructions_for,
+    vocabulary,
+)
+
+warnings.filterwarnings("ignore", module="gymnasium")
+viz.setup_charts()
+cfg = get_config(profile)
+pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["env"].items()}})
+
+# %% [markdown]
+# ## 2. The instruction language
+#
+# An instruction is `<verb phrase> the <colour> <object type>`. Each task has six synonymous verb
+# phrases, so the same meaning can be said six ways; the paper adds synonyms for the same reason,
+# to give the language some variation the agent must see through.
+
+# %%
+pd.DataFrame(
+    {
+        TASK_NAMES[t]: {
+            "verb phrases": ", ".join(VERBS[t]),
+            "object types": ", ".join(OBJECT_TYPES[t]),
+            "instructions": len(instructions_for(t)),
+        }
+        for t in TASKS
+    }
+).T
+
+# %% [markdown]
+# With six colours ({glue:text}`n_colors` is the number MiniGrid defines), the full list has one
+# instruction per (task, verb, colour, type) combination. Doors can be reached or escaped from but
+# not picked up, which is why PICK-UP has fewer instructions.
+
+# %%
+instructions = all_instructions()
+print(f"{len(instructions)} instructions, {len(vocabulary())} distinct words, colours: {', '.join(COLORS)}")
+print("first and last:", instructions[0].text, "|", instructions[-1].text)
+print("distinct meanings (task, colour, type):", len({i.meaning for i in instructions}))
+
+# %%
+viz.vocabulary_chart()
+
+# %% [markdown]
+# ## 3. The room
+#
+# `lva.env.InstructionRoomEnv` (registered with gymnasium as `LVA/InstructionRoom-v0`) is a
+# single room with a target object, a few distractors on the floor and doors in the walls. No
+# distractor shares the target's colour and type, so every instruction names exactly one object.
+# The agent sees a 7 x 7 window in front of it (walls block the view), both as MiniGrid's symbolic
+# grid and as an RGB image; the ImageNet CNN of chapter 2 looks at the image.
+
+# %%
+print(ENV_ID, "| actions:", dict(enumerate(ACTION_NAMES)))
+env = make_env(cfg.env, rgb_obs=True)
+obs, info = env.reset(seed=0)
+print("mission:", obs["mission"])
+print({k: (v.shape, v.dtype) if hasattr(v, "shape") else v for k, v in obs.items() if k != "mission"})
+
+# %% [markdown]
+# One seeded episode of each task. Left: the whole room, the agent's field of view highlighted;
+# right: what the agent actually sees, the red triangle being the agent itself at the bottom centre.
+
+# %%
+viz.task_examples(cfg.env, seed=3)
+
+# %% [markdown]
+# The rules that decide success are in the class docstring; the one that needs a choice is
+# ESCAPE-FROM, which the paper does not define. Here an ESCAPE-FROM episode starts with the agent
+# at most {glue:text}`escape_start` step from the named object and succeeds once the agent is at
+# least {glue:text}`escape_distance` path steps away from it (steps through free cells, so walls
+# and objects in between count).
+
+# %%
+import inspect  # noqa: E402
+
+from myst_nb import glue  # noqa: E402
+
+glue("n_colors", len(COLORS), display=False)
+glue("escape_start", cfg.env.escape_start_max, display=False)
+glue("escape_distance", cfg.env.escape_distance, display=False)
+doc = inspect.cleandoc(type(env).__doc__)
+print(doc[doc.index("## Rewards") : doc.index("## Registered")].replace("``", ""))
+
+# %% [markdown]
+# ## 4. The expert
+#
+# The expert sees the whole room and searches the agent's own state space (position x direction)
+# breadth-first, so its plans are the shortest possible for GO-TO and PICK-UP, and the shortest way
+# out to the escape distance for ESCAPE-FROM. Here is its plan for one instruction.
+
+# %%
+viz.expert_path(cfg.env, "pick up the blue key", seed=11)
+
+# %%
+viz.expert_path(cfg.env, "run away from the purple box", seed=4)
+
+# %% [markdown]
+# ### 4.1 Does it solve every episode?
+#
+# On fresh evaluation seeds (never used for demonstrations), per task:
+
+# %%
+checks = pd.DataFrame(check_expert(cfg.env, cfg.checks.expert_episodes_per_task, seed=cfg.seed))
+checks.style.format({"success": "{:.1%}", "mean_steps": "{:.2f}", "episodes_per_s": "{:.0f}"}).hide(axis="index")
+
+# %% [markdown]
+# ### 4.2 Cross-check against MiniGrid's BabyAI bot
+#
+# MiniGrid ships `BabyAIBot`, the expert that generated BabyAI's own demonstrations. We run our
+# planner and the bot on the *same* seeded episodes of two BabyAI levels, with success judged by
+# the BabyAI level itself, an independent check of our planner. The bot explores what it has not
+# yet seen and may move a blocking object; our planner sees the whole room but never moves objects.
+
+# %%
+bots = [compare_with_babyai_bot(level, cfg.checks.bot_episodes, seed=cfg.seed) for level in ("BabyAI-GoToLocal-v0", "BabyAI-PickupLoc-v0")]
+pd.DataFrame(
+    [
+        {
+            "level": b.level,
+            "episodes": b.episodes,
+            "expert success": f"{b.expert_success:.1%}",
+            "bot success": f"{b.bot_success:.1%}",
+            "expert mean steps": round(b.expert_mean_steps, 2),
+            "bot mean steps": round(b.bot_mean_steps, 2),
+            "expert <= bot steps": f"{b.expert_shorter_or_equal:.1%}",
+            "expert episodes/s": round(b.expert_eps_per_s),
+            "bot episodes/s": round(b.bot_eps_per_s),
+            "speed ratio": round(b.speed_ratio, 1),
+        }
+        for b in bots
+    ]
+).set_index("level").T
+
+# %% [markdown]
+# Where the bot is shorter, it picked up an object blocking the way and dropped it aside; our
+# expert walks around obstacles instead, which is always possible in the rooms we generate.
+
+# %% [markdown]
+# ## 5. Demonstrations
+#
+# Chapter 3 trains the agent to imitate the expert. Each demonstration is an episode: a seeded
+# room, an instruction, and the expert's actions with the agent's view before each of them. Each
+# task's instructions are cycled through evenly, and the set is cached under a folder keyed by a
+# hash of the `env` and `demos` config sections, written atomically.
+
+# %%
+demos, timing = load_or_generate(cfg)
+print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions")
+print("from cache" if timing["cached"] else f"generated in {timing['seconds']:.1f} s ({timing['episodes_per_s']:.0f} episodes/s)")
+print("stored in <cache>/" + cfg.stage_dir("demos").name + "/demos.npz")
+
+# %%
+per_instruction = np.bincount(demos.instruction, minlength=len(instructions))
+print(f"episodes per instruction: min {per_instruction.min()}, max {per_instruction.max()}")
+
+# %%
+viz.length_chart(demos.lengths, demos.task)
+
+# %%
+viz.action_chart(demos.action, np.repeat(demos.task, demos.lengths))
+
+# %% [markdown]
+# ## Summary
+#
+# - The instruction language has three tasks, six synonymous verb phrases each, six colours and
+#   four object types: {glue:text}`n_instructions` instructions in all.
+# - The room is a MiniGrid environment with six actions and a 7 x 7 egocentric view, as a symbolic
+#   grid and as an RGB image.
+# - The expert plans on the full state by breadth-first search; it solves every episode we
+#   generate and agrees with MiniGrid's BabyAI bot while being faster.
+# - The demonstrations are deterministic for a seed and cached by config.
+#
+# ## What's next
+#
+# Chapter 2 builds the agent that will imitate these demonstrations: a language pathway that
+# turns an instruction into the 128-d embedding $E_L$ whose geometry the rest of the book studies.
+
+# %%
+glue("n_instructions", len(instructions), display=False)
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise} Count the meanings
+# :label: ex-01-meanings
+#
+# Using `lva.instructions`, count how many instructions share each meaning (task, colour, type).
+# Why is it the same number for every meaning?
+# ```
+#
+# ```{solution-start} ex-01-meanings
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+from collections import Counter  # noqa: E402
+
+meanings = Counter(i.meaning for i in all_instructions())
+print(set(meanings.values()), "instructions per meaning; one per verb phrase of the task")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} A harder escape
+# :label: ex-01-escape
+#
+# Make ESCAPE-FROM harder by asking for 6 path steps instead of 4
+# (`get_config(profile, env__escape_distance=6)`), and measure how the expert's mean episode
+# length changes with `lva.expert.check_expert`.
+# ```
+#
+# ```{solution-start} ex-01-escape
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+harder = get_config(profile, env__escape_distance=6)
+for row in check_expert(harder.env, 100, seed=1):
+    print(f"{row['task']:>7}: success {row['success']:.0%}, mean steps {row['mean_steps']:.2f}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```

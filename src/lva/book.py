@@ -1,0 +1,161 @@
+"""The notebook runner: jupytext ``.py`` -> ``.ipynb`` -> papermill (with the profile) -> Jupyter Book.
+
+``python -m lva book --profile fast`` executes every ``notebooks/NN_name.py`` in order, writes the
+executed copies where ``_toc.yml`` points (``book/chapters/``), prints each notebook's wall time,
+stops with a non-zero exit at the first failing notebook, then builds the book with ``-W -n`` and
+checks that the HTML loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import PROFILES, repo_root
+
+CHAPTERS_DIR = Path("book") / "chapters"
+_EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//""", re.IGNORECASE)
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised during execution."""
+
+
+def find_notebooks(folder: Path) -> list[Path]:
+    """The chapter sources ``NN_name.py`` in a folder, in chapter order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+
+
+def toc_chapters(root: Path) -> list[str]:
+    """Chapter stems that ``_toc.yml`` points into ``book/chapters/`` (in toc order)."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    prefix = CHAPTERS_DIR.as_posix() + "/"
+    return [f[len(prefix) :] for f in files if f.startswith(prefix)]
+
+
+def check_toc(notebooks: list[Path], root: Path) -> None:
+    """Every notebook is in the toc and every toc chapter has a notebook: nothing is skipped silently."""
+    stems = [p.stem for p in notebooks]
+    listed = toc_chapters(root)
+    missing = [s for s in stems if s not in listed]
+    orphans = [s for s in listed if s not in stems]
+    if missing or orphans:
+        raise SystemExit(
+            f"_toc.yml and notebooks/ disagree: notebooks not in the toc: {missing or 'none'}; "
+            f"toc chapters without a notebook: {orphans or 'none'}"
+        )
+
+
+def to_ipynb(source: Path, dest: Path) -> Path:
+    """Convert a jupytext percent script into a notebook with the python3 kernel set."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("jupytext", None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(nb, dest, fmt="ipynb")
+    return dest
+
+
+def execute(notebook: Path, output: Path, profile: str, cwd: Path) -> float:
+    """Run one notebook with papermill; returns its wall time, raises :class:`NotebookFailed`."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={"profile": profile},
+            kernel_name="python3",
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as err:
+        raise NotebookFailed(f"{notebook.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from err
+    return time.perf_counter() - start
+
+
+def check_offline(html_dir: Path) -> list[str]:
+    """``file: tag`` for every script or stylesheet in the built HTML that loads from the network."""
+    found = []
+    for page in sorted(html_dir.rglob("*.html")):
+        for match in _EXTERNAL.finditer(page.read_text(errors="replace")):
+            found.append(f"{page.relative_to(html_dir)}: {match.group(0)}")
+    return found
+
+
+def build_book(root: Path) -> None:
+    """``jupyter-book build . -W -n --keep-going`` in ``root``, then the offline check."""
+    from .viz import write_vega_bundle
+
+    write_vega_bundle(root / "book" / "_static")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(root), "-W", "-n", "--keep-going"]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    if subprocess.run(cmd, cwd=root).returncode != 0:
+        raise SystemExit("jupyter-book build failed (warnings are errors: see above)")
+    external = check_offline(root / "_build" / "html")
+    if external:
+        raise SystemExit("the built book loads from the network:\n  " + "\n  ".join(external))
+    print(f"book built in {time.perf_counter() - start:.1f} s: {root / '_build' / 'html' / 'index.html'}")
+
+
+def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = None, build: bool = True) -> dict[str, float]:
+    """Execute every chapter notebook in order, then (optionally) build the book.
+
+    Returns ``{notebook stem: wall seconds}``. Raises :class:`NotebookFailed` at the first failure.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    root = repo_root()
+    notebooks_dir = notebooks_dir or root / "notebooks"
+    out_dir = out_dir or root / CHAPTERS_DIR
+    notebooks = find_notebooks(notebooks_dir)
+    if not notebooks:
+        raise SystemExit(f"no chapter notebooks (NN_name.py) in {notebooks_dir}")
+    if build:
+        check_toc(notebooks, root)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # keeps torch fast when the cores are shared
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ["LVA_NO_PROGRESS"] = "1"  # bars would be frozen text in the rendered pages
+    os.environ["LVA_BOOK"] = "1"  # charts render with the vega bundle served by the book
+    times: dict[str, float] = {}
+    work = out_dir / ".src"
+    for source in notebooks:
+        print(f"[{profile}] {source.stem} ...", flush=True)
+        ipynb = to_ipynb(source, work / f"{source.stem}.ipynb")
+        times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root)
+        print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s", flush=True)
+    from .io import save_json
+
+    save_json(out_dir / f"timings-{profile}.json", times)
+    print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s", flush=True)
+    if build:
+        build_book(root)
+    return times

@@ -1,0 +1,151 @@
+"""One configuration for the whole pipeline: profiles, seeds, sizes and every artifact path.
+
+Every chapter starts from ``get_config(profile)``; artifacts live under
+``<cache_dir>/<stage>-<hash>/`` where the hash covers exactly the config sections the stage
+depends on, so changing a knob invalidates what it influenced and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Bumped when the meaning of a cached artifact changes without a config change.
+SCHEMA_VERSION = 1
+
+PROFILES = ("fast", "full")
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``pyproject.toml``), else the working directory."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists() and (parent / "src" / "lva").exists():
+            return parent
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The single-room world of chapter 1 (see :mod:`lva.env` for the rules)."""
+
+    room_size: int = 8  # outer size including walls: a 6 x 6 interior, as BabyAI's *Local levels
+    num_distractors: int = 3  # balls / boxes / keys besides the target (never the target's twin)
+    num_doors: int = 2  # doors in the walls, target door included
+    max_steps: int = 64
+    escape_distance: int = 4  # ESCAPE-FROM succeeds at >= this many path steps from the object
+    escape_start_max: int = 1  # ... starting at most this many path steps from it
+    view_size: int = 7  # egocentric partial view (cells)
+    rgb_tile: int = 8  # pixels per cell of the RGB agent view (7 * 8 = 56 px)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Expert demonstrations for behavioural cloning."""
+
+    episodes_per_task: int = 6000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Sizes of chapter 1's expert checks (not part of any artifact's cache key)."""
+
+    expert_episodes_per_task: int = 300
+    bot_episodes: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """All knobs of one run; build it with :func:`get_config`."""
+
+    profile: str = "fast"
+    seed: int = 0
+    threads: int = 2
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    env: EnvConfig = field(default_factory=EnvConfig)
+    demos: DemoConfig = field(default_factory=DemoConfig)
+    checks: CheckConfig = field(default_factory=CheckConfig)
+
+    def section(self, name: str) -> Any:
+        """One named section (``"env"``, ``"demos"``, ...)."""
+        if name not in _SECTIONS:
+            raise ValueError(f"unknown config section {name!r}; valid sections: {', '.join(_SECTIONS)}")
+        return getattr(self, name)
+
+    def key(self, *sections: str) -> str:
+        """A short hash of the named sections (plus the schema version): the cache key of a stage."""
+        payload = {name: dataclasses.asdict(self.section(name)) for name in sections}
+        payload["schema"] = SCHEMA_VERSION
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def stage_dir(self, stage: str) -> Path:
+        """The folder of one pipeline stage's artifacts, keyed by the config it depends on."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; valid stages: {', '.join(STAGES)}")
+        return Path(self.cache_dir) / f"{stage}-{self.key(*STAGES[stage])}"
+
+    def artifact(self, stage: str, name: str) -> Path:
+        """Path of one artifact of a stage (the folder is created, the file is not)."""
+        folder = self.stage_dir(stage)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view, for printing in the book."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+
+#: Which config sections each stage's artifacts depend on.
+STAGES: dict[str, tuple[str, ...]] = {
+    "demos": ("env", "demos"),
+}
+
+_SECTIONS = ("env", "demos", "checks")
+
+_PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {"demos": {"episodes_per_task": 6000}},
+    "full": {"demos": {"episodes_per_task": 12000}, "checks": {"expert_episodes_per_task": 1000, "bot_episodes": 500}},
+}
+
+
+def default_cache_dir() -> Path:
+    """``$LVA_CACHE`` if set, else ``<repo>/.cache/lva``."""
+    env = os.environ.get("LVA_CACHE")
+    return Path(env) if env else repo_root() / ".cache" / "lva"
+
+
+def get_config(profile: str = "fast", **overrides: Any) -> Config:
+    """The config of a profile, with optional overrides.
+
+    Overrides are top-level fields (``seed=1``) or ``section__field`` pairs
+    (``env__room_size=10``). Unknown profiles or fields raise ``ValueError`` naming the choices.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in _PROFILE_OVERRIDES[profile].items()}
+    top: dict[str, Any] = {"profile": profile}
+    top_fields = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"profile"}
+    for name, value in overrides.items():
+        if "__" in name:
+            sec, fld = name.split("__", 1)
+            if sec not in _SECTIONS:
+                raise ValueError(f"unknown config section {sec!r}; valid sections: {', '.join(_SECTIONS)}")
+            valid = {f.name for f in dataclasses.fields(type(getattr(Config(), sec)))}
+            if fld not in valid:
+                raise ValueError(f"unknown field {fld!r} in section {sec!r}; valid fields: {', '.join(sorted(valid))}")
+            sections.setdefault(sec, {})[fld] = value
+        elif name in top_fields:
+            top[name] = value
+        else:
+            choices = sorted(top_fields) + [f"{s}__<field>" for s in _SECTIONS]
+            raise ValueError(f"unknown config override {name!r}; valid: {', '.join(choices)}")
+    base = Config()
+    built = {sec: dataclasses.replace(getattr(base, sec), **vals) for sec, vals in sections.items()}
+    return dataclasses.replace(base, **top, **built)

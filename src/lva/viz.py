@@ -1,0 +1,215 @@
+"""Figures for the book: an offline altair renderer and the grid-world pictures of chapter 1.
+
+Charts render in the built book with the vega bundle served from ``book/_static`` (no CDN): the
+renderer emits ``vegaEmbed(<previous element>, SPEC)`` with no random ids, so a re-run gives the
+same HTML. In JupyterLab the same output carries altair's own mimetype and renders natively.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import numpy as np
+
+RENDERER = "lva-offline"
+BUNDLE_NAME = "vega-bundle.js"
+
+#: Colours of the three tasks, used by every chapter.
+TASK_COLORS = {"goto": "#4c78a8", "pickup": "#f58518", "escape": "#54a24b"}
+
+
+def _offline_renderer(spec: dict[str, Any], **_: Any) -> dict[str, Any]:
+    payload = json.dumps(spec, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+    html = (
+        '<div class="lva-vega"></div>'
+        f'<script>vegaEmbed(document.currentScript.previousElementSibling, {payload}, {{"actions": false}});</script>'
+    )
+    return {"text/html": html, "text/plain": f"<altair chart: {spec.get('title', 'untitled')}>"}
+
+
+def setup_charts() -> str:
+    """Choose the altair renderer: offline (vega served by the book) in a book build, else altair's default.
+
+    The book runner sets ``LVA_BOOK=1``; in JupyterLab, altair's default renderer draws natively.
+    Returns the renderer's name.
+    """
+    import os
+
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, _offline_renderer)
+    name = RENDERER if os.environ.get("LVA_BOOK") == "1" else "default"
+    alt.renderers.enable(name)
+    alt.data_transformers.disable_max_rows()
+    return name
+
+
+def write_vega_bundle(static_dir: str | Path) -> Path:
+    """Write vega + vega-lite + vega-embed (from ``vl-convert``) into the book's static folder."""
+    import vl_convert
+
+    from .io import atomic_open
+
+    path = Path(static_dir) / BUNDLE_NAME
+    text = "(function(){\n" + vl_convert.javascript_bundle() + "\n})();\n"
+    if not path.exists() or path.read_text() != text:
+        with atomic_open(path, "w") as fh:
+            fh.write(text)
+    return path
+
+
+# ---------------------------------------------------------------------- grid-world pictures
+def show_images(images: list[np.ndarray], titles: list[str], suptitle: str | None = None, width: float = 3.0) -> Any:
+    """A row of RGB images with titles (matplotlib figure)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(images), figsize=(width * len(images), width * 1.1), squeeze=False)
+    for ax, img, title in zip(axes[0], images, titles):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def draw_path(ax: Any, cells: list[tuple[int, int]], tile: int, color: str = "white") -> None:
+    """Overlay a path of grid cells (x, y) on an ``imshow`` of a full render with ``tile`` px cells."""
+    xs = [(x + 0.5) * tile for x, _ in cells]
+    ys = [(y + 0.5) * tile for _, y in cells]
+    ax.plot(xs, ys, "-", color=color, lw=3, alpha=0.9, solid_capstyle="round")
+    ax.plot(xs[:1], ys[:1], "o", color=color, ms=9)
+    ax.plot(xs[-1:], ys[-1:], "*", color="gold", ms=16, mec="black")
+
+
+def task_examples(env_config: Any, seed: int = 0, tile: int = 24) -> Any:
+    """One seeded episode per task: the full room (field of view highlighted) beside the agent's view."""
+    import matplotlib.pyplot as plt
+
+    from .env import make_env
+    from .instructions import TASK_NAMES, TASKS
+
+    fig, axes = plt.subplots(len(TASKS), 2, figsize=(6.4, 3.2 * len(TASKS)), gridspec_kw={"width_ratios": [8, 7]})
+    for row, task in zip(axes, TASKS):
+        env = make_env(env_config, task=task)
+        env.reset(seed=seed)
+        row[0].imshow(env.full_rgb(tile_size=tile))
+        row[0].set_title(f"{TASK_NAMES[task]}: “{env.mission}”", fontsize=10, loc="left")
+        row[1].imshow(env.agent_view_rgb(tile))
+        row[1].set_title("agent's view (7 x 7)", fontsize=10)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def expert_path(env_config: Any, instruction: str, seed: int = 0, tile: int = 32) -> Any:
+    """The expert's plan for one instruction, drawn on the room, with the start and end views."""
+    import matplotlib.pyplot as plt
+
+    from .env import ACTION_NAMES, make_env
+    from .expert import plan
+
+    env = make_env(env_config)
+    env.reset(seed=seed, options={"instruction": instruction})
+    start_full, start_view = env.full_rgb(tile_size=tile, highlight=False), env.agent_view_rgb(tile)
+    cells = [tuple(int(v) for v in env.agent_pos)]
+    actions = plan(env) or []
+    for action in actions:
+        env.step(action)
+        cell = tuple(int(v) for v in env.agent_pos)
+        if cell != cells[-1]:
+            cells.append(cell)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4), gridspec_kw={"width_ratios": [8, 7, 7]})
+    axes[0].imshow(start_full)
+    draw_path(axes[0], cells, tile)
+    axes[0].set_title(f"“{instruction}”: {len(actions)} actions", fontsize=10, loc="left")
+    axes[1].imshow(start_view)
+    axes[1].set_title("agent's view at the start", fontsize=10)
+    axes[2].imshow(env.agent_view_rgb(tile))
+    axes[2].set_title("agent's view at the end", fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.text(0.01, 0.01, "actions: " + ", ".join(ACTION_NAMES[a] for a in actions), fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    plt.close(fig)
+    return fig
+
+
+def vocabulary_chart() -> alt.Chart:
+    """How often each word occurs over the instruction list, coloured by its role."""
+    import pandas as pd
+
+    from .instructions import ALL_TYPES, COLORS, all_instructions
+
+    colors, types = set(COLORS), set(ALL_TYPES)
+    counts: dict[str, int] = {}
+    for ins in all_instructions():
+        for word in ins.text.split():
+            counts[word] = counts.get(word, 0) + 1
+
+    def role(word: str) -> str:
+        return "colour" if word in colors else "object type" if word in types else "article" if word == "the" else "verb phrase"
+
+    df = pd.DataFrame([{"word": w, "count": c, "role": role(w)} for w, c in sorted(counts.items())])
+    return (
+        alt.Chart(df, title="Words of the instruction language")
+        .mark_bar()
+        .encode(
+            x=alt.X("word:N", sort=alt.EncodingSortField("count", order="descending"), title=None),
+            y=alt.Y("count:Q", title="occurrences in the instruction list"),
+            color=alt.Color("role:N", title="role"),
+            tooltip=["word", "count", "role"],
+        )
+        .properties(width=620, height=220)
+    )
+
+
+def length_chart(lengths: np.ndarray, tasks: np.ndarray) -> alt.Chart:
+    """Distribution of expert episode lengths, one histogram per task."""
+    import pandas as pd
+
+    from .instructions import TASK_NAMES, TASKS
+
+    df = pd.DataFrame({"steps": lengths.astype(int), "task": [TASK_NAMES[TASKS[t]] for t in tasks]})
+    counts = df.groupby(["task", "steps"]).size().reset_index(name="episodes")
+    names = [TASK_NAMES[t] for t in TASKS]
+    return (
+        alt.Chart(counts, title="Expert episode length")
+        .mark_bar()
+        .encode(
+            x=alt.X("steps:O", title="actions to success"),
+            y=alt.Y("episodes:Q", title="episodes"),
+            color=alt.Color("task:N", scale=alt.Scale(domain=names, range=[TASK_COLORS[t] for t in TASKS]), legend=None),
+            column=alt.Column("task:N", sort=names, title=None),
+            tooltip=["task", "steps", "episodes"],
+        )
+        .properties(width=180, height=180)
+    )
+
+
+def action_chart(actions: np.ndarray, tasks: np.ndarray) -> alt.Chart:
+    """Share of each action in the demonstrations, per task."""
+    import pandas as pd
+
+    from .env import ACTION_NAMES
+    from .instructions import TASK_NAMES, TASKS
+
+    df = pd.DataFrame({"action": [ACTION_NAMES[a] for a in actions], "task": [TASK_NAMES[TASKS[t]] for t in tasks]})
+    share = df.groupby(["task", "action"]).size().reset_index(name="n")
+    share["share"] = share["n"] / share.groupby("task")["n"].transform("sum")
+    return (
+        alt.Chart(share, title="Which actions the expert takes")
+        .mark_bar()
+        .encode(
+            y=alt.Y("task:N", sort=[TASK_NAMES[t] for t in TASKS], title=None),
+            x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="share of actions"),
+            color=alt.Color("action:N", sort=list(ACTION_NAMES), scale=alt.Scale(domain=list(ACTION_NAMES))),
+            tooltip=["task", "action", alt.Tooltip("share:Q", format=".1%"), "n"],
+        )
+        .properties(width=560, height=120)
+    )

@@ -97,7 +97,20 @@ def execute(notebook: Path, output: Path, profile: str, cwd: Path) -> float:
         )
     except PapermillExecutionError as err:
         raise NotebookFailed(f"{notebook.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from err
+    _hide_default_parameters(output)
     return time.perf_counter() - start
+
+
+def _hide_default_parameters(path: Path) -> None:
+    """Show only the parameters papermill injected (the profile actually used), not the defaults."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 def check_offline(html_dir: Path) -> list[str]:

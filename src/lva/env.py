@@ -6,6 +6,7 @@ All randomness flows through ``self.np_random``, so a seed fixes the whole episo
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, SupportsFloat
@@ -330,6 +331,15 @@ def _wall_spots(width: int, height: int) -> list[tuple[int, int]]:
     left = [(0, y) for y in range(1, height - 1)]
     right = [(width - 1, y) for y in range(1, height - 1)]
     return top + bottom + left + right
+
+
+def rules_markdown() -> str:
+    """The Rewards and Termination rules of :class:`InstructionRoomEnv`, as Markdown for the book."""
+    import inspect
+
+    doc = inspect.cleandoc(InstructionRoomEnv.__doc__ or "")
+    section = doc[doc.index("## Rewards") : doc.index("## Registered")]
+    return re.sub(r"^## (\w+)\n", r"**\1.** ", section, flags=re.MULTILINE).replace("``", "`")
 
 
 def make_env(config: EnvConfig | None = None, task: str | None = None, rgb_obs: bool = False, **kw: Any) -> InstructionRoomEnv:

@@ -132,6 +132,7 @@ class BotComparison:
     expert_mean_steps: float
     bot_mean_steps: float
     expert_shorter_or_equal: float
+    bot_moved_object_when_shorter: float  # of the episodes where the bot was shorter, share where it dropped an object
     expert_eps_per_s: float
     bot_eps_per_s: float
 
@@ -153,7 +154,7 @@ def compare_with_babyai_bot(level: str = "BabyAI-GoToLocal-v0", episodes: int = 
     env = gym.make(level).unwrapped
     results = {}
     for who in ("expert", "bot"):
-        steps, wins = [], []
+        steps, wins, moved = [], [], []
         start = time.perf_counter()
         for i in range(episodes):
             with contextlib.redirect_stdout(io.StringIO()):  # BabyAI prints rejected samples
@@ -165,16 +166,18 @@ def compare_with_babyai_bot(level: str = "BabyAI-GoToLocal-v0", episodes: int = 
                 bot = None
             else:
                 bot = BabyAIBot(env)
-            reward, done, n = 0.0, False, 0
+            reward, done, n, dropped = 0.0, False, 0, False
             while not done:
                 action = bot.replan() if bot is not None else next(policy, int(Actions.done))
                 _, reward, term, trunc, _ = env.step(action)
-                done, n = term or trunc, n + 1
+                done, n, dropped = term or trunc, n + 1, dropped or action == Actions.drop
             steps.append(n)
+            moved.append(dropped)
             wins.append(reward > 0)
         elapsed = time.perf_counter() - start
-        results[who] = (np.array(steps), np.array(wins), episodes / elapsed)
-    (es, ew, espeed), (bs, bw, bspeed) = results["expert"], results["bot"]
+        results[who] = (np.array(steps), np.array(wins), episodes / elapsed, np.array(moved))
+    (es, ew, espeed, _), (bs, bw, bspeed, bmoved) = results["expert"], results["bot"]
+    shorter = bs < es
     return BotComparison(
         level=level,
         episodes=episodes,
@@ -183,6 +186,7 @@ def compare_with_babyai_bot(level: str = "BabyAI-GoToLocal-v0", episodes: int = 
         expert_mean_steps=float(es.mean()),
         bot_mean_steps=float(bs.mean()),
         expert_shorter_or_equal=float((es <= bs).mean()),
+        bot_moved_object_when_shorter=float(bmoved[shorter].mean()) if shorter.any() else float("nan"),
         expert_eps_per_s=espeed,
         bot_eps_per_s=bspeed,
     )

@@ -86,16 +86,16 @@ def draw_path(ax: Any, cells: list[tuple[int, int]], tile: int, color: str = "wh
 
 
 def task_examples(env_config: Any, seed: int = 0, tile: int = 24) -> Any:
-    """One seeded episode per task: the full room (field of view highlighted) beside the agent's view."""
+    """One seeded episode per task (seeds ``seed``, ``seed + 1``, ...): the full room (field of view highlighted) beside the agent's view."""
     import matplotlib.pyplot as plt
 
     from .env import make_env
     from .instructions import TASK_NAMES, TASKS
 
     fig, axes = plt.subplots(len(TASKS), 2, figsize=(6.4, 3.2 * len(TASKS)), gridspec_kw={"width_ratios": [8, 7]})
-    for row, task in zip(axes, TASKS):
+    for k, (row, task) in enumerate(zip(axes, TASKS)):
         env = make_env(env_config, task=task)
-        env.reset(seed=seed)
+        env.reset(seed=seed + k)
         row[0].imshow(env.full_rgb(tile_size=tile))
         row[0].set_title(f"{TASK_NAMES[task]}: “{env.mission}”", fontsize=10, loc="left")
         row[1].imshow(env.agent_view_rgb(tile))
@@ -162,10 +162,10 @@ def vocabulary_chart() -> alt.Chart:
         .encode(
             x=alt.X("word:N", sort=alt.EncodingSortField("count", order="descending"), title=None),
             y=alt.Y("count:Q", title="occurrences in the instruction list"),
-            color=alt.Color("role:N", title="role"),
+            color=alt.Color("role:N", title=None, legend=alt.Legend(orient="top")),
             tooltip=["word", "count", "role"],
         )
-        .properties(width=620, height=220)
+        .properties(width=600, height=220)
     )
 
 
@@ -208,8 +208,10 @@ def action_chart(actions: np.ndarray, tasks: np.ndarray) -> alt.Chart:
         .encode(
             y=alt.Y("task:N", sort=[TASK_NAMES[t] for t in TASKS], title=None),
             x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="share of actions"),
-            color=alt.Color("action:N", sort=list(ACTION_NAMES), scale=alt.Scale(domain=list(ACTION_NAMES))),
+            color=alt.Color(
+                "action:N", sort=list(ACTION_NAMES), scale=alt.Scale(domain=list(ACTION_NAMES)), legend=alt.Legend(orient="bottom", title=None)
+            ),
             tooltip=["task", "action", alt.Tooltip("share:Q", format=".1%"), "n"],
         )
-        .properties(width=560, height=120)
+        .properties(width=540, height=120)
     )

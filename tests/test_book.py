@@ -1,0 +1,98 @@
+"""The notebook runner and the offline book build."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lva.book import build_book, check_offline, check_toc, execute, find_notebooks, to_ipynb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+OK = '''# %% tags=["parameters"]
+profile = "fast"
+
+# %%
+print("ran with", profile)
+'''
+
+
+def test_runner_stops_non_zero_at_the_first_failing_notebook(tmp_path):
+    src, out = tmp_path / "nb", tmp_path / "out"
+    src.mkdir()
+    (src / "01_ok.py").write_text(OK)
+    (src / "02_fail.py").write_text(OK + '\n# %%\nraise ValueError("boom")\n')
+    (src / "03_later.py").write_text(OK)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lva", "book", "--notebooks", str(src), "--out", str(out), "--no-build"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "02_fail" in proc.stderr and "ValueError: boom" in proc.stderr
+    assert "01_ok:" in proc.stdout  # its wall time was printed
+    assert (out / "01_ok.ipynb").exists() and (out / "02_fail.ipynb").exists()
+    assert not (out / "03_later.ipynb").exists()  # nothing after the failure runs
+
+
+def test_runner_rejects_unknown_profile():
+    proc = subprocess.run([sys.executable, "-m", "lva", "book", "--profile", "huge"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "fast" in proc.stderr and "full" in proc.stderr
+
+
+def test_toc_and_notebooks_must_agree(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/chapters/01_a\n")
+    (tmp_path / "01_a.py").write_text(OK)
+    check_toc(find_notebooks(tmp_path), tmp_path)
+    (tmp_path / "02_b.py").write_text(OK)
+    with pytest.raises(SystemExit, match="02_b"):
+        check_toc(find_notebooks(tmp_path), tmp_path)
+
+
+def test_repository_toc_lists_every_notebook():
+    check_toc(find_notebooks(ROOT / "notebooks"), ROOT)
+
+
+def test_check_offline_flags_external_scripts_and_styles(tmp_path):
+    (tmp_path / "a.html").write_text('<script src="https://cdn.example/x.js"></script><link href="//cdn/y.css" rel="stylesheet">')
+    (tmp_path / "b.html").write_text('<script src="_static/x.js"></script><a href="https://example.org">a link is fine</a>')
+    found = check_offline(tmp_path)
+    assert len(found) == 2 and all(f.startswith("a.html") for f in found)
+
+
+def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
+    """A miniature book with the project's _config.yml: -W passes and nothing loads from the network."""
+    for name in ("_config.yml",):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "book" / "_static").mkdir(parents=True)
+    shutil.copy(ROOT / "book" / "_static" / "lva.css", tmp_path / "book" / "_static")
+    (tmp_path / "book" / "intro.md").write_text("# Mini\n\nEuler: $e^{i\\pi} + 1 = 0$.\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/chapters/01_chart\n")
+    src = tmp_path / "01_chart.py"
+    src.write_text(
+        "# %% [markdown]\n# # Chart page\n\n"
+        + OK
+        + "\n# %% [markdown]\n# ## A chart\n\n# %%\nimport altair as alt, pandas as pd\nfrom lva import viz\n"
+        + "viz.setup_charts()\nalt.Chart(pd.DataFrame({'x': [1, 2, 3]})).mark_bar().encode(x='x:Q')\n"
+    )
+    monkeypatch.setenv("LVA_BOOK", "1")
+    nb = to_ipynb(src, tmp_path / "work" / "01_chart.ipynb")
+    execute(nb, tmp_path / "book" / "chapters" / "01_chart.ipynb", "fast", cwd=tmp_path)
+    shutil.rmtree(tmp_path / "work")
+    build_book(tmp_path)  # raises SystemExit on a -W warning or an external load
+    html = tmp_path / "_build" / "html"
+    page = (html / "book" / "chapters" / "01_chart.html").read_text()
+    assert "vegaEmbed(document.currentScript.previousElementSibling" in page
+    assert (html / "_static" / "vega-bundle.js").stat().st_size > 100_000
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert check_offline(html) == []
+
+
+def test_repository_book_is_offline_when_built():
+    html = ROOT / "_build" / "html"
+    if not html.exists():
+        pytest.skip("the book has not been built in this checkout (make book)")
+    assert check_offline(html) == []

@@ -1,0 +1,72 @@
+import dataclasses
+import os
+
+import pytest
+
+from lva.config import PROFILES, get_config
+from lva.io import atomic_open, load_json, save_json
+
+
+def test_profiles_differ_and_unknown_profile_lists_choices():
+    fast, full = get_config("fast"), get_config("full")
+    assert fast.demos.episodes_per_task < full.demos.episodes_per_task
+    with pytest.raises(ValueError, match="fast, full"):
+        get_config("medium")
+    assert PROFILES == ("fast", "full")
+
+
+def test_overrides_and_their_errors():
+    cfg = get_config("fast", seed=3, env__room_size=10)
+    assert cfg.seed == 3 and cfg.env.room_size == 10
+    with pytest.raises(ValueError, match="valid fields"):
+        get_config("fast", env__roomsize=10)
+    with pytest.raises(ValueError, match="valid sections"):
+        get_config("fast", agent__size=10)
+    with pytest.raises(ValueError, match="seed"):
+        get_config("fast", sede=1)
+
+
+def test_cache_key_depends_only_on_the_stage_sections():
+    base = get_config("fast")
+    same = get_config("fast", checks__bot_episodes=7, seed=9)  # not part of the demos stage
+    other = get_config("fast", env__num_distractors=4)
+    assert base.stage_dir("demos") == same.stage_dir("demos")
+    assert base.stage_dir("demos") != other.stage_dir("demos")
+    assert base.stage_dir("demos") != get_config("full").stage_dir("demos")
+    assert base.stage_dir("demos").parent == base.cache_dir
+    with pytest.raises(ValueError, match="valid stages"):
+        base.stage_dir("nope")
+
+
+def test_cache_dir_follows_environment(tmp_path):
+    assert get_config().cache_dir == tmp_path / "cache"
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write('{"half": ')
+            raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
+    save_json(target, {"b": 1, "a": [1, 2]})
+    assert load_json(target) == {"a": [1, 2], "b": 1}
+    first = target.read_bytes()
+    save_json(target, {"a": [1, 2], "b": 1})
+    assert target.read_bytes() == first  # sorted keys: same content, same bytes
+
+
+def test_atomic_write_keeps_previous_version_on_failure(tmp_path):
+    target = tmp_path / "x.txt"
+    target.write_text("old")
+    with pytest.raises(KeyError):
+        with atomic_open(target) as fh:
+            fh.write("new but broken")
+            raise KeyError
+    assert target.read_text() == "old"
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_config().seed = 1  # type: ignore[misc]

@@ -1,0 +1,170 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from minigrid.core.world_object import Door
+
+from lva.config import EnvConfig, get_config
+from lva.env import ACTION_NAMES, ENV_ID, episode_seeds, make_env
+from lva.expert import Expert, check_expert, plan
+from lva.instructions import TASKS, parse
+
+
+def rollout(seed: int, n_steps: int = 40):
+    env = make_env(rgb_obs=True)
+    obs, _ = env.reset(seed=seed)
+    actions = np.random.default_rng(seed).integers(0, 6, n_steps)
+    trace = [(obs["image"].copy(), obs["rgb"].copy(), obs["mission"])]
+    for a in actions:
+        obs, r, term, trunc, _ = env.step(int(a))
+        trace.append((obs["image"].copy(), obs["rgb"].copy(), r))
+        if term or trunc:
+            break
+    return trace
+
+
+def test_same_seed_same_rollout_and_different_seed_differs():
+    a, b, c = rollout(7), rollout(7), rollout(8)
+    assert len(a) == len(b)
+    for (ia, ra, xa), (ib, rb, xb) in zip(a, b):
+        assert np.array_equal(ia, ib) and np.array_equal(ra, rb) and xa == xb
+    assert a[0][2] != c[0][2] or not np.array_equal(a[0][0], c[0][0])
+
+
+def test_gymnasium_env_checker_passes_on_registered_env():
+    env = gym.make(ENV_ID, rgb_obs=True)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_six_actions_and_invalid_action_is_rejected():
+    env = make_env()
+    env.reset(seed=0)
+    assert env.action_space.n == len(ACTION_NAMES) == 6
+    with pytest.raises(ValueError, match="valid actions"):
+        env.step(6)
+
+
+def test_unknown_env_option_names_valid_ones():
+    with pytest.raises(ValueError, match="room_size"):
+        make_env(rooms=3)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_expert_solves_every_episode_over_1000_seeds(task):
+    rows = {r["task"]: r for r in check_expert(get_config("fast").env, 1000, seed=123)}
+    assert rows[task]["success"] == 1.0
+
+
+def test_expert_plans_are_shortest_against_exhaustive_search():
+    """No action sequence shorter than the expert's plan succeeds (checked by brute force)."""
+    import itertools
+
+    checked = 0
+    for seed in range(60):
+        env = make_env(task="goto")
+        env.reset(seed=seed)
+        best = plan(env)
+        if len(best) > 6:
+            continue
+        checked += 1
+        for length in range(len(best)):
+            for seq in itertools.product(range(3), repeat=length):  # left/right/forward only matter
+                env.reset(seed=seed)
+                done = False
+                for a in seq:
+                    _, _, done, _, info = env.step(a)
+                    if done:
+                        break
+                assert not (done and info["success"]), (seed, seq, best)
+    assert checked >= 20
+
+
+def test_target_is_unique_in_the_room():
+    for seed in range(200):
+        env = make_env()
+        env.reset(seed=seed)
+        ins = env.instruction
+        twins = [
+            o
+            for o in env.grid.grid
+            if o is not None and o.type == ins.obj_type and o.color == ins.color
+        ]
+        assert twins == [env.target]
+
+
+def test_escape_starts_near_and_succeeds_far():
+    cfg = EnvConfig()
+    env = make_env(cfg, task="escape")
+    for seed in range(100):
+        env.reset(seed=seed)
+        x, y = env.agent_pos
+        assert 1 <= env.path_distances()[y, x] <= cfg.escape_start_max
+        for a in plan(env):
+            _, _, term, _, info = env.step(a)
+        x, y = env.agent_pos
+        assert info["success"] and env.path_distances()[y, x] >= cfg.escape_distance
+
+
+def test_wrong_pickup_fails_and_right_pickup_succeeds():
+    env = make_env(task="pickup")
+    for seed in range(300):  # find an episode where a distractor can be faced first
+        env.reset(seed=seed)
+        distractors = [o for o in env.grid.grid if o is not None and o.type in ("ball", "box", "key") and o is not env.target]
+        from lva.expert import plan_to_face
+
+        steps = plan_to_face(env, [tuple(distractors[0].cur_pos)], pickup=True)
+        if steps:
+            for a in steps:
+                _, reward, term, _, info = env.step(a)
+            assert term and info["status"] == "failure" and reward == 0
+            break
+    env.reset(seed=0)
+    for a in plan(env):
+        _, reward, term, _, info = env.step(a)
+    assert term and info["success"] and env.carrying is env.target and reward > 0
+
+
+def test_walking_out_through_an_opened_outer_door_is_a_noop():
+    env = make_env(task="goto")
+    env.reset(seed=0, options={"instruction": "go to the red door"})
+    assert isinstance(env.target, Door)
+    # face the door, open it, step into the doorway, then try to walk out and interact
+    for a in plan(env):
+        env.step(a)
+    env.step(ACTION_NAMES.index("toggle"))
+    env.step(ACTION_NAMES.index("forward"))
+    assert tuple(env.agent_pos) == tuple(env.target.cur_pos)
+    for name in ("forward", "pickup", "drop", "toggle", "left", "forward", "right"):
+        obs, _, _, _, _ = env.step(ACTION_NAMES.index(name))
+        assert obs["image"].shape == (7, 7, 3)
+
+
+def test_closed_loop_expert_recovers_after_a_detour():
+    env = make_env(task="goto")
+    env.reset(seed=5)
+    env.step(ACTION_NAMES.index("left"))
+    env.step(ACTION_NAMES.index("left"))  # a detour the plan did not contain
+    expert, info = Expert(env), {"success": False}
+    for _ in range(env.cfg.max_steps):
+        _, _, term, trunc, info = env.step(expert.act())
+        if term or trunc:
+            break
+    assert info["success"]
+
+
+def test_forced_instruction_and_task_mismatch():
+    env = make_env(task="pickup")
+    obs, info = env.reset(seed=1, options={"instruction": "grab the green box"})
+    assert obs["mission"] == "grab the green box" and info["task"] == "pickup"
+    with pytest.raises(ValueError, match="not a pickup instruction"):
+        env.reset(seed=1, options={"instruction": parse("go to the red ball")})
+
+
+def test_episode_seed_streams_are_distinct_and_deterministic():
+    train = episode_seeds(0, "goto", 500, "train")
+    again = episode_seeds(0, "goto", 500, "train")
+    evals = episode_seeds(0, "goto", 500, "eval")
+    assert np.array_equal(train, again) and len(set(train)) == 500
+    assert not set(train) & set(evals)
+    with pytest.raises(ValueError, match="train, eval"):
+        episode_seeds(0, "goto", 5, "test")

@@ -96,3 +96,9 @@ def test_repository_book_is_offline_when_built():
     if not html.exists():
         pytest.skip("the book has not been built in this checkout (make book)")
     assert check_offline(html) == []
+
+
+@pytest.mark.parametrize("command", ["book", "demos"])
+def test_command_line_help(command):
+    proc = subprocess.run([sys.executable, "-m", "lva", command, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "--profile" in proc.stdout

@@ -21,7 +21,7 @@ def test_overrides_and_their_errors():
     with pytest.raises(ValueError, match="valid fields"):
         get_config("fast", env__roomsize=10)
     with pytest.raises(ValueError, match="valid sections"):
-        get_config("fast", agent__size=10)
+        get_config("fast", nosuchsection__size=10)
     with pytest.raises(ValueError, match="seed"):
         get_config("fast", sede=1)
 

@@ -61,6 +61,25 @@ class CheckConfig:
 
 
 @dataclass(frozen=True)
+class AgentConfig:
+    """The behavioural-cloning agent's architecture (see :mod:`lva.agent`)."""
+
+    token_dim: int = 100  # learned token embeddings, as in the paper
+    embed_dim: int = 128  # the language embedding E_L, as in the paper
+    heads: int = 4  # attention heads of the single transformer block (must divide token_dim)
+    mlp_dim: int = 256  # hidden width of the transformer block's MLP
+    max_len: int = 16  # longest instruction (in words) the positional table covers
+    token_init: str = "random"  # "random" (normal 0, 0.02) or "identical" (one shared start vector)
+    vision: str = "grid"  # "grid" (small residual CNN on the symbolic view) or "imagenet" (later)
+    channels: int = 64  # feature-map channels of the vision CNN and of the FiLM blocks
+    vision_blocks: int = 2  # residual blocks of the grid CNN
+    film_blocks: int = 2  # FiLM-modulated residual conv blocks fusing E_L into vision
+    direction_dim: int = 16  # embedding of the agent's heading (0..3)
+    hidden: int = 128  # fused feature / memory size
+    memory: bool = True  # GRU memory over time steps (False: purely reactive policy)
+
+
+@dataclass(frozen=True)
 class Config:
     """All knobs of one run; build it with :func:`get_config`."""
 
@@ -71,6 +90,7 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     demos: DemoConfig = field(default_factory=DemoConfig)
     checks: CheckConfig = field(default_factory=CheckConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
     def section(self, name: str) -> Any:
         """One named section (``"env"``, ``"demos"``, ...)."""
@@ -107,7 +127,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "demos": ("env", "demos"),
 }
 
-_SECTIONS = ("env", "demos", "checks")
+_SECTIONS = ("env", "demos", "checks", "agent")
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"demos": {"episodes_per_task": 6000}},

@@ -1,0 +1,291 @@
+"""The behavioural-cloning agent: language, vision, FiLM fusion, GRU memory and a policy head.
+
+Language pathway (as the paper states): words -> 100-d learned token embeddings (+ learned
+positions) -> ONE pre-norm transformer block -> masked mean pooling over the real tokens -> a
+linear map to the 128-d language embedding **E_L**. :meth:`Agent.embed` reads E_L exactly there
+(after pooling, before any fusion with vision); chapter 4 compares it with language models.
+
+Vision pathway: ``vision="grid"`` is a small residual CNN over MiniGrid's symbolic 7 x 7 x 3 view
+(each channel's integer code is embedded and the three embeddings summed per cell). The paper's
+ImageNet-pretrained residual CNN is the ``"imagenet"`` switch, not built yet.
+
+Fusion: E_L yields a per-channel scale and shift (FiLM) for each of a few residual conv blocks
+over the visual feature map; the map is max-pooled, joined with the heading embedding, passed
+through a GRU cell (``memory=True``) and a small MLP to logits over the six actions.
+
+Token initialisation: ``"random"`` (normal, std 0.02) is the default because it is the standard
+practice and learns fastest; ``"identical"`` starts every token from one shared vector, so that
+words are told apart only by what behavioural cloning teaches (the paper's description).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import AgentConfig, Config
+from .instructions import vocabulary
+from .io import atomic_path
+
+#: Number of actions the policy chooses among (MiniGrid's 0..5: left, right, forward, pickup, drop, toggle).
+N_ACTIONS = 6
+#: Sizes of MiniGrid's symbolic codes: object type (0..10), colour (0..5), state (0..2).
+CODE_SIZES = (11, 6, 3)
+VISIONS = ("grid", "imagenet")
+TOKEN_INITS = ("random", "identical")
+PAD, UNK = "<pad>", "<unk>"
+
+
+class Tokenizer:
+    """Whitespace word tokenizer over the instruction vocabulary; ``<pad>`` = 0, ``<unk>`` = 1."""
+
+    def __init__(self, words: Sequence[str] | None = None) -> None:
+        words = vocabulary() if words is None else tuple(w for w in words if w not in (PAD, UNK))
+        self.vocab: tuple[str, ...] = (PAD, UNK, *words)
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocab)}
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def tokens(self, text: str) -> list[int]:
+        """Token ids of one text (lower-cased, split on whitespace); unknown words map to ``<unk>``."""
+        words = text.lower().split()
+        if not words:
+            raise ValueError("cannot encode an empty instruction")
+        return [self.index.get(w, 1) for w in words]
+
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """Ids ``(n, L)`` padded with 0 to the longest text, and a mask that is True on real tokens."""
+        if isinstance(texts, str):
+            raise TypeError("encode expects a list of strings, not a single string")
+        seqs = [self.tokens(t) for t in texts]
+        length = max((len(s) for s in seqs), default=0)
+        ids = torch.zeros((len(seqs), length), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        return ids, ids != 0
+
+
+class TransformerBlock(nn.Module):
+    """One pre-norm transformer block: masked multi-head self-attention and an MLP, both residual."""
+
+    def __init__(self, dim: int, heads: int, mlp_dim: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"token_dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``x`` (B, L, D); ``mask`` (B, L) True on real tokens, which never attend to padding."""
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        x = x + self.proj(att.transpose(1, 2).reshape(b, n, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class LanguageEncoder(nn.Module):
+    """Instruction ids -> E_L: token + position embeddings, one transformer block, masked mean, linear."""
+
+    def __init__(self, cfg: AgentConfig, vocab_size: int) -> None:
+        super().__init__()
+        if cfg.token_init not in TOKEN_INITS:
+            raise ValueError(f"unknown token_init {cfg.token_init!r}; valid choices: {', '.join(TOKEN_INITS)}")
+        self.tokens = nn.Embedding(vocab_size, cfg.token_dim, padding_idx=0)
+        self.positions = nn.Embedding(cfg.max_len, cfg.token_dim)
+        with torch.no_grad():
+            if cfg.token_init == "identical":
+                self.tokens.weight.copy_(torch.randn(1, cfg.token_dim).mul_(0.02).expand(vocab_size, -1))
+            else:
+                self.tokens.weight.normal_(0.0, 0.02)
+            self.positions.weight.normal_(0.0, 0.02)
+        self.block = TransformerBlock(cfg.token_dim, cfg.heads, cfg.mlp_dim)
+        self.norm = nn.LayerNorm(cfg.token_dim)
+        self.out = nn.Linear(cfg.token_dim, cfg.embed_dim)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """``(B, L)`` ids and mask -> ``(B, embed_dim)`` E_L; padding does not change a sentence's vector."""
+        if ids.shape[1] > self.positions.num_embeddings:
+            raise ValueError(f"instruction of {ids.shape[1]} words exceeds max_len {self.positions.num_embeddings}")
+        pos = torch.arange(ids.shape[1], device=ids.device)
+        x = self.block(self.tokens(ids) + self.positions(pos)[None], mask)
+        w = mask.unsqueeze(-1).to(x.dtype)
+        pooled = (self.norm(x) * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return self.out(pooled)
+
+
+class ResBlock(nn.Module):
+    """A pre-norm residual block of two 3x3 convolutions; per-sample GroupNorm keeps scales tame."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(1, channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(self.norm(x))))
+
+
+class GridEncoder(nn.Module):
+    """Symbolic (B, 7, 7, 3) uint8 view -> (B, C, 7, 7) feature map, by code embeddings and residual convs."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        super().__init__()
+        self.out_channels = cfg.channels
+        self.codes = nn.Embedding(sum(CODE_SIZES), cfg.channels)
+        offsets = torch.tensor([0, CODE_SIZES[0], CODE_SIZES[0] + CODE_SIZES[1]])
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.stem = nn.Conv2d(cfg.channels, cfg.channels, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResBlock(cfg.channels) for _ in range(cfg.vision_blocks)])
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Embed each cell's (type, colour, state) codes, sum them, then convolve."""
+        codes = image.long().clamp_min(0) + self.offsets
+        x = self.codes(codes).sum(-2).permute(0, 3, 1, 2)  # (B, C, H, W)
+        return self.blocks(self.stem(x))
+
+
+def build_vision(cfg: AgentConfig) -> nn.Module:
+    """The vision encoder named by ``cfg.vision``; unknown names raise ``ValueError`` naming the choices."""
+    if cfg.vision == "grid":
+        return GridEncoder(cfg)
+    if cfg.vision == "imagenet":
+        raise NotImplementedError(
+            "vision='imagenet' (ImageNet-pretrained residual CNN) is not implemented yet; use 'grid'"
+        )
+    raise ValueError(f"unknown vision {cfg.vision!r}; valid choices: {', '.join(VISIONS)}")
+
+
+class FiLMBlock(nn.Module):
+    """A residual conv block whose normalised channels E_L scales and shifts (FiLM): ``h * (1 + gamma) + beta``."""
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm = nn.GroupNorm(1, channels, affine=False)
+        self.film = nn.Linear(cond_dim, 2 * channels)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        gamma, beta = self.film(cond)[:, :, None, None].chunk(2, dim=1)
+        return x + F.relu(self.norm(self.conv(x)) * (1 + gamma) + beta)
+
+
+class Fusion(nn.Module):
+    """FiLM blocks conditioned on E_L, spatial max-pool, heading embedding, then linear + LayerNorm to ``hidden``."""
+
+    def __init__(self, cfg: AgentConfig, in_channels: int) -> None:
+        super().__init__()
+        self.adapt = nn.Identity() if in_channels == cfg.channels else nn.Conv2d(in_channels, cfg.channels, 1)
+        self.blocks = nn.ModuleList([FiLMBlock(cfg.channels, cfg.embed_dim) for _ in range(cfg.film_blocks)])
+        self.direction = nn.Embedding(4, cfg.direction_dim)
+        self.out = nn.Linear(cfg.channels + cfg.direction_dim, cfg.hidden)
+        self.norm = nn.LayerNorm(cfg.hidden)
+
+    def forward(self, e_l: Tensor, features: Tensor, direction: Tensor) -> Tensor:
+        x = self.adapt(features)
+        for block in self.blocks:
+            x = block(x, e_l)
+        pooled = x.amax(dim=(2, 3))
+        return F.relu(self.norm(self.out(torch.cat([pooled, self.direction(direction.long())], dim=1))))
+
+
+class Agent(nn.Module):
+    """The whole agent; :meth:`forward` is one time step for a batch, :meth:`embed` reads E_L."""
+
+    def __init__(self, cfg: AgentConfig, tokenizer: Tokenizer | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer or Tokenizer()
+        self.language_encoder = LanguageEncoder(cfg, len(self.tokenizer))
+        self.vision = build_vision(cfg)
+        self.fusion = Fusion(cfg, self.vision.out_channels)
+        self.memory = nn.GRUCell(cfg.hidden, cfg.hidden) if cfg.memory else None
+        self.policy = nn.Sequential(nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, N_ACTIONS))
+
+    def initial_state(self, batch: int) -> Tensor:
+        """Zero memory ``(batch, hidden)`` for the start of episodes."""
+        return torch.zeros(batch, self.cfg.hidden, device=self.policy[0].weight.device)
+
+    def language(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """E_L ``(B, embed_dim)`` of tokenized instructions."""
+        return self.language_encoder(ids, mask)
+
+    def step(self, e_l: Tensor, image: Tensor, direction: Tensor, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """One time step from a precomputed E_L (lets training reuse E_L over an episode)."""
+        x = self.fusion(e_l, self.vision(image), direction)
+        new_hidden = self.memory(x, hidden) if self.memory is not None else x
+        return self.policy(new_hidden), new_hidden
+
+    def forward(
+        self, ids: Tensor, mask: Tensor, image: Tensor, direction: Tensor, hidden: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One time step: ``(logits (B, 6), new_hidden (B, hidden))``; without memory ``hidden`` is ignored."""
+        return self.step(self.language(ids, mask), image, direction, hidden)
+
+    @torch.no_grad()
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """E_L of each text, ``(n, embed_dim)`` float32 in input order, in eval mode without gradients."""
+        was_training = self.training
+        self.eval()
+        try:
+            ids, mask = self.tokenizer.encode(list(texts))
+            device = self.policy[0].weight.device
+            return self.language(ids.to(device), mask.to(device)).float().cpu().numpy().astype(np.float32)
+        finally:
+            self.train(was_training)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part (language, vision, fusion, memory, policy) and in total."""
+        parts = {
+            "language": self.language_encoder,
+            "vision": self.vision,
+            "fusion": self.fusion,
+            "memory": self.memory,
+            "policy": self.policy,
+        }
+        counts = {k: sum(p.numel() for p in m.parameters()) if m is not None else 0 for k, m in parts.items()}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        return counts
+
+
+def build_agent(cfg: Config | AgentConfig, seed: int) -> Agent:
+    """A freshly initialised agent, identical for the same seed; the global RNG state is left untouched."""
+    agent_cfg = cfg if isinstance(cfg, AgentConfig) else cfg.agent
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Agent(agent_cfg)
+
+
+def save_checkpoint(agent: Agent, path: str | Path) -> Path:
+    """Write the state dict, the AgentConfig (JSON) and the vocabulary to one file, atomically."""
+    path = Path(path)
+    payload = {
+        "config": json.dumps(dataclasses.asdict(agent.cfg), sort_keys=True),
+        "vocab": list(agent.tokenizer.vocab),
+        "state_dict": {k: v.detach().cpu() for k, v in agent.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Agent:
+    """Rebuild an agent written by :func:`save_checkpoint`, in eval mode."""
+    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    cfg = AgentConfig(**json.loads(payload["config"]))
+    agent = Agent(cfg, Tokenizer(payload["vocab"]))
+    agent.load_state_dict(payload["state_dict"])
+    return agent.eval()

@@ -157,11 +157,14 @@ def test_checkpoint_roundtrip(demos: Demos, tmp_path) -> None:
     assert torch.equal(a.argmax(1), b.argmax(1)) and torch.equal(a, b)
 
 
-def test_unknown_vision_and_imagenet() -> None:
+def test_unknown_vision_is_rejected_and_imagenet_head_takes_features() -> None:
     with pytest.raises(ValueError, match="valid choices: grid, imagenet"):
         build_agent(get_config(agent__vision="pixels"), 0)
-    with pytest.raises(NotImplementedError, match="imagenet"):
-        build_agent(get_config(agent__vision="imagenet"), 0)
+    agent = build_agent(get_config(agent__vision="imagenet"), 0)
+    ids, mask = agent.tokenizer.encode(["go to the red ball", "grab the blue key"])
+    features = torch.randn(2, 40, 7, 7)
+    logits, _ = agent(ids, mask, features, torch.tensor([0, 3]), agent.initial_state(2))
+    assert logits.shape == (2, 6) and torch.isfinite(logits).all()
 
 
 def test_parameter_counts() -> None:

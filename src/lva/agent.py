@@ -10,7 +10,7 @@ Vision pathway: ``vision="grid"`` is a small residual CNN over MiniGrid's symbol
 ImageNet-pretrained residual CNN is the ``"imagenet"`` switch, not built yet.
 
 Fusion: E_L yields a per-channel scale and shift (FiLM) for each of a few residual conv blocks
-over the visual feature map; the map is max-pooled, joined with the heading embedding, passed
+over the visual feature map; the map is flattened, joined with the heading embedding, passed
 through a GRU cell (``memory=True``) and a small MLP to logits over the six actions.
 
 Token initialisation: ``"random"`` (normal, std 0.02) is the default because it is the standard
@@ -158,14 +158,31 @@ class GridEncoder(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class ImageNetHead(nn.Module):
+    """Frozen ImageNet features ``(B, 40, 7, 7)`` (see :mod:`lva.vision`) -> ``(B, C, 7, 7)``: a 1x1 conv and a residual block.
+
+    The pretrained CNN itself is frozen and lives outside the module (its features are cached per
+    view), so checkpoints hold only what behavioural cloning trains.
+    """
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        super().__init__()
+        from .vision import FEATURE_CHANNELS
+
+        self.out_channels = cfg.channels
+        self.adapt = nn.Conv2d(FEATURE_CHANNELS, cfg.channels, 1)
+        self.blocks = nn.Sequential(*[ResBlock(cfg.channels) for _ in range(cfg.vision_blocks)])
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.blocks(self.adapt(features.float()))
+
+
 def build_vision(cfg: AgentConfig) -> nn.Module:
     """The vision encoder named by ``cfg.vision``; unknown names raise ``ValueError`` naming the choices."""
     if cfg.vision == "grid":
         return GridEncoder(cfg)
     if cfg.vision == "imagenet":
-        raise NotImplementedError(
-            "vision='imagenet' (ImageNet-pretrained residual CNN) is not implemented yet; use 'grid'"
-        )
+        return ImageNetHead(cfg)
     raise ValueError(f"unknown vision {cfg.vision!r}; valid choices: {', '.join(VISIONS)}")
 
 
@@ -184,22 +201,22 @@ class FiLMBlock(nn.Module):
 
 
 class Fusion(nn.Module):
-    """FiLM blocks conditioned on E_L, spatial max-pool, heading embedding, then linear + LayerNorm to ``hidden``."""
+    """FiLM blocks conditioned on E_L, the map flattened (position matters), heading embedding, linear + LayerNorm to ``hidden``."""
 
     def __init__(self, cfg: AgentConfig, in_channels: int) -> None:
         super().__init__()
         self.adapt = nn.Identity() if in_channels == cfg.channels else nn.Conv2d(in_channels, cfg.channels, 1)
         self.blocks = nn.ModuleList([FiLMBlock(cfg.channels, cfg.embed_dim) for _ in range(cfg.film_blocks)])
         self.direction = nn.Embedding(4, cfg.direction_dim)
-        self.out = nn.Linear(cfg.channels + cfg.direction_dim, cfg.hidden)
+        self.out = nn.Linear(cfg.channels * cfg.view_cells + cfg.direction_dim, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden)
 
     def forward(self, e_l: Tensor, features: Tensor, direction: Tensor) -> Tensor:
         x = self.adapt(features)
         for block in self.blocks:
             x = block(x, e_l)
-        pooled = x.amax(dim=(2, 3))
-        return F.relu(self.norm(self.out(torch.cat([pooled, self.direction(direction.long())], dim=1))))
+        flat = x.flatten(1)  # keep where things are: the target's place in the view decides the turn
+        return F.relu(self.norm(self.out(torch.cat([flat, self.direction(direction.long())], dim=1))))
 
 
 class Agent(nn.Module):
@@ -214,6 +231,14 @@ class Agent(nn.Module):
         self.fusion = Fusion(cfg, self.vision.out_channels)
         self.memory = nn.GRUCell(cfg.hidden, cfg.hidden) if cfg.memory else None
         self.policy = nn.Sequential(nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, N_ACTIONS))
+
+    def view_input(self, images: np.ndarray) -> Tensor:
+        """What the vision module consumes for symbolic views ``(B, 7, 7, 3)``: the views, or their ImageNet features."""
+        if self.cfg.vision == "imagenet":
+            from .vision import imagenet_features
+
+            return torch.from_numpy(imagenet_features(images).astype(np.float32))
+        return torch.from_numpy(np.ascontiguousarray(images))
 
     def initial_state(self, batch: int) -> Tensor:
         """Zero memory ``(batch, hidden)`` for the start of episodes."""
@@ -246,6 +271,32 @@ class Agent(nn.Module):
             return self.language(ids.to(device), mask.to(device)).float().cpu().numpy().astype(np.float32)
         finally:
             self.train(was_training)
+
+    @torch.no_grad()
+    def trace(self, texts: Sequence[str], images: np.ndarray, directions: np.ndarray) -> list[tuple[str, str, tuple[int, ...]]]:
+        """(pathway, stage, tensor shape) at every stage of one time step on a real batch, for the book."""
+        enc = self.language_encoder
+        ids, mask = self.tokenizer.encode(list(texts))
+        pos = torch.arange(ids.shape[1])
+        tokens = enc.tokens(ids) + enc.positions(pos)[None]
+        block = enc.block(tokens, mask)
+        e_l = self.language(ids, mask)
+        view = self.view_input(images)
+        feats = self.vision(view)
+        fused = self.fusion(e_l, feats, torch.as_tensor(directions).long())
+        hidden = self.memory(fused, self.initial_state(len(texts))) if self.memory is not None else fused
+        logits = self.policy(hidden)
+        return [
+            ("language", "token ids (padded)", tuple(ids.shape)),
+            ("language", "token + position embeddings", tuple(tokens.shape)),
+            ("language", "after the transformer block", tuple(block.shape)),
+            ("language", "E_L (masked mean, linear)", tuple(e_l.shape)),
+            ("vision", f"view input ({self.cfg.vision})", tuple(view.shape)),
+            ("vision", "visual feature map", tuple(feats.shape)),
+            ("action", "FiLM fusion + heading", tuple(fused.shape)),
+            ("action", "GRU memory" if self.memory is not None else "no memory", tuple(hidden.shape)),
+            ("action", "action logits", tuple(logits.shape)),
+        ]
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part (language, vision, fusion, memory, policy) and in total."""

@@ -58,6 +58,7 @@ class CheckConfig:
 
     expert_episodes_per_task: int = 300
     bot_episodes: int = 100
+    eval_episodes_per_task: int = 300  # final evaluation of trained agents on fresh episodes
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,22 @@ class AgentConfig:
     vision_blocks: int = 2  # residual blocks of the grid CNN
     film_blocks: int = 2  # FiLM-modulated residual conv blocks fusing E_L into vision
     direction_dim: int = 16  # embedding of the agent's heading (0..3)
+    view_cells: int = 49  # cells of the 7 x 7 view, flattened after fusion
     hidden: int = 128  # fused feature / memory size
     memory: bool = True  # GRU memory over time steps (False: purely reactive policy)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Behavioural cloning (see :mod:`lva.train`): fixed epoch counts, not wall-clock limits, so runs reproduce."""
+
+    epochs: int = 8
+    batch_episodes: int = 64  # episodes per batch (~5 transitions each)
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    val_fraction: float = 0.05  # episodes held out for validation loss and accuracy
+    eval_every: int = 2  # epochs between evaluations on fresh episodes
+    eval_episodes_per_task: int = 60  # per periodic evaluation (a separate seed stream from the final one)
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class Config:
     demos: DemoConfig = field(default_factory=DemoConfig)
     checks: CheckConfig = field(default_factory=CheckConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def section(self, name: str) -> Any:
         """One named section (``"env"``, ``"demos"``, ...)."""
@@ -125,9 +141,11 @@ class Config:
 #: Which config sections each stage's artifacts depend on.
 STAGES: dict[str, tuple[str, ...]] = {
     "demos": ("env", "demos"),
+    "features": ("env", "demos"),
+    "agent": ("env", "demos", "agent", "train"),
 }
 
-_SECTIONS = ("env", "demos", "checks", "agent")
+_SECTIONS = ("env", "demos", "checks", "agent", "train")
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"demos": {"episodes_per_task": 6000}},

@@ -215,3 +215,69 @@ def action_chart(actions: np.ndarray, tasks: np.ndarray) -> alt.Chart:
         )
         .properties(width=540, height=120)
     )
+
+
+def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim: int = 100, vision: str = "grid") -> Any:
+    """A box-and-arrow drawing of the agent, with the parameter count of each part."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 4.6)
+    ax.axis("off")
+    view = "symbolic 7x7 view" if vision == "grid" else "RGB 56x56 view"
+    cnn = "residual CNN\n(from scratch)" if vision == "grid" else "ImageNet CNN (frozen)\n+ 1x1 conv, res. block"
+    boxes = {
+        "words": (0.1, 3.3, f"instruction\n“go to the red ball”", "#eeeeee"),
+        "tok": (2.1, 3.3, f"{token_dim}-d token +\nposition embeddings", "#c6dbef"),
+        "tf": (4.1, 3.3, "1 transformer block\n(self-attention + MLP)", "#c6dbef"),
+        "el": (6.1, 3.3, f"mean pool, linear\nE_L ({embed_dim}-d)", "#6baed6"),
+        "view": (0.1, 0.5, view, "#eeeeee"),
+        "cnn": (2.1, 0.5, cnn, "#c7e9c0"),
+        "film": (6.1, 1.9, "FiLM fusion\n(E_L scales, shifts)", "#fdd0a2"),
+        "gru": (8.1, 1.9, "GRU memory\n+ policy: 6 actions", "#fdae6b"),
+    }
+    for x, y, text, color in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), 1.8, 0.9, boxstyle="round,pad=0.05", fc=color, ec="#555555"))
+        ax.text(x + 0.9, y + 0.45, text, ha="center", va="center", fontsize=8.5)
+    arrows = [("words", "tok"), ("tok", "tf"), ("tf", "el"), ("view", "cnn"), ("el", "film"), ("cnn", "film"), ("film", "gru")]
+    for a, b in arrows:
+        xa, ya = boxes[a][0] + 1.85, boxes[a][1] + 0.45
+        xb, yb = boxes[b][0] - 0.05, boxes[b][1] + 0.45
+        ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.4})
+    ax.text(6.1 + 0.9, 4.4, "read out for chapters 4-5", ha="center", fontsize=8.5, color="#08519c", style="italic")
+    notes = [
+        (3.05, 2.9, f"language: {counts['language']:,}"),
+        (3.05, 0.15, f"vision: {counts['vision']:,}"),
+        (7.0, 1.55, f"fusion: {counts['fusion']:,}"),
+        (9.0, 1.55, f"memory + policy: {counts['memory'] + counts['policy']:,}"),
+    ]
+    for x, y, text in notes:
+        ax.text(x, y, text + " params", ha="center", fontsize=8, color="#444444")
+    ax.set_title(f"The agent: {counts['total']:,} trainable parameters", fontsize=11)
+    plt.close(fig)
+    return fig
+
+
+def similarity_heatmap(vectors: np.ndarray, labels: list[str], title: str, center: bool = False) -> alt.Chart:
+    """Cosine similarity between rows of ``vectors`` as an interactive heatmap (rows in the given order)."""
+    import pandas as pd
+
+    x = np.asarray(vectors, dtype=np.float64)
+    if center:
+        x = x - x.mean(axis=0, keepdims=True)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+    sim = x @ x.T
+    rows = [{"a": labels[i], "b": labels[j], "cosine": round(float(sim[i, j]), 3)} for i in range(len(labels)) for j in range(len(labels))]
+    return (
+        alt.Chart(pd.DataFrame(rows), title=title)
+        .mark_rect()
+        .encode(
+            x=alt.X("b:N", sort=labels, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+            y=alt.Y("a:N", sort=labels, title=None, axis=alt.Axis(labelLimit=200)),
+            color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1])),
+            tooltip=["a", "b", "cosine"],
+        )
+        .properties(width=360, height=360)
+    )

@@ -10,7 +10,8 @@ STAMP   := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[book,test]"
+	$(PY) -m pip install --quiet -e ".[book,test,zoo]"
+	$(PY) -m lva.models install
 	touch $(STAMP)
 
 install: $(STAMP)

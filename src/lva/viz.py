@@ -281,3 +281,53 @@ def similarity_heatmap(vectors: np.ndarray, labels: list[str], title: str, cente
         )
         .properties(width=360, height=360)
     )
+
+
+def training_curves(histories: dict[str, Any]) -> alt.Chart:
+    """Training and validation loss, validation accuracy and success per task against epochs, per run."""
+    import pandas as pd
+
+    from .instructions import TASK_NAMES
+
+    rows = []
+    for run, h in histories.items():
+        for k, epoch in enumerate(h.epoch):
+            rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "train", "value": h.train_loss[k]})
+            rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "validation", "value": h.val_loss[k]})
+            rows.append({"run": run, "epoch": epoch, "metric": "validation accuracy", "series": "validation", "value": h.val_accuracy[k]})
+            for task, value in h.success[k].items():
+                rows.append({"run": run, "epoch": epoch, "metric": "success on fresh episodes", "series": TASK_NAMES[task], "value": value})
+    df = pd.DataFrame(rows)
+    base = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("value:Q", title=None),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        strokeDash=alt.StrokeDash("run:N", title="run") if len(histories) > 1 else alt.value([1, 0]),
+        tooltip=["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")],
+    )
+    return (
+        base.properties(width=200, height=170)
+        .facet(column=alt.Column("metric:N", title=None, sort=["loss", "validation accuracy", "success on fresh episodes"]))
+        .resolve_scale(y="independent")
+        .properties(title="Behavioural cloning")
+    )
+
+
+def filmstrip(record: dict[str, Any], max_frames: int = 8) -> Any:
+    """Frames of one recorded episode (see :func:`lva.evaluate.rollout` with ``record=True``)."""
+    import matplotlib.pyplot as plt
+
+    from .env import ACTION_NAMES
+
+    frames, actions = record["frames"], record["actions"]
+    idx = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
+    fig, axes = plt.subplots(1, len(idx), figsize=(1.7 * len(idx), 2.2), squeeze=False)
+    for ax, i in zip(axes[0], idx):
+        ax.imshow(frames[i])
+        ax.set_title(f"t={i}" + (f" {ACTION_NAMES[actions[i]]}" if i < len(actions) else " end"), fontsize=8)
+        ax.axis("off")
+    verdict = "success" if record["success"] else "failure"
+    fig.suptitle(f"“{record['instruction']}”: {verdict} in {record['steps']} steps (expert: {record['expert_steps']})", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

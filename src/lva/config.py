@@ -50,6 +50,7 @@ class DemoConfig:
 
     episodes_per_task: int = 6000
     seed: int = 0
+    expert: str = "look-first"  # see lva.expert.EXPERT_MODES: actions a partial-view agent can infer
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class CheckConfig:
     expert_episodes_per_task: int = 300
     bot_episodes: int = 100
     eval_episodes_per_task: int = 300  # final evaluation of trained agents on fresh episodes
+    compare_visions: tuple[str, ...] = ()  # chapter 3's encoder x seed comparison (full profile)
+    compare_seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Config, EnvConfig
 from .env import episode_seeds, make_env
-from .expert import plan
+from .expert import next_actions
 from .instructions import TASKS, all_instructions, check_task, instructions_for
 from .io import load_npz, progress, save_npz
 
@@ -71,12 +71,14 @@ def generate(
     tasks: tuple[str, ...] = TASKS,
     stream: str = "train",
     show_progress: bool = True,
+    expert: str = "look-first",
 ) -> Demos:
     """Run the expert on seeded episodes, cycling through each task's instructions evenly.
 
     Episode ``i`` of a task uses seed ``episode_seeds(seed, task, n, stream)[i]`` and the
     instruction at position ``i`` of a seeded shuffle of the task's instructions (repeated), so
     every instruction appears ``episodes_per_task / n_instructions`` times, give or take one.
+    ``expert`` is a mode of :func:`lva.expert.next_actions`.
     """
     index = {ins: k for k, ins in enumerate(all_instructions())}
     instr_ids, seeds, lengths = [], [], []
@@ -92,19 +94,21 @@ def generate(
             for i, ep_seed in enumerate(episode_seeds(seed, task, episodes_per_task, stream)):
                 ins = pool[int(order[i])]
                 obs, _ = env.reset(seed=int(ep_seed), options={"instruction": ins})
-                steps = plan(env)
-                if not steps:
-                    raise RuntimeError(f"expert found no plan: seed {ep_seed}, {ins.text!r}")
-                for a in steps:
-                    images.append(obs["image"])
-                    dirs.append(obs["direction"])
-                    actions.append(a)
-                    obs, _, term, trunc, info = env.step(a)
+                n, done, info, turns = 0, False, {"success": False}, 0
+                while not done:
+                    chunk = next_actions(env, expert, turns)
+                    turns += chunk == [0]
+                    for a in chunk:
+                        images.append(obs["image"])
+                        dirs.append(obs["direction"])
+                        actions.append(a)
+                        obs, _, term, trunc, info = env.step(a)
+                        n, done = n + 1, term or trunc
                 if not info["success"]:
-                    raise RuntimeError(f"expert plan failed: seed {ep_seed}, {ins.text!r}")
+                    raise RuntimeError(f"expert failed: seed {ep_seed}, {ins.text!r}")
                 instr_ids.append(index[ins])
                 seeds.append(ep_seed)
-                lengths.append(len(steps))
+                lengths.append(n)
                 bar.update()
     return Demos(
         instruction=np.asarray(instr_ids, dtype=np.int16),
@@ -123,7 +127,7 @@ def load_or_generate(cfg: Config, show_progress: bool = True) -> tuple[Demos, di
     if path.exists():
         demos = Demos.load(path)
         return demos, {"cached": True, "seconds": time.perf_counter() - start}
-    demos = generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress)
+    demos = generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert)
     elapsed = time.perf_counter() - start
     demos.save(path)
     return demos, {"cached": False, "seconds": elapsed, "episodes_per_s": demos.n_episodes / elapsed}

@@ -30,13 +30,19 @@ def eval_episodes(episodes_per_task: int, seed: int) -> list[tuple[int, Any]]:
 
 
 @torch.no_grad()
-def rollout(agent: Agent, env_config: EnvConfig, episodes: list[tuple[int, Any]], record: bool = False) -> list[dict[str, Any]]:
-    """Run the agent greedily on each (seed, instruction); one record per episode (frames if ``record``)."""
+def rollout(
+    agent: Agent, env_config: EnvConfig, episodes: list[tuple[int, Any]], record: bool = False, texts: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run the agent greedily on each (seed, instruction); one record per episode (frames if ``record``).
+
+    ``texts`` replaces what the agent reads (the environment still checks the real instruction):
+    for paraphrase and unknown-word probes.
+    """
     agent.eval()
     envs: list[InstructionRoomEnv] = [make_env(env_config) for _ in episodes]
     obs = [env.reset(seed=s, options={"instruction": ins})[0] for env, (s, ins) in zip(envs, episodes)]
     expert_steps = [len(plan(env) or []) for env in envs]
-    ids, mask = agent.tokenizer.encode([ins.text for _, ins in episodes])
+    ids, mask = agent.tokenizer.encode(texts if texts is not None else [ins.text for _, ins in episodes])
     e_l = agent.language(ids, mask)
     hidden = agent.initial_state(len(envs))
     live = np.arange(len(envs))

@@ -103,6 +103,30 @@ def plan(env: InstructionRoomEnv) -> list[int] | None:
     return search(env, lambda s: far <= dist[s[1], s[0]] < unreached)
 
 
+#: How the expert behaves: ``shortest`` walks the shortest path at once (it sees the whole room);
+#: ``look-first`` first turns left until the named object is in the agent's view (at most a full
+#: turn: from a corner, an object in the opposite corner stays out of the 7 x 7 view), then follows
+#: the shortest path, so that demonstrated actions can be inferred from what the agent sees.
+EXPERT_MODES = ("shortest", "look-first")
+
+
+def next_actions(env: InstructionRoomEnv, mode: str = "shortest", turns: int = 0) -> list[int]:
+    """The expert's next action(s): a whole shortest plan, or one left turn while the target is unseen.
+
+    ``turns`` is how many look-first turns were already made this episode (after three, every
+    heading has been seen and the expert walks its shortest plan).
+    """
+    if mode not in EXPERT_MODES:
+        raise ValueError(f"unknown expert mode {mode!r}; valid modes: {', '.join(EXPERT_MODES)}")
+    assert env.target is not None
+    if mode == "look-first" and turns < 3 and not env.agent_sees(*env.target.cur_pos):
+        return [int(Actions.left)]
+    solution = plan(env)
+    if not solution:
+        raise RuntimeError(f"the expert has no plan for {env.instruction.text!r} in this state")
+    return solution
+
+
 class Expert:
     """A closed-loop expert: replans from the current state at every call (a search of ~150 states).
 
@@ -110,15 +134,19 @@ class Expert:
     demonstrations simply replay :func:`plan` open-loop, since the world is deterministic.
     """
 
-    def __init__(self, env: InstructionRoomEnv) -> None:
+    def __init__(self, env: InstructionRoomEnv, mode: str = "shortest") -> None:
         self.env = env
+        self.mode = mode
+        self.turns = 0
 
     def act(self) -> int:
-        """The first action of a shortest plan from the environment's current state."""
-        solution = plan(self.env)
-        if not solution:
-            raise RuntimeError(f"the expert has no action for {self.env.instruction.text!r} in this state")
-        return solution[0]
+        """The expert's next action from the environment's current state (call once per step)."""
+        if self.env.step_count == 0:
+            self.turns = 0
+        action = next_actions(self.env, self.mode, self.turns)
+        if self.mode == "look-first" and action == [int(Actions.left)]:
+            self.turns += 1
+        return action[0]
 
 
 @dataclass(frozen=True)

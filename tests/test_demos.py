@@ -48,3 +48,30 @@ def test_save_load_round_trip_and_cache(tmp_path):
     second, info2 = load_or_generate(cfg, show_progress=False)
     assert not info1["cached"] and info2["cached"]
     assert np.array_equal(first.image, second.image)
+
+
+def test_look_first_demonstrations_turn_left_until_the_target_is_seen():
+    demos = generate(EnvConfig(), 20, seed=3, show_progress=False, expert="look-first")
+    instructions = all_instructions()
+    turned_somewhere = False
+    for e in range(demos.n_episodes):
+        ins = instructions[demos.instruction[e]]
+        env = make_env(task=ins.task)
+        env.reset(seed=int(demos.seed[e]), options={"instruction": ins})
+        turns = 0
+        for action in demos.episode(e)["action"]:
+            if turns < 3 and not env.agent_sees(*env.target.cur_pos):
+                assert action == 0  # left: the only thing to do while the named object is unseen
+                turns += 1
+                turned_somewhere = True
+            else:
+                break
+            env.step(int(action))
+    assert turned_somewhere
+
+
+def test_unknown_expert_mode_names_the_valid_ones():
+    import pytest
+
+    with pytest.raises(ValueError, match="shortest, look-first"):
+        generate(EnvConfig(), 1, seed=0, show_progress=False, expert="psychic")

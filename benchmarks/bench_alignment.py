@@ -1,0 +1,101 @@
+"""Benchmark lva.alignment: all-pairs x all-metrics permutation tests, and vectorised kNN.
+
+Run:  python benchmarks/bench_alignment.py  [--n 500] [--n-perm 1000] [--spaces 10]
+
+(a) compare_all on 10 synthetic representations (dims 50..1536) at N=500 with every metric and
+    1000 permutations (procrustes_retrieval: DEFAULT_N_PERM = 100, as W is refit for every fold
+    and permutation); prints the time per metric and the total (target <= 10 s on 2 cores).
+    On a shared machine multithreaded OpenBLAS spins on its many small calls; compare with
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_alignment.py.
+(b) vectorised mutual_knn against a straightforward per-row Python loop on the same data;
+    asserts they agree and prints the speed ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from lva import alignment as al
+
+DIMS = (50, 64, 96, 128, 256, 384, 512, 768, 1024, 1536)
+
+
+def synthetic_spaces(n: int, n_spaces: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random linear read-outs of one shared 16-d latent plus private noise of growing size."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n, 16))
+    spaces = {}
+    for i, d in enumerate((DIMS * 2)[:n_spaces]):
+        signal = latent @ rng.standard_normal((16, d)) / 4.0
+        spaces[f"rep{i}_d{d}"] = signal + (1.0 + 0.5 * i) * rng.standard_normal((n, d))
+    return spaces
+
+
+def mutual_knn_loop(A: np.ndarray, B: np.ndarray, k: int = 15) -> float:
+    """Reference: one row at a time, centred cosine, self excluded, ties by (-similarity, index)."""
+
+    def unit(X: np.ndarray) -> np.ndarray:
+        X = X - X.mean(axis=0)
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+    A, B = unit(A), unit(B)
+    total = 0
+    for i in range(len(A)):
+        sets = []
+        for X in (A, B):
+            sims = (X @ X[i]).tolist()
+            others = sorted((j for j in range(len(X)) if j != i), key=lambda j: (-sims[j], j))
+            sets.append(set(others[:k]))
+        total += len(sets[0] & sets[1])
+    return total / (k * len(A))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--n-perm", type=int, default=1000)
+    ap.add_argument("--spaces", type=int, default=10)
+    args = ap.parse_args()
+    spaces = synthetic_spaces(args.n, args.spaces)
+    n_pairs = args.spaces * (args.spaces - 1) // 2
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs skew timings), "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    print(f"(a) compare_all: {args.spaces} spaces (dims {[x.shape[1] for x in spaces.values()]}),"
+          f" N={args.n}, {n_pairs} pairs, n_perm={args.n_perm} "
+          f"(procrustes_retrieval: {al.DEFAULT_N_PERM['procrustes_retrieval']})")
+    total = 0.0
+    groups = [("cka", "cka_biased")] + [(m,) for m in al.METRICS if m not in ("cka", "cka_biased")]
+    for group in groups:  # cka and cka_biased share their Gram matrices and gathers
+        t0 = time.perf_counter()
+        recs = al.compare_all(spaces, metrics=group, n_perm=args.n_perm, seed=0)
+        dt = time.perf_counter() - t0
+        total += dt
+        scores = [r["score"] for r in recs]
+        print(f"    {' + '.join(group):22s} {dt:7.2f} s   (n_perm {recs[0]['n_perm']}, scores "
+              f"{min(scores):.2f}..{max(scores):.2f})")
+    print(f"    total {total:.2f} s for {n_pairs} pairs x {len(al.METRICS)} metrics "
+          f"(target <= 10 s on 2 cores)")
+
+    print(f"(b) mutual_knn vectorised vs per-row loop, N={args.n}, k=15")
+    A, B = spaces["rep0_d50"], spaces[list(spaces)[-1]]
+    t0 = time.perf_counter()
+    ref = mutual_knn_loop(A, B)
+    t_loop = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reps = 20
+    for _ in range(reps):
+        vec = al.measure("mutual_knn", A, B)
+    t_vec = (time.perf_counter() - t0) / reps
+    assert abs(ref - vec) < 1e-12, (ref, vec)
+    print(f"    loop {t_loop:.3f} s, vectorised {t_vec * 1e3:.1f} ms, agree ({vec:.4f}); "
+          f"speed ratio {t_loop / t_vec:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

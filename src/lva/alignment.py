@@ -1,0 +1,557 @@
+"""Representational alignment metrics with permutation nulls, bootstrap CIs and paired tests.
+
+Every metric compares embeddings ``A`` (N x d_a) and ``B`` (N x d_b) of the same N items (row i
+of both embeds instruction i); higher always means more aligned.
+
+  metric                definition                                               chance
+  mutual_knn            mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded    k / (N-1)
+  procrustes_retrieval  5-fold CV orthogonal-Procrustes map A -> B, hit@k          ~ k / N
+  procrustes_disparity  1 - scipy.spatial.procrustes disparity after PCA to dim     > 0: use null
+  cka                   debiased linear CKA (Song et al. 2012 HSIC estimator)      ~ 0, may be < 0
+  cka_biased            biased linear CKA (Kornblith et al. 2019), teaching only   large if d >> N
+  rsa                   Spearman rho of the upper triangles of 1 - cosine RDMs     ~ 0
+
+Ties in neighbour rankings are broken deterministically: candidates are ordered by (-cosine,
+row index), so among equal similarities the lower row index wins.  Duplicate rows (synonyms
+with identical embeddings) get their similarities copied from the first copy, so they tie bit
+for bit and floating-point noise never decides the order.
+
+Permutation nulls permute the rows of B (for RSA: rows and columns of B's RDM together) with
+i.i.d. uniform permutations from ``np.random.default_rng(seed)``.  Everything that does not
+depend on the pairing (kNN sets, centred Gram matrices, RDM ranks, PCA bases) is computed once;
+a permutation only relabels it.  All randomness is seeded; results are deterministic.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.linalg import eigh
+from scipy.stats import rankdata
+
+METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval", "procrustes_disparity",
+                            "cka", "cka_biased", "rsa")
+PER_ITEM_METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval")
+# procrustes_retrieval refits W for every fold and permutation, hence fewer permutations
+DEFAULT_N_PERM: dict[str, int] = {m: 1000 for m in METRICS} | {"procrustes_retrieval": 100}
+_CHUNK = 16  # permutations per batch in the vectorised nulls (keeps buffers cache-sized)
+# threads only for numpy gathers: concurrent calls into multithreaded OpenBLAS thrash
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+class Interval(NamedTuple):
+    """Point estimate with a two-sided percentile bootstrap interval."""
+    estimate: float
+    low: float
+    high: float
+
+
+class Paired(NamedTuple):
+    """alignment(A,B) - alignment(A,C) on per-item scores: mean, bootstrap CI, sign-flip p."""
+    mean_diff: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+
+
+class Spread(NamedTuple):
+    """One score over agent training seeds (std with ddof=1)."""
+    mean: float
+    std: float
+    min: float
+    max: float
+    n: int
+
+
+# ----------------------------------------------------------------------------- validation
+def _as_matrix(X: ArrayLike, name: str) -> np.ndarray:
+    """X as a finite, non-constant float64 2-D array, or ValueError."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, dim); got shape {X.shape}")
+    if X.shape[0] < 4 or X.shape[1] < 1:
+        raise ValueError(f"{name} needs at least 4 rows and 1 column; got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.all(X == X[0]):
+        raise ValueError(f"{name} has no variance: all rows are identical")
+    return X
+
+
+def _as_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two embeddings of the same items."""
+    A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows (items); "
+                         f"got {A.shape[0]} and {B.shape[0]}")
+    return A, B
+
+
+def _check_metric(metric: str, per_item: bool = False) -> None:
+    """ValueError naming the valid choices for an unknown metric."""
+    valid = PER_ITEM_METRICS if per_item else METRICS
+    if metric not in valid:
+        why = " has no per-item form" if metric in METRICS else ""
+        raise ValueError(f"unknown {'per-item ' * per_item}metric '{metric}'{why}; "
+                         f"valid choices: {', '.join(valid)}")
+
+
+def _check_k(k: int, n: int) -> int:
+    """Neighbourhood size must satisfy 1 <= k < N."""
+    if not isinstance(k, (int, np.integer)) or not 1 <= k < n:
+        raise ValueError(f"k must be an integer with 1 <= k < N (N = {n}); got {k!r}")
+    return int(k)
+
+
+def _split(metric: str, options: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Split options into (per-space preparation, pair scoring) keywords; reject unknown ones."""
+    prep = [p for p in inspect.signature(_PREP[metric]).parameters if p != "X"]
+    score = [p for p in inspect.signature(_SCORE[metric]).parameters if p not in ("a", "b")]
+    bad = sorted(set(options) - set(prep) - set(score))
+    if bad:
+        raise ValueError(f"unknown option(s) {bad} for metric '{metric}'; "
+                         f"valid options: {sorted(prep + score)}")
+    return ({k: v for k, v in options.items() if k in prep},
+            {k: v for k, v in options.items() if k in score})
+
+
+# ----------------------------------------------------------------------------- helpers
+def _cosine(X: np.ndarray, center: bool) -> np.ndarray:
+    """Cosine similarities (columns optionally centred); duplicate rows get bit-identical rows
+    and columns (copied from their first occurrence), so their ties are exact."""
+    X = X - X.mean(axis=0) if center else X
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    X = X / np.where(norm > 0, norm, 1.0)
+    first: dict[bytes, int] = {}
+    rep = np.array([first.setdefault(row.tobytes(), i) for i, row in enumerate(X)])
+    S = X @ X.T
+    return S if len(first) == len(X) else S[np.ix_(rep, rep)]
+
+
+def _train_pca(X: np.ndarray, train: np.ndarray, m: int,
+               K: np.ndarray | None = None) -> np.ndarray:
+    """All rows centred on the training mean and projected on the top-m PCs of the training rows
+    (by decreasing variance), from the d x d scatter matrix or, when d > n_train, the centred
+    n_train x n_train Gram (K = X X^T of column-centred X, optionally precomputed)."""
+    n_tr, d = len(train), X.shape[1]
+    if d <= n_tr:
+        Xc = X - X[train].mean(axis=0)
+        return Xc @ eigh(Xc[train].T @ Xc[train], subset_by_index=[d - m, d - 1])[1][:, ::-1]
+    Kt = X @ X[train].T if K is None else K[:, train]
+    C = Kt - Kt.mean(axis=1, keepdims=True) - Kt[train].mean(axis=0) + Kt[train].mean()
+    w, U = eigh(C[train], subset_by_index=[n_tr - m, n_tr - 1])
+    ok = w > 1e-12 * w[-1]  # directions without training variance are dropped
+    return ((C @ U) * np.where(ok, 1.0 / np.sqrt(np.where(ok, w, 1.0)), 0.0))[:, ::-1]
+
+
+def _perms(n: int, n_perm: int, seed: int) -> np.ndarray:
+    """n_perm uniform permutations: rng.permutation(n) repeated, rng = default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    return np.array([rng.permutation(n) for _ in range(n_perm)], dtype=np.intp).reshape(-1, n)
+
+
+def _chunks(P: np.ndarray, size: int = _CHUNK) -> list[np.ndarray]:
+    """Consecutive blocks of permutations."""
+    return [P[c:c + size] for c in range(0, len(P), size)]
+
+
+# ----------------------------------------------------------------------------- mutual kNN
+def _prep_mutual_knn(X: np.ndarray, k: int = 15, center: bool = True) -> dict[str, np.ndarray]:
+    """kNN index sets (N x k) ordered by (-cosine, index) and the boolean membership matrix."""
+    k = _check_k(k, X.shape[0])
+    S = _cosine(X, center)
+    np.fill_diagonal(S, -np.inf)  # exclude self
+    idx = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    member = np.zeros(S.shape, dtype=bool)
+    member[np.arange(len(S))[:, None], idx] = True
+    return {"idx": idx, "member": member}
+
+
+def _items_mutual_knn(a: dict, b: dict) -> np.ndarray:
+    """Per-item overlap |S_A(i) & S_B(i)| / k, read from B's membership matrix."""
+    return b["member"][np.arange(len(a["idx"]))[:, None], a["idx"]].mean(axis=1)
+
+
+def _score_mutual_knn(a: dict, b: dict) -> float:
+    """Mean neighbourhood overlap (Huh et al. 2024)."""
+    return float(_items_mutual_knn(a, b).mean())
+
+
+def _null_mutual_knn(a: dict, b: dict, P: np.ndarray) -> np.ndarray:
+    """Overlap under B[p]: j is a neighbour of i in B[p] iff member_B[p_i, p_j]; O(N k) each."""
+    (n, k), cols, flat = a["idx"].shape, a["idx"].ravel(), b["member"].ravel()
+    out = []
+    for Pc in _chunks(P, 4 * _CHUNK):
+        where = np.repeat(Pc * n, k, axis=1) + Pc.take(cols, axis=1)
+        out.append(np.count_nonzero(flat.take(where), axis=1) / (n * k))
+    return np.concatenate(out)
+
+
+# ----------------------------------------------------------------------------- CKA and RSA
+def _prep_gram(X: np.ndarray) -> dict[str, Any]:
+    """Doubly-centred linear Gram K_c split into off-diagonal part and diagonal, plus norms.
+
+    Both CKA estimators follow from the off-diagonal product <K~, L~> and diag(K).diag(L):
+    biased <K_c, L_c> = <K~, L~> + diag.diag; debiased (Song et al. 2012) N(N-3) HSIC_u =
+    <K~, L~> - 2 diag.diag / (N-2) + tr K tr L / ((N-1)(N-2)), its norm from the U-centred
+    Gram (Szekely & Rizzo 2014).  A permutation only relabels both parts, and the off-diagonal
+    product carries no large diagonal terms, so it is accurate in float32.
+    """
+    n = len(X)
+    Xc = X - X.mean(axis=0)
+    K = Xc @ Xc.T
+    diag = np.diag(K).copy()
+    off = K - np.diag(diag)
+    r = off.sum(axis=1)
+    Ku = off + r.sum() / ((n - 1) * (n - 2)) - (r[:, None] + r[None, :]) / (n - 2)
+    np.fill_diagonal(Ku, 0.0)
+    return {"perm": off, "diag": diag, "trace": diag.sum(), "nc": np.linalg.norm(K),
+            "nu": np.linalg.norm(Ku)}
+
+
+def _prep_rsa(X: np.ndarray, center: bool = True) -> dict[str, Any]:
+    """Centred average ranks of the upper-triangle RDM (1 - cosine) as a symmetric matrix."""
+    iu = np.triu_indices(len(X), 1)
+    r = rankdata((1.0 - _cosine(X, center))[iu])
+    r -= r.mean()
+    R = np.zeros((len(X), len(X)))
+    R[iu] = r / np.linalg.norm(r)
+    return {"perm": R + R.T}
+
+
+_QUAD = ("cka", "cka_biased", "rsa")  # scores built from <a["perm"], P b["perm"] P^T>
+
+
+def _quad_finish(metric: str, a: dict, b: dict, dots: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Scores from the products dots[j] = <a["perm"], P_j b["perm"] P_j^T>."""
+    if metric == "rsa":  # Spearman rho: each pair appears twice in the product
+        return dots / 2.0
+    n, dg = P.shape[1], b["diag"][P] @ a["diag"]
+    if metric == "cka_biased":
+        return (dots + dg) / (a["nc"] * b["nc"])
+    hsic = dots - 2.0 * dg / (n - 2) + a["trace"] * b["trace"] / ((n - 1) * (n - 2))
+    return hsic / (a["nu"] * b["nu"])
+
+
+def _score_quad(metric: str, a: dict, b: dict) -> float:
+    """Observed score in float64: debiased CKA = HSIC_u(K,L) / sqrt(HSIC_u(K,K) HSIC_u(L,L)),
+    biased CKA = <K_c,L_c> / (|K_c| |L_c|), RSA = Pearson r of the centred ranks."""
+    eye = np.arange(len(a["perm"]))[None]
+    return float(_quad_finish(metric, a, b, np.array([np.vdot(a["perm"], b["perm"])]), eye)[0])
+
+
+def _null_quad(F: np.ndarray, G: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """<F_r, P G P^T> for each row r of F (float32, n_rows x N*N) and each permutation.
+
+    Each permuted G is gathered once (row gather, then column gather, split over threads) and
+    scored against every row of F in one matrix product."""
+    n, G = len(G), np.asarray(G, dtype=np.float32)
+    out = np.empty((len(F), len(P)))
+    buf = np.empty((_CHUNK, n, n), dtype=np.float32)
+
+    def gather(rows: range) -> None:
+        for j in rows:
+            np.take(G[Pc[j]], Pc[j], axis=1, out=buf[j])
+
+    with ThreadPoolExecutor(_THREADS) as pool:
+        for c, Pc in zip(range(0, len(P), _CHUNK), _chunks(P)):
+            list(pool.map(gather, [range(t, len(Pc), _THREADS) for t in range(_THREADS)]))
+            out[:, c:c + len(Pc)] = F @ buf[:len(Pc)].reshape(len(Pc), -1).T
+    return out
+
+
+# ----------------------------------------------------------------------------- Procrustes
+def _prep_procrustes_retrieval(X: np.ndarray, n_components: int | None = 32, n_folds: int = 5,
+                               fold_seed: int = 0, in_sample: bool = False) -> dict[str, Any]:
+    """Seeded folds and, per fold, all rows on PCs fitted to the training rows only (to
+    min(n_components, d, n_train - 1) dims: PCs fitted on held-out rows inflate chance)."""
+    if n_components is not None and (not isinstance(n_components, (int, np.integer))
+                                      or n_components < 1):
+        raise ValueError(f"n_components must be None or an integer >= 1; got {n_components!r}")
+    n, every = len(X), np.arange(len(X))
+    if in_sample:  # the pitfall: fit and evaluate on the same rows
+        folds = [(every, every)]
+    else:
+        if not isinstance(n_folds, (int, np.integer)) or n_folds < 2 or n < 2 * n_folds:
+            raise ValueError(f"n_folds must be an integer >= 2 with N >= 2 * n_folds "
+                             f"(N = {n}); got n_folds={n_folds!r}")
+        fold_of = np.empty(n, dtype=np.intp)
+        fold_of[np.random.default_rng(fold_seed).permutation(n)] = every % n_folds
+        folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f))
+                 for f in range(n_folds)]
+    m = min(n_components or X.shape[1], X.shape[1], min(len(tr) for tr, _ in folds) - 1)
+    X = X - X.mean(axis=0)
+    K = X @ X.T if X.shape[1] > len(folds[0][0]) else None
+    return {"folds": folds, "proj": [_train_pca(X, tr, m, K) for tr, _ in folds]}
+
+
+def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarray:
+    """Permutations shuffling rows only within each held-out fold (rng = default_rng(seed))."""
+    rng = np.random.default_rng(seed)
+    P = np.tile(np.arange(n), (n_perm, 1))
+    for i in range(n_perm):
+        for _, test in folds:
+            P[i, test] = rng.permutation(test)
+    return P
+
+
+def _retrieval_hits(a: dict, b: dict, k: int, P: np.ndarray) -> np.ndarray:
+    """Hit@k of every item, one row per permutation p of B's rows in P.
+
+    Per fold: W = U V^T from the SVD of A_train^T B[p]_train (minimises ||A_train W - B_train||),
+    then each held-out A_i W is ranked against all N rows of B[p] by cosine (|A_i W| = |A_i|
+    since W is orthogonal); ties go to the lower row position in B[p]."""
+    n, k = len(a["proj"][0]), _check_k(k, len(a["proj"][0]))
+    m = min(a["proj"][0].shape[1], b["proj"][0].shape[1])
+    hits = np.zeros((len(P), n), dtype=bool)
+    for (train, test), Af, Bf in zip(a["folds"], a["proj"], b["proj"]):
+        Af, Bf = Af[:, :m], Bf[:, :m]
+        Bn = Bf / np.maximum(np.linalg.norm(Bf, axis=1, keepdims=True), 1e-300)
+        U, _, Vt = np.linalg.svd(np.matmul(Af[train].T, Bf[P[:, train]]))
+        S = (np.matmul(Af[test], U @ Vt).reshape(-1, m) @ Bn.T).reshape(len(P), len(test), n)
+        true = np.take_along_axis(S, P[:, test][:, :, None], axis=2)  # correct row of B
+        rank = np.count_nonzero(S > true, axis=2)
+        tied = np.nonzero(np.count_nonzero(S >= true, axis=2) > rank + 1)
+        if tied[0].size:  # equal cosines: rows at lower positions of B[p] come first
+            position = np.argsort(P[tied[0]], axis=1)
+            earlier = (S[tied] == true[tied]) & (position < test[tied[1]][:, None])
+            rank[tied] += np.count_nonzero(earlier, axis=1)
+        hits[:, test] = rank < k
+    return hits
+
+
+def _score_procrustes_retrieval(a: dict, b: dict, k: int = 15) -> float:
+    """Mean held-out hit@k (Li et al. 2024)."""
+    return float(_retrieval_hits(a, b, k, np.arange(len(a["proj"][0]))[None]).mean())
+
+
+def _prep_procrustes_disparity(X: np.ndarray, dim: int = 8) -> dict[str, Any]:
+    """Scores on the top min(dim, d, N-1) principal components (fit on all rows: no labels)."""
+    if not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be an integer >= 1; got {dim!r}")
+    m = min(dim, X.shape[1], len(X) - 1)
+    return {"scores": _train_pca(X - X.mean(axis=0), np.arange(len(X)), m)}
+
+
+def _disparity_similarity(a: dict, b: dict, P: np.ndarray) -> np.ndarray:
+    """(sum of singular values of A^T B[p])^2 for unit-Frobenius A, B = 1 - scipy disparity."""
+    m = min(a["scores"].shape[1], b["scores"].shape[1])
+    A, B = a["scores"][:, :m], b["scores"][:, :m]
+    A, B = A / np.linalg.norm(A), B / np.linalg.norm(B)
+    return np.linalg.svd(np.matmul(A.T, B[P]), compute_uv=False).sum(axis=1) ** 2
+
+
+def _score_procrustes_disparity(a: dict, b: dict) -> float:
+    """1 - disparity, so that higher = more aligned like every other metric."""
+    return float(_disparity_similarity(a, b, np.arange(len(a["scores"]))[None])[0])
+
+
+_PREP: dict[str, Callable[..., dict]] = {
+    "mutual_knn": _prep_mutual_knn, "procrustes_retrieval": _prep_procrustes_retrieval,
+    "procrustes_disparity": _prep_procrustes_disparity, "cka": _prep_gram,
+    "cka_biased": _prep_gram, "rsa": _prep_rsa}
+_SCORE: dict[str, Callable[..., float]] = {
+    "mutual_knn": _score_mutual_knn, "procrustes_retrieval": _score_procrustes_retrieval,
+    "procrustes_disparity": _score_procrustes_disparity, "cka": partial(_score_quad, "cka"),
+    "cka_biased": partial(_score_quad, "cka_biased"), "rsa": partial(_score_quad, "rsa")}
+
+
+def _pair_null(metric: str, a: dict, b: dict, P: np.ndarray, score_opts: dict) -> np.ndarray:
+    """Scores of a prepared pair for each row permutation p of B in P."""
+    if metric == "mutual_knn":
+        return _null_mutual_knn(a, b, P)
+    if metric == "procrustes_disparity":
+        return np.concatenate([_disparity_similarity(a, b, Pc) for Pc in _chunks(P)])
+    if metric == "procrustes_retrieval":
+        k = score_opts.get("k", 15)
+        return np.concatenate([_retrieval_hits(a, b, k, Pc).mean(axis=1) for Pc in _chunks(P)])
+    dots = _null_quad(a["perm"].astype(np.float32).reshape(1, -1), b["perm"], P)[0]
+    return _quad_finish(metric, a, b, dots, P)
+
+
+def _null_perms(metric: str, a: dict, n: int, n_perm: int, seed: int) -> np.ndarray:
+    """Within-fold permutations for procrustes_retrieval, unrestricted ones otherwise."""
+    if n_perm < 1:
+        raise ValueError(f"n_perm must be >= 1; got {n_perm}")
+    if metric == "procrustes_retrieval":
+        return _fold_perms(a["folds"], n, n_perm, seed)
+    return _perms(n, n_perm, seed)
+
+
+# ----------------------------------------------------------------------------- public API
+def measure(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> float:
+    """Alignment of A and B under ``metric`` (one of METRICS); higher = more aligned.
+
+    Options: mutual_knn(k=15, center=True); procrustes_retrieval(k=15, n_folds=5,
+    n_components=32, fold_seed=0, in_sample=False); procrustes_disparity(dim=8);
+    rsa(center=True); cka and cka_biased take none.  ``center`` centres columns before cosines
+    (decoder-LLM embeddings are anisotropic: raw cosines are all ~0.98); center=False gives the
+    uncentred Huh et al. variant.  procrustes_retrieval maps A onto B (not symmetric);
+    n_components=None reduces both to the smaller dimension (Li et al.), capped at n_train - 1;
+    in_sample=True fits and evaluates on all rows (the pitfall: ~1.0 on noise when d >= N).
+    """
+    _check_metric(metric)
+    A, B = _as_pair(A, B)
+    prep, score = _split(metric, options)
+    return _SCORE[metric](_PREP[metric](A, **prep), _PREP[metric](B, **prep), **score)
+
+
+def per_item(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> np.ndarray:
+    """Per-item scores (length N, mean = ``measure``): kNN overlap or held-out retrieval hit."""
+    _check_metric(metric, per_item=True)
+    A, B = _as_pair(A, B)
+    prep, score = _split(metric, options)
+    a, b = _PREP[metric](A, **prep), _PREP[metric](B, **prep)
+    if metric == "mutual_knn":
+        return _items_mutual_knn(a, b)
+    return _retrieval_hits(a, b, score.get("k", 15), np.arange(len(A))[None])[0].astype(float)
+
+
+def permutation_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None,
+                     seed: int = 0, **options: Any) -> np.ndarray:
+    """Scores of A against row-permuted copies of B (n_perm: DEFAULT_N_PERM[metric] if None).
+
+    Value j equals ``measure(metric, A, B[p_j])`` (CKA/RSA accumulate in float32; for
+    mutual_knn exact ties at the k-th neighbour keep B's tie order).  procrustes_retrieval
+    shuffles rows only within each held-out fold: every fold keeps its training *set*, so its
+    PCA is unchanged and only W is refit, and the test stays exact (any permutation subgroup
+    is valid under exchangeability).  Reusing the maps W fitted on the true pairing would not
+    be valid (they encode that pairing), so W is refit for every fold and permutation.
+    """
+    _check_metric(metric)
+    A, B = _as_pair(A, B)
+    prep, score = _split(metric, options)
+    a, b = _PREP[metric](A, **prep), _PREP[metric](B, **prep)
+    n_perm = DEFAULT_N_PERM[metric] if n_perm is None else int(n_perm)
+    return _pair_null(metric, a, b, _null_perms(metric, a, len(A), n_perm, seed), score)
+
+
+def p_value(observed: float, null: ArrayLike) -> float:
+    """One-sided permutation p-value (1 + #{null >= observed}) / (K + 1); never 0."""
+    null = np.asarray(null, dtype=np.float64).ravel()
+    if null.size == 0:
+        raise ValueError("null must contain at least one value")
+    return float((1 + np.count_nonzero(null >= observed)) / (null.size + 1))
+
+
+def calibrated(observed: float, null: ArrayLike, alpha: float = 0.05,
+               max_value: float = 1.0) -> float:
+    """clamp((obs - tau) / (max - tau), 0, 1), tau = (1 - alpha) null quantile (Groeger 2026)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    tau = float(np.quantile(np.asarray(null, dtype=np.float64), 1.0 - alpha))
+    if max_value <= tau:
+        return 0.0
+    return float(np.clip((observed - tau) / (max_value - tau), 0.0, 1.0))
+
+
+def _interval(x: np.ndarray, level: float) -> tuple[float, float]:
+    """Two-sided percentile interval."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1); got {level}")
+    low, high = np.percentile(x, (50 * (1 - level), 50 * (1 + level)))
+    return float(low), float(high)
+
+
+def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95, **options: Any) -> Interval:
+    """Percentile bootstrap interval over items (instructions).
+
+    Per-item metrics resample the per-item scores (neighbour sets and fold maps stay those of
+    the full data).  The others resample items with replacement and recompute on the *distinct*
+    drawn items (~63% of N): duplicated rows would add zero-distance pairs (RSA, kNN ties) and
+    off-diagonal self-similarities (CKA) that inflate alignment; the smaller sample widens the
+    interval (conservative) instead of biasing the score upwards.
+    """
+    _check_metric(metric)
+    A, B = _as_pair(A, B)
+    rng, n = np.random.default_rng(seed), len(A)
+    if metric in PER_ITEM_METRICS:
+        items = per_item(metric, A, B, **options)
+        est, boots = float(items.mean()), items[rng.integers(0, n, (n_boot, n))].mean(axis=1)
+    else:
+        est, boots = measure(metric, A, B, **options), np.empty(n_boot)
+        for i in range(n_boot):
+            idx = np.unique(rng.integers(0, n, n))
+            boots[i] = measure(metric, A[idx], B[idx], **options)
+    return Interval(est, *_interval(boots, level))
+
+
+def paired_comparison(metric: str, A: ArrayLike, B: ArrayLike, C: ArrayLike, n_boot: int = 1000,
+                      n_perm: int = 1000, seed: int = 0, level: float = 0.95,
+                      **options: Any) -> Paired:
+    """Is alignment(A,B) > alignment(A,C)?  Mean per-item difference, its bootstrap CI and a
+    one-sided paired sign-flip p-value (items treated as independent units: kNN overlaps of
+    neighbouring items are correlated, so read p as approximate)."""
+    _check_metric(metric, per_item=True)
+    d = per_item(metric, A, B, **options) - per_item(metric, A, C, **options)
+    rng, n = np.random.default_rng(seed), len(d)
+    low, high = _interval(d[rng.integers(0, n, (n_boot, n))].mean(axis=1), level)
+    flips = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, n)) @ d / n
+    return Paired(float(d.mean()), low, high, p_value(d.mean(), flips), n)
+
+
+def spread_over_seeds(scores: ArrayLike) -> Spread:
+    """Mean, sample std (ddof=1; 0 for one seed), min and max of a score over agent seeds."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if s.size == 0 or not np.all(np.isfinite(s)):
+        raise ValueError("scores must be a non-empty sequence of finite numbers")
+    std = float(s.std(ddof=1)) if s.size > 1 else 0.0
+    return Spread(float(s.mean()), std, float(s.min()), float(s.max()), int(s.size))
+
+
+def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRICS,
+                n_perm: int = 1000, seed: int = 0, alpha: float = 0.05,
+                n_perm_retrieval: int | None = None,
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Records {a, b, metric, score, p, calibrated, null_mean, n_perm} for every unordered pair
+    (a before b in dict order) and metric; ``options`` maps a metric to its keyword options.
+
+    b's rows are permuted exactly as in ``permutation_null(metric, a, b, n_perm, seed)``, so each
+    record matches the single-pair functions.  Per-space work is done once; for CKA and RSA each
+    permuted matrix is gathered once and scored against all partners (and both CKA estimators)
+    in one matrix product.  procrustes_retrieval uses ``n_perm_retrieval`` permutations
+    (default DEFAULT_N_PERM["procrustes_retrieval"]).
+    """
+    names = list(spaces)
+    if len(names) < 2:
+        raise ValueError("compare_all needs at least two spaces")
+    X = [_as_matrix(spaces[name], repr(name)) for name in names]
+    if len({len(x) for x in X}) != 1:
+        raise ValueError(f"all spaces must have the same number of rows; "
+                         f"got {dict(zip(names, map(len, X)))}")
+    for m in metrics:
+        _check_metric(m)
+    split = {m: _split(m, (options or {}).get(m, {})) for m in metrics}
+    n_retrieval = DEFAULT_N_PERM["procrustes_retrieval"] if n_perm_retrieval is None \
+        else n_perm_retrieval
+    obs: dict[tuple, float] = {}
+    nulls: dict[tuple, np.ndarray] = {}
+    gram = [m for m in ("cka", "cka_biased") if m in metrics]  # share preparation and gathers
+    for batch in ([gram] if gram else []) + [[m] for m in metrics if m not in gram]:
+        S = [_PREP[batch[0]](x, **split[batch[0]][0]) for x in X]
+        P = _null_perms(batch[0], S[0], len(X[0]), n_retrieval if batch[0] ==
+                        "procrustes_retrieval" else n_perm, seed)
+        pairs = [(m, s, t) for m in batch for t in range(1, len(X)) for s in range(t)]
+        obs.update({(m, s, t): _SCORE[m](S[s], S[t], **split[m][1]) for m, s, t in pairs})
+        if batch[0] in _QUAD:  # one gather of b's matrix per permutation, all partners
+            for t in range(1, len(X)):
+                F = np.stack([S[s]["perm"].ravel() for s in range(t)]).astype(np.float32)
+                for s, dots in enumerate(_null_quad(F, S[t]["perm"], P)):
+                    for m in batch:
+                        nulls[m, s, t] = _quad_finish(m, S[s], S[t], dots, P)
+        else:
+            nulls.update({(m, s, t): _pair_null(m, S[s], S[t], P, split[m][1])
+                          for m, s, t in pairs})
+    return [{"a": names[s], "b": names[t], "metric": m, "score": obs[m, s, t],
+             "p": p_value(obs[m, s, t], nulls[m, s, t]),
+             "calibrated": calibrated(obs[m, s, t], nulls[m, s, t], alpha),
+             "null_mean": float(nulls[m, s, t].mean()), "n_perm": len(nulls[m, s, t])}
+            for m in metrics for t in range(1, len(X)) for s in range(t)]

@@ -32,7 +32,7 @@
 # |---|---|
 # | Concepts | supervised learning, cross-entropy, train/validation splits |
 # | Chapters | 1 (demonstrations), 2 (the agent) |
-# | Time to run | `fast`: about 5 minutes (training once, then cached); `full`: see the reproduce page |
+# | Time to run | `fast`: about 4 minutes (training once, then cached); `full`: not measured yet |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -162,11 +162,25 @@ else:
 # %% [markdown]
 # ## Summary
 #
-# - Behavioural cloning on the expert's demonstrations teaches the agent to follow GO-TO,
-#   PICK-UP and ESCAPE-FROM instructions; the tables above give its success on fresh episodes
-#   per task, synonym and object type.
+# - Behavioural cloning trains the whole agent end to end from the expert's demonstrations;
+#   the tables above give its success on fresh episodes per task, synonym and object type.
 # - Nothing in training tells the agent that "grab" and "pick up" mean the same thing; only the
 #   actions they call for. Chapter 4 looks at what this did to $E_L$.
+#
+# ```{admonition} Status of this chapter: the success bar is not met yet
+# :class: warning
+#
+# The project's bar is at least 85% success on every task in the `fast` profile. The current
+# recipe (three epochs, about three minutes on two cores) solves ESCAPE-FROM but stays far below on
+# PICK-UP, which is near the chance level of grabbing one of four objects, and on GO-TO. What we
+# found so far: with GPT-style small token initialisation (std 0.02), $E_L$ of "pick up the red
+# ball" and "pick up the blue ball" stayed at cosine 1.00 after two epochs, so the agent could not
+# tell objects apart (fixed: tokens now start at unit scale); an omniscient expert's
+# demonstrations are not inferable from the partial view (fixed: look-first demonstrations);
+# yet even a probe that only asks "is the named object in view?" learns slowly on our visual
+# features, so the remaining bottleneck is binding the instruction to the object in the view.
+# The numbers above are what the current code produces; they will change when this is fixed.
+# ```
 #
 # ## What's next
 #

@@ -73,9 +73,9 @@ class AgentConfig:
     heads: int = 4  # attention heads of the single transformer block (must divide token_dim)
     mlp_dim: int = 256  # hidden width of the transformer block's MLP
     max_len: int = 16  # longest instruction (in words) the positional table covers
-    token_init: str = "random"  # "random" (normal 0, 0.02) or "identical" (one shared start vector)
+    token_init: str = "random"  # "random" (unit normal) or "identical" (one shared start vector)
     vision: str = "grid"  # "grid" (small residual CNN on the symbolic view) or "imagenet" (later)
-    channels: int = 64  # feature-map channels of the vision CNN and of the FiLM blocks
+    channels: int = 32  # feature-map channels of the vision CNN and of the FiLM blocks
     vision_blocks: int = 2  # residual blocks of the grid CNN
     film_blocks: int = 2  # FiLM-modulated residual conv blocks fusing E_L into vision
     direction_dim: int = 16  # embedding of the agent's heading (0..3)
@@ -88,12 +88,12 @@ class AgentConfig:
 class TrainConfig:
     """Behavioural cloning (see :mod:`lva.train`): fixed epoch counts, not wall-clock limits, so runs reproduce."""
 
-    epochs: int = 8
-    batch_episodes: int = 64  # episodes per batch (~5 transitions each)
+    epochs: int = 3
+    batch_episodes: int = 32  # episodes per batch (~5 transitions each)
     lr: float = 1e-3
     grad_clip: float = 1.0
     val_fraction: float = 0.05  # episodes held out for validation loss and accuracy
-    eval_every: int = 2  # epochs between evaluations on fresh episodes
+    eval_every: int = 1  # epochs between evaluations on fresh episodes
     eval_episodes_per_task: int = 60  # per periodic evaluation (a separate seed stream from the final one)
 
 
@@ -152,7 +152,18 @@ _SECTIONS = ("env", "demos", "checks", "agent", "train")
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"demos": {"episodes_per_task": 6000}},
-    "full": {"demos": {"episodes_per_task": 12000}, "checks": {"expert_episodes_per_task": 1000, "bot_episodes": 500}},
+    "full": {
+        "demos": {"episodes_per_task": 12000},
+        "agent": {"vision": "imagenet"},
+        "train": {"epochs": 8},
+        "checks": {
+            "expert_episodes_per_task": 1000,
+            "bot_episodes": 500,
+            "eval_episodes_per_task": 1000,
+            "compare_visions": ("imagenet", "grid"),
+            "compare_seeds": (0, 1, 2),
+        },
+    },
 }
 
 

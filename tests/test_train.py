@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from lva.config import get_config
+from lva.evaluate import eval_episodes, evaluate, success_table
+from lva.instructions import TASKS
+from lva.train import load_or_train, split_episodes
+
+TINY = {
+    "demos__episodes_per_task": 6,
+    "train__epochs": 1,
+    "train__eval_episodes_per_task": 2,
+    "checks__eval_episodes_per_task": 3,
+    "threads": 1,
+}
+
+
+def test_episode_split_is_by_episode_and_seeded():
+    a_train, a_val = split_episodes(100, 0.1, seed=0)
+    b_train, b_val = split_episodes(100, 0.1, seed=0)
+    assert np.array_equal(a_val, b_val) and len(a_val) == 10
+    assert not set(a_train) & set(a_val) and len(a_train) + len(a_val) == 100
+
+
+def test_load_or_train_caches_the_checkpoint_and_history():
+    cfg = get_config("fast", **TINY)
+    agent, history, cached = load_or_train(cfg, show_progress=False)
+    assert not cached and history.epoch == [1] and history.transitions_per_s > 0
+    again, history2, cached2 = load_or_train(cfg, show_progress=False)
+    assert cached2 and history2.train_loss == history.train_loss
+    texts = ["go to the red ball", "grab the blue key"]
+    assert np.array_equal(agent.embed(texts), again.embed(texts))
+
+
+def test_evaluation_covers_every_task_on_fresh_seeds():
+    cfg = get_config("fast", **TINY)
+    agent, _, _ = load_or_train(cfg, show_progress=False)
+    results = evaluate(agent, cfg)
+    assert len(results) == 3 * len(TASKS)
+    assert set(results["task"]) == set(TASKS) and results["success"].dtype == bool
+    assert (results["steps"] >= 1).all() and (results["expert_steps"] >= 1).all()
+    table = success_table(results, "task")
+    assert table["episodes"].sum() == len(results) and table["success"].between(0, 1).all()
+    # evaluation seeds never coincide with the demonstrations' seeds
+    from lva.demos import load_or_generate
+
+    demos, _ = load_or_generate(cfg, show_progress=False)
+    assert not set(results["seed"]) & set(demos.seed.tolist())
+    assert eval_episodes(3, 0) == eval_episodes(3, 0)
+
+
+def test_imagenet_agent_trains_and_acts_end_to_end():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    cfg = get_config("fast", agent__vision="imagenet", **TINY)
+    agent, history, _ = load_or_train(cfg, show_progress=False)
+    assert np.isfinite(history.train_loss).all()
+    results = evaluate(agent, cfg, episodes_per_task=1)
+    assert len(results) == len(TASKS)

@@ -88,8 +88,9 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 # One sentence per design choice:
 #
 # - **Token embeddings (100-d) and positions**: as in the paper; the paper starts all tokens from
-#   the same vector, which `token_init="identical"` reproduces; the default `"random"` (small
-#   Gaussian) learns faster and is what the trained agents use.
+#   the same vector, which `token_init="identical"` reproduces; the default `"random"` (unit
+#   Gaussian, so every word starts distinct) is what the trained agents use: with a tiny
+#   initialisation, $E_L$ did not separate colours during training (chapter 3).
 # - **One transformer block**: pre-norm multi-head self-attention and an MLP, padding masked out.
 # - **$E_L$**: the mean of the block's outputs over the real tokens, mapped to 128 dimensions; this
 #   is where `Agent.embed` reads the embedding, after pooling and before any contact with vision.

@@ -241,17 +241,18 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
     for x, y, text, color in boxes.values():
         ax.add_patch(FancyBboxPatch((x, y), 1.8, 0.9, boxstyle="round,pad=0.05", fc=color, ec="#555555"))
         ax.text(x + 0.9, y + 0.45, text, ha="center", va="center", fontsize=8.5)
-    arrows = [("words", "tok"), ("tok", "tf"), ("tf", "el"), ("view", "cnn"), ("el", "film"), ("cnn", "film"), ("film", "gru")]
+    arrows = [("words", "tok"), ("tok", "tf"), ("tf", "el"), ("view", "cnn"), ("cnn", "film"), ("film", "gru")]
     for a, b in arrows:
         xa, ya = boxes[a][0] + 1.85, boxes[a][1] + 0.45
         xb, yb = boxes[b][0] - 0.05, boxes[b][1] + 0.45
         ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.4})
+    ax.annotate("", xy=(7.0, 2.85), xytext=(7.0, 3.25), arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.4})
     ax.text(6.1 + 0.9, 4.4, "read out for chapters 4-5", ha="center", fontsize=8.5, color="#08519c", style="italic")
     notes = [
         (3.05, 2.9, f"language: {counts['language']:,}"),
         (3.05, 0.15, f"vision: {counts['vision']:,}"),
         (7.0, 1.55, f"fusion: {counts['fusion']:,}"),
-        (9.0, 1.55, f"memory + policy: {counts['memory'] + counts['policy']:,}"),
+        (9.0, 1.25, f"memory + policy: {counts['memory'] + counts['policy']:,}"),
     ]
     for x, y, text in notes:
         ax.text(x, y, text + " params", ha="center", fontsize=8, color="#444444")
@@ -306,7 +307,7 @@ def training_curves(histories: dict[str, Any]) -> alt.Chart:
         tooltip=["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")],
     )
     return (
-        base.properties(width=200, height=170)
+        base.properties(width=165, height=160)
         .facet(column=alt.Column("metric:N", title=None, sort=["loss", "validation accuracy", "success on fresh episodes"]))
         .resolve_scale(y="independent")
         .properties(title="Behavioural cloning")

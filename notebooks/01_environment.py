@@ -190,7 +190,9 @@ pd.DataFrame(
             "expert mean steps": round(b.expert_mean_steps, 2),
             "bot mean steps": round(b.bot_mean_steps, 2),
             "expert <= bot steps": f"{b.expert_shorter_or_equal:.1%}",
-            "bot moved an object, when shorter": f"{b.bot_moved_object_when_shorter:.0%}",
+            "bot moved an object, when shorter": (
+                "bot never shorter" if np.isnan(b.bot_moved_object_when_shorter) else f"{b.bot_moved_object_when_shorter:.0%}"
+            ),
             "expert episodes/s": round(b.expert_eps_per_s),
             "bot episodes/s": round(b.bot_eps_per_s),
             "speed ratio": round(b.speed_ratio, 1),

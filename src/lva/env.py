@@ -200,8 +200,7 @@ class InstructionRoomEnv(MiniGridEnv):
                 for x in range(1, width - 1)
                 if self.grid.get(x, y) is None and 1 <= dist[y, x] <= cfg.escape_start_max
             ]
-            far = (dist >= cfg.escape_distance) & (dist < np.iinfo(np.int32).max)
-            if not near or not far.any():
+            if not near or not self.escaped_cells(dist).any():
                 return False
             self.agent_pos = near[int(rng.integers(len(near)))]
             self.agent_dir = int(rng.integers(4))
@@ -250,9 +249,8 @@ class InstructionRoomEnv(MiniGridEnv):
             if task == "goto" and self._in_grid(front) and tuple(front) == pos:
                 return "success"
             return "running"
-        dist = self.path_distances()
         x, y = self.agent_pos
-        return "success" if dist[y, x] >= self.cfg.escape_distance and dist[y, x] < _UNREACHED else "running"
+        return "success" if self.escaped_cells()[y, x] else "running"
 
     def gen_obs(self) -> dict:
         """MiniGrid's observation, plus the RGB agent view when ``rgb_obs`` is set."""
@@ -281,6 +279,11 @@ class InstructionRoomEnv(MiniGridEnv):
         """Path steps from the target to every cell (``height x width``; unreachable = int32 max)."""
         assert self.target is not None
         return path_distances(self, [tuple(self.target.cur_pos)])
+
+    def escaped_cells(self, dist: np.ndarray | None = None) -> np.ndarray:
+        """``mask[y, x]``: standing in (x, y) completes ESCAPE-FROM (reachable, >= ``escape_distance`` steps away)."""
+        dist = self.path_distances() if dist is None else dist
+        return (dist >= self.cfg.escape_distance) & (dist < _UNREACHED)
 
     def _in_grid(self, pos: Iterable[int]) -> bool:
         x, y = pos

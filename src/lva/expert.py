@@ -97,10 +97,8 @@ def plan(env: InstructionRoomEnv) -> list[int] | None:
     task = env.instruction.task
     if task in ("goto", "pickup"):
         return plan_to_face(env, [tuple(env.target.cur_pos)], pickup=task == "pickup")
-    dist = env.path_distances()
-    far = env.cfg.escape_distance
-    unreached = np.iinfo(np.int32).max
-    return search(env, lambda s: far <= dist[s[1], s[0]] < unreached)
+    escaped = env.escaped_cells()
+    return search(env, lambda s: bool(escaped[s[1], s[0]]))
 
 
 #: How the expert behaves: ``shortest`` walks the shortest path at once (it sees the whole room);

@@ -4,7 +4,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: book test notebooks install clean
+.PHONY: book test notebooks student install clean
 
 # Create the virtual environment and install everything (CPU torch wheel first).
 $(STAMP): pyproject.toml
@@ -24,9 +24,13 @@ book: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m lva book --profile $(PROFILE) --no-build
 
+## Student copies of the notebooks (solutions removed) in student/, each executed as a check.
+student: $(STAMP)
+	$(PY) -m lva student --execute --profile $(PROFILE)
+
 ## Run the test suite.
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf _build book/chapters book/_static/vega-bundle.js
+	rm -rf _build book/chapters book/_static/vega-bundle.js student

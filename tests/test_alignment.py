@@ -310,3 +310,88 @@ def test_fold_count_and_other_options_are_validated() -> None:
         al.measure("procrustes_disparity", A, B, dim=0)
     with pytest.raises(ValueError, match="same number of rows"):
         al.compare_all({"a": A, "b": gaussian(rng, 9, 3)})
+
+
+# ----------------------------------------------------------------------------- fast nulls, tables
+def test_fast_quad_null_equals_a_slow_reference_loop() -> None:
+    """The tiled, threaded CKA / RSA null equals <M_s, P M_t P^T> computed one matrix at a time."""
+    rng = np.random.default_rng(0)
+    X = [gaussian(rng, 37, d) for d in (5, 12, 30)]
+    fam = [al._prep_gram(x)["perm"] for x in X]
+    P = al._perms(37, 40, seed=7)
+    fast = al._quad_nulls([fam], P)[0]
+    for t in range(3):
+        for s in range(t):
+            slow = [np.sum(fam[s] * fam[t][np.ix_(p, p)]) for p in P]
+            scale = np.linalg.norm(fam[s]) * np.linalg.norm(fam[t])  # float32 tiles
+            np.testing.assert_allclose(fast[s, t], slow, rtol=0, atol=1e-6 * scale)
+
+
+def test_fast_retrieval_null_equals_recomputation_with_ties() -> None:
+    """Duplicated rows make exact ties; the fast hit count checks them only where they matter."""
+    rng = np.random.default_rng(1)
+    A, B = gaussian(rng, 40, 6), gaussian(rng, 40, 6)
+    B[1], B[7], B[20] = B[0], B[0], B[3]
+    null = al.permutation_null("procrustes_retrieval", A, B, n_perm=15, seed=2, k=4)
+    folds = al._PREP["procrustes_retrieval"](A)["folds"]
+    expected = [al.measure("procrustes_retrieval", A, B[p], k=4)
+                for p in al._fold_perms(folds, 40, 15, 2)]
+    np.testing.assert_array_equal(null, expected)
+
+
+def test_compare_all_with_many_spaces_matches_permutation_null() -> None:
+    rng = np.random.default_rng(2)
+    spaces = {f"s{i}": gaussian(rng, 30, d) for i, d in enumerate((4, 9, 17, 33))}
+    recs = al.compare_all(spaces, metrics=("cka", "rsa", "mutual_knn"), n_perm=25, seed=4)
+    for r in recs:
+        opts = {"k": 15} if r["metric"] == "mutual_knn" else {}
+        null = al.permutation_null(r["metric"], spaces[r["a"]], spaces[r["b"]], 25, seed=4, **opts)
+        assert r["null_mean"] == pytest.approx(float(null.mean()), abs=1e-6)
+
+
+def test_chance_levels_and_independent_spaces() -> None:
+    assert al.chance("mutual_knn", 101, 10) == pytest.approx(0.1)
+    assert al.chance("procrustes_retrieval", 100, 10) == pytest.approx(0.1)
+    assert al.chance("cka", 50) == 0.0 and np.isnan(al.chance("procrustes_disparity", 50))
+    rng = np.random.default_rng(3)
+    spaces = {"a": gaussian(rng, 200, 20), "b": gaussian(rng, 200, 30)}
+    curve = al.knn_curve(spaces, "a", (5, 15, 40))
+    assert list(curve["k"]) == [5, 15, 40]
+    np.testing.assert_allclose(curve["precision"], curve["chance"], atol=0.03)
+    assert curve.loc[1, "precision"] == pytest.approx(al.measure("mutual_knn", *spaces.values()))
+
+
+def test_pair_matrix_headline_layer_curve_and_groups() -> None:
+    rng = np.random.default_rng(4)
+    A, B = related(rng, 60)
+    spaces = {"action": A, "lm": B, "noise": gaussian(rng, 60, 10)}
+    m = al.pair_matrix(spaces, "cka")
+    assert m.shape == (3, 3) and np.allclose(np.diag(m), 1.0) and np.allclose(m, m.T)
+    assert m.loc["action", "lm"] == pytest.approx(al.measure("cka", A, B))
+    with pytest.raises(ValueError, match="symmetric metric"):
+        al.pair_matrix(spaces, "procrustes_retrieval")
+    table = al.headline(spaces, "action", metrics=("mutual_knn", "cka"), n_perm=30, n_boot=20,
+                        options={"mutual_knn": {"k": 5}})
+    assert len(table) == 4 and set(table["model"]) == {"lm", "noise"}
+    lm = table[table["model"] == "lm"].set_index("metric")
+    assert lm.loc["mutual_knn", "score"] == pytest.approx(al.measure("mutual_knn", A, B, k=5))
+    assert np.allclose(lm["p"], 1 / 31) and (lm["low"] <= lm["high"]).all()
+    with pytest.raises(ValueError, match="anchor 'x' is not one of the spaces"):
+        al.headline(spaces, "x")
+    layers = np.stack([gaussian(rng, 60, 8), B[:, :8], A[:, :8]])
+    curve = al.layer_curve(A, layers, metrics=("cka",))
+    assert list(curve["layer"]) == [0, 1, 2] and curve["score"].iloc[2] > curve["score"].iloc[0]
+    with pytest.raises(ValueError, match=r"shape \(n_layers, N, d\)"):
+        al.layer_curve(A, A)
+    groups = al.within_groups(spaces, "action", {"first": np.arange(30), "second": np.arange(30, 60)},
+                              metrics=("cka",), n_perm=10)
+    assert len(groups) == 4 and set(groups["n"]) == {30}
+
+
+def test_align_config_profiles() -> None:
+    from lva.config import get_config
+
+    fast, full = get_config("fast").align, get_config("full").align
+    assert full.n_perm >= 1000 and full.n_boot >= 1000 and fast.n_perm <= full.n_perm
+    assert fast.k == full.k == 15 and 15 in fast.ks
+    assert get_config("fast", align__n_perm=7).align.n_perm == 7

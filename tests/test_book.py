@@ -98,7 +98,67 @@ def test_repository_book_is_offline_when_built():
     assert check_offline(html) == []
 
 
-@pytest.mark.parametrize("command", ["book", "demos"])
+@pytest.mark.parametrize("command", ["book", "demos", "train", "student"])
 def test_command_line_help(command):
     proc = subprocess.run([sys.executable, "-m", "lva", command, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "--profile" in proc.stdout
+
+
+EXERCISE = '''# %% tags=["parameters"]
+profile = "fast"
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise} Double it
+# :label: ex-double
+#
+# Compute twice 21.
+# ```
+#
+# ```{solution-start} ex-double
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+answer = 2 * 21
+print(answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# A closing remark.
+'''
+
+
+def test_student_copy_drops_solutions_and_still_runs(tmp_path):
+    import nbformat
+
+    from lva.book import student_copy
+
+    (tmp_path / "nb").mkdir()
+    source = tmp_path / "nb" / "01_ex.py"
+    source.write_text(EXERCISE)
+    dest = student_copy(source, tmp_path / "student" / "01_ex.ipynb")
+    nb = nbformat.read(dest, as_version=4)
+    nbformat.validate(nb)
+    text = "\n".join(c.source for c in nb.cells)
+    assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "2 * 21" not in text and "solution-start" not in text and "solution-end" not in text
+    assert "{exercise} Double it" in text and "A closing remark." in text  # the exercise itself stays
+    assert "# your answer here" in text
+    execute(dest, tmp_path / "run.ipynb", "fast", cwd=tmp_path)  # what is left still executes
+
+
+def test_repository_student_copies_have_no_solutions(tmp_path):
+    import nbformat
+
+    from lva.book import write_student
+
+    paths = write_student(out_dir=tmp_path)
+    assert [p.stem for p in paths] == [p.stem for p in find_notebooks(ROOT / "notebooks")]
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells), path.name
+        assert not any("solution-start" in c.source for c in nb.cells), path.name

@@ -42,6 +42,8 @@ N_ACTIONS = 6
 CODE_SIZES = (11, 6, 3)
 VISIONS = ("grid", "imagenet")
 TOKEN_INITS = ("random", "identical")
+FUSION_POOLS = ("flatten", "max")
+CELL_CODES = ("pair", "sum")
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -149,7 +151,11 @@ class GridEncoder(nn.Module):
         self.out_channels = cfg.channels
         # one embedding per (object type, colour) pair, plus one per state: an object's identity is a
         # single vector that FiLM can select
-        self.objects = nn.Embedding(CODE_SIZES[0] * CODE_SIZES[1], cfg.channels)
+        if cfg.cell_codes not in CELL_CODES:
+            raise ValueError(f"unknown cell_codes {cfg.cell_codes!r}; valid choices: {', '.join(CELL_CODES)}")
+        self.pairs = cfg.cell_codes == "pair"
+        self.objects = nn.Embedding(CODE_SIZES[0] * CODE_SIZES[1] if self.pairs else CODE_SIZES[0], cfg.channels)
+        self.colors = None if self.pairs else nn.Embedding(CODE_SIZES[1], cfg.channels)
         self.states = nn.Embedding(CODE_SIZES[2], cfg.channels)
         self.stem = nn.Conv2d(cfg.channels, cfg.channels, 3, padding=1)
         self.blocks = nn.Sequential(*[ResBlock(cfg.channels) for _ in range(cfg.vision_blocks)])
@@ -157,7 +163,10 @@ class GridEncoder(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         """Embed each cell's (type, colour) pair and its state, sum them, then convolve."""
         codes = image.long()
-        x = self.objects(codes[..., 0] * CODE_SIZES[1] + codes[..., 1]) + self.states(codes[..., 2])
+        if self.colors is None:
+            x = self.objects(codes[..., 0] * CODE_SIZES[1] + codes[..., 1]) + self.states(codes[..., 2])
+        else:
+            x = self.objects(codes[..., 0]) + self.colors(codes[..., 1]) + self.states(codes[..., 2])
         x = x.permute(0, 3, 1, 2)  # (B, C, 7, 7)
         return self.blocks(self.stem(x))
 
@@ -209,18 +218,29 @@ class Fusion(nn.Module):
 
     def __init__(self, cfg: AgentConfig, in_channels: int) -> None:
         super().__init__()
-        self.adapt = nn.Identity() if in_channels == cfg.channels else nn.Conv2d(in_channels, cfg.channels, 1)
+        if cfg.fusion_pool not in FUSION_POOLS:
+            raise ValueError(f"unknown fusion_pool {cfg.fusion_pool!r}; valid choices: {', '.join(FUSION_POOLS)}")
+        self.pool = cfg.fusion_pool
+        extra = 2 if self.pool == "max" else 0  # coordinate channels: pooled features can still say *where*
+        self.adapt = nn.Conv2d(in_channels + extra, cfg.channels, 1) if (in_channels != cfg.channels or extra) else nn.Identity()
         self.blocks = nn.ModuleList([FiLMBlock(cfg.channels, cfg.embed_dim) for _ in range(cfg.film_blocks)])
         self.direction = nn.Embedding(4, cfg.direction_dim)
-        self.out = nn.Linear(cfg.channels * cfg.view_cells + cfg.direction_dim, cfg.hidden)
+        width = cfg.channels * (cfg.view_cells if self.pool == "flatten" else 1)
+        self.out = nn.Linear(width + cfg.direction_dim, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden)
 
     def forward(self, e_l: Tensor, features: Tensor, direction: Tensor) -> Tensor:
+        if self.pool == "max":
+            b, _, h, w = features.shape
+            ys = torch.linspace(-1, 1, h, device=features.device)[:, None].expand(h, w)
+            xs = torch.linspace(-1, 1, w, device=features.device)[None, :].expand(h, w)
+            features = torch.cat([features, torch.stack([xs, ys])[None].expand(b, -1, -1, -1)], dim=1)
         x = self.adapt(features)
         for block in self.blocks:
             x = block(x, e_l)
-        flat = x.flatten(1)  # keep where things are: the target's place in the view decides the turn
-        return F.relu(self.norm(self.out(torch.cat([flat, self.direction(direction.long())], dim=1))))
+        # flatten keeps where things are with position-specific weights; max pools a detector from anywhere
+        pooled = x.flatten(1) if self.pool == "flatten" else x.amax(dim=(2, 3))
+        return F.relu(self.norm(self.out(torch.cat([pooled, self.direction(direction.long())], dim=1))))
 
 
 class Agent(nn.Module):

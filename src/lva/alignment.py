@@ -27,6 +27,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -41,8 +42,19 @@ PER_ITEM_METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval")
 # procrustes_retrieval refits W for every fold and permutation, hence fewer permutations
 DEFAULT_N_PERM: dict[str, int] = {m: 1000 for m in METRICS} | {"procrustes_retrieval": 100}
 _CHUNK = 16  # permutations per batch in the vectorised nulls (keeps buffers cache-sized)
-# threads only for numpy gathers: concurrent calls into multithreaded OpenBLAS thrash
+_TILE = 4096  # upper-triangle entries per tile of the CKA / RSA nulls (fits in L2 with _CHUNK)
+# our own threads split the permutations; BLAS inside each stays single-threaded (concurrent
+# calls into multithreaded OpenBLAS thrash, and it spins on its many small calls)
 _THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _blas_single() -> Any:
+    """Context limiting BLAS to one thread (threadpoolctl), or a no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class Interval(NamedTuple):
@@ -247,24 +259,39 @@ def _score_quad(metric: str, a: dict, b: dict) -> float:
     return float(_quad_finish(metric, a, b, np.array([np.vdot(a["perm"], b["perm"])]), eye)[0])
 
 
-def _null_quad(F: np.ndarray, G: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """<F_r, P G P^T> for each row r of F (float32, n_rows x N*N) and each permutation.
+def _quad_nulls(families: Sequence[Sequence[np.ndarray]], P: np.ndarray) -> list[np.ndarray]:
+    """dots[s, t, j] = <M_s, P_j M_t P_j^T> for s < t, for each family of symmetric matrices.
 
-    Each permuted G is gathered once (row gather, then column gather, split over threads) and
-    scored against every row of F in one matrix product."""
-    n, G = len(G), np.asarray(G, dtype=np.float32)
-    out = np.empty((len(F), len(P)))
-    buf = np.empty((_CHUNK, n, n), dtype=np.float32)
+    ``families`` lists families (e.g. centred Grams, RSA ranks), each a sequence of the S
+    spaces' N x N symmetric matrices with zero diagonal, so the product is twice the sum over
+    the upper triangle.  Per block of permutations and per tile of the upper triangle, the flat
+    source positions p_i N + p_j are computed once and shared by every space and family; each
+    permuted M_t is gathered once (float32, cache-sized tiles) and scored against all its
+    partners s < t in one matrix product; tile sums accumulate in float64.  Blocks run on
+    ``_THREADS`` threads (numpy and BLAS release the GIL; BLAS is kept single-threaded).
+    """
+    n, S = len(families[0][0]), len(families[0])
+    iu, ju = np.triu_indices(n, 1)
+    tri = [np.stack([M[iu, ju] for M in fam]).astype(np.float32) for fam in families]
+    src = [[np.ascontiguousarray(M, dtype=np.float32).ravel() for M in fam] for fam in families]
+    out = [np.zeros((S, S, len(P))) for _ in families]
 
-    def gather(rows: range) -> None:
-        for j in rows:
-            np.take(G[Pc[j]], Pc[j], axis=1, out=buf[j])
+    def block(c: int) -> None:
+        Pc = P[c:c + _CHUNK]
+        H = np.empty((S, len(Pc), _TILE), dtype=np.float32)
+        for t0 in range(0, len(iu), _TILE):
+            t1 = min(t0 + _TILE, len(iu))
+            Q = Pc[:, iu[t0:t1]] * n
+            Q += Pc[:, ju[t0:t1]]
+            for f in range(len(families)):
+                Hf = H[:, :, :t1 - t0]
+                for t in range(1, S):
+                    np.take(src[f][t], Q, out=Hf[t], mode="clip")
+                    out[f][:t, t, c:c + len(Pc)] += tri[f][:t, t0:t1] @ Hf[t].T
 
-    with ThreadPoolExecutor(_THREADS) as pool:
-        for c, Pc in zip(range(0, len(P), _CHUNK), _chunks(P)):
-            list(pool.map(gather, [range(t, len(Pc), _THREADS) for t in range(_THREADS)]))
-            out[:, c:c + len(Pc)] = F @ buf[:len(Pc)].reshape(len(Pc), -1).T
-    return out
+    with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(block, range(0, len(P), _CHUNK)))
+    return [2.0 * o for o in out]
 
 
 # ----------------------------------------------------------------------------- Procrustes
@@ -318,11 +345,15 @@ def _retrieval_hits(a: dict, b: dict, k: int, P: np.ndarray) -> np.ndarray:
         S = (np.matmul(Af[test], U @ Vt).reshape(-1, m) @ Bn.T).reshape(len(P), len(test), n)
         true = np.take_along_axis(S, P[:, test][:, :, None], axis=2)  # correct row of B
         rank = np.count_nonzero(S > true, axis=2)
-        tied = np.nonzero(np.count_nonzero(S >= true, axis=2) > rank + 1)
-        if tied[0].size:  # equal cosines: rows at lower positions of B[p] come first
-            position = np.argsort(P[tied[0]], axis=1)
-            earlier = (S[tied] == true[tied]) & (position < test[tied[1]][:, None])
-            rank[tied] += np.count_nonzero(earlier, axis=1)
+        cand = np.nonzero(rank < k)  # ties only push an item down: check them where it matters
+        if cand[0].size:
+            eq = S[cand] == true[cand]
+            tied = np.count_nonzero(eq, axis=1) > 1
+            if tied.any():  # equal cosines: rows at lower positions of B[p] come first
+                pi, ti = cand[0][tied], cand[1][tied]
+                position = np.argsort(P[pi], axis=1)
+                rank[pi, ti] += np.count_nonzero(eq[tied] & (position < test[ti][:, None]),
+                                                 axis=1)
         hits[:, test] = rank < k
     return hits
 
@@ -372,7 +403,7 @@ def _pair_null(metric: str, a: dict, b: dict, P: np.ndarray, score_opts: dict) -
     if metric == "procrustes_retrieval":
         k = score_opts.get("k", 15)
         return np.concatenate([_retrieval_hits(a, b, k, Pc).mean(axis=1) for Pc in _chunks(P)])
-    dots = _null_quad(a["perm"].astype(np.float32).reshape(1, -1), b["perm"], P)[0]
+    dots = _quad_nulls([[a["perm"], b["perm"]]], P)[0][0, 1]
     return _quad_finish(metric, a, b, dots, P)
 
 
@@ -534,24 +565,168 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
         else n_perm_retrieval
     obs: dict[tuple, float] = {}
     nulls: dict[tuple, np.ndarray] = {}
-    gram = [m for m in ("cka", "cka_biased") if m in metrics]  # share preparation and gathers
-    for batch in ([gram] if gram else []) + [[m] for m in metrics if m not in gram]:
-        S = [_PREP[batch[0]](x, **split[batch[0]][0]) for x in X]
-        P = _null_perms(batch[0], S[0], len(X[0]), n_retrieval if batch[0] ==
-                        "procrustes_retrieval" else n_perm, seed)
-        pairs = [(m, s, t) for m in batch for t in range(1, len(X)) for s in range(t)]
-        obs.update({(m, s, t): _SCORE[m](S[s], S[t], **split[m][1]) for m, s, t in pairs})
-        if batch[0] in _QUAD:  # one gather of b's matrix per permutation, all partners
-            for t in range(1, len(X)):
-                F = np.stack([S[s]["perm"].ravel() for s in range(t)]).astype(np.float32)
-                for s, dots in enumerate(_null_quad(F, S[t]["perm"], P)):
-                    for m in batch:
-                        nulls[m, s, t] = _quad_finish(m, S[s], S[t], dots, P)
-        else:
-            nulls.update({(m, s, t): _pair_null(m, S[s], S[t], P, split[m][1])
-                          for m, s, t in pairs})
+    pairs = [(s, t) for t in range(1, len(X)) for s in range(t)]
+    # CKA (both estimators share the centred Grams) and RSA: one pass over the permutations
+    quad = [m for m in _QUAD if m in metrics]
+    fams = {"gram": [m for m in quad if m != "rsa"], "rsa": [m for m in quad if m == "rsa"]}
+    fams = {f: ms for f, ms in fams.items() if ms}
+    if fams:
+        prepared = {f: [_PREP[ms[0]](x, **split[ms[0]][0]) for x in X] for f, ms in fams.items()}
+        P = _null_perms(quad[0], prepared[next(iter(fams))][0], len(X[0]), n_perm, seed)
+        dots = _quad_nulls([[a["perm"] for a in prepared[f]] for f in fams], P)
+        for (f, ms), d in zip(fams.items(), dots):
+            S = prepared[f]
+            for m in ms:
+                for s, t in pairs:
+                    obs[m, s, t] = _SCORE[m](S[s], S[t])
+                    nulls[m, s, t] = _quad_finish(m, S[s], S[t], d[s, t], P)
+    for m in [m for m in metrics if m not in quad]:  # per-pair nulls, pairs split over threads
+        S = [_PREP[m](x, **split[m][0]) for x in X]
+        P = _null_perms(m, S[0], len(X[0]), n_retrieval if m == "procrustes_retrieval"
+                        else n_perm, seed)
+        with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:
+            done = pool.map(lambda st: (_SCORE[m](S[st[0]], S[st[1]], **split[m][1]),
+                                        _pair_null(m, S[st[0]], S[st[1]], P, split[m][1])),
+                            pairs)
+            for (s, t), (score, null) in zip(pairs, done):
+                obs[m, s, t], nulls[m, s, t] = score, null
     return [{"a": names[s], "b": names[t], "metric": m, "score": obs[m, s, t],
              "p": p_value(obs[m, s, t], nulls[m, s, t]),
              "calibrated": calibrated(obs[m, s, t], nulls[m, s, t], alpha),
              "null_mean": float(nulls[m, s, t].mean()), "n_perm": len(nulls[m, s, t])}
             for m in metrics for t in range(1, len(X)) for s in range(t)]
+
+
+# ----------------------------------------------------------------------------- chapter 5 tables
+def chance(metric: str, n: int, k: int = 15) -> float:
+    """Expected score of unrelated spaces: k/(N-1) for mutual_knn, k/N for held-out retrieval,
+    0 for debiased CKA and RSA; NaN where only a permutation null tells (disparity, biased CKA)."""
+    _check_metric(metric)
+    return {"mutual_knn": k / (n - 1), "procrustes_retrieval": k / n, "cka": 0.0,
+            "rsa": 0.0}.get(metric, float("nan"))
+
+
+def pair_matrix(spaces: Mapping[str, ArrayLike], metric: str = "mutual_knn",
+                **options: Any) -> Any:
+    """Symmetric pandas DataFrame of ``measure(metric, a, b)`` over all pairs of ``spaces`` (each
+    space prepared once; the diagonal is the score of a space with itself)."""
+    import pandas as pd
+
+    _check_metric(metric)
+    if metric == "procrustes_retrieval":
+        raise ValueError("pair_matrix needs a symmetric metric; procrustes_retrieval maps A -> B")
+    names = list(spaces)
+    X = [_as_matrix(spaces[name], repr(name)) for name in names]
+    prep, score = _split(metric, options)
+    out = np.ones((len(X), len(X)))
+    with _blas_single():
+        S = [_PREP[metric](x, **prep) for x in X]
+        for t in range(len(X)):
+            for s in range(t + 1):
+                out[s, t] = out[t, s] = _SCORE[metric](S[s], S[t], **score)
+    return pd.DataFrame(out, index=names, columns=names)
+
+
+def knn_curve(spaces: Mapping[str, ArrayLike], anchor: str, ks: Sequence[int],
+              center: bool = True) -> Any:
+    """Mutual k-NN precision of ``anchor`` against every other space for each k in ``ks``:
+    long DataFrame (model, k, precision, chance = k/(N-1)); neighbour lists are sorted once."""
+    import pandas as pd
+
+    if anchor not in spaces:
+        raise ValueError(f"anchor {anchor!r} is not one of the spaces: {', '.join(spaces)}")
+    A = _as_matrix(spaces[anchor], repr(anchor))
+    n, kmax = len(A), max(ks)
+    for k in ks:
+        _check_k(k, n)
+
+    def order(X: np.ndarray) -> np.ndarray:
+        S = _cosine(X, center)
+        np.fill_diagonal(S, -np.inf)
+        return np.argsort(-S, axis=1, kind="stable")[:, :kmax]
+
+    a = order(A)
+    rows = []
+    for name, X in spaces.items():
+        if name == anchor:
+            continue
+        b = order(_as_pair(A, X)[1])
+        for k in ks:
+            member = np.zeros((n, n), dtype=bool)
+            member[np.arange(n)[:, None], b[:, :k]] = True
+            rows.append({"model": name, "k": int(k), "chance": k / (n - 1),
+                         "precision": float(member[np.arange(n)[:, None], a[:, :k]].mean())})
+    return pd.DataFrame(rows)
+
+
+def headline(spaces: Mapping[str, ArrayLike], anchor: str, metrics: Sequence[str] = METRICS,
+             n_perm: int = 1000, n_perm_retrieval: int | None = None, n_boot: int = 1000,
+             level: float = 0.95, alpha: float = 0.05, seed: int = 0,
+             options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """``anchor`` against every other space under every metric: one DataFrame row per (model,
+    metric) with score, bootstrap CI (low, high), chance, permutation p, calibrated score and
+    null mean.  Each row is ``compare_all({anchor: A, model: B})`` (B's rows permuted;
+    procrustes_retrieval maps A -> B) plus ``bootstrap_ci`` with the same options (n_boot=0:
+    no interval, low and high are NaN)."""
+    import pandas as pd
+
+    if anchor not in spaces:
+        raise ValueError(f"anchor {anchor!r} is not one of the spaces: {', '.join(spaces)}")
+    options = options or {}
+    rows = []
+    for name, X in spaces.items():
+        if name == anchor:
+            continue
+        with _blas_single():  # many small BLAS calls: threads only spin
+            recs = compare_all({anchor: spaces[anchor], name: X}, metrics, n_perm=n_perm,
+                               seed=seed, alpha=alpha, n_perm_retrieval=n_perm_retrieval,
+                               options=options)
+            cis = {r["metric"]: bootstrap_ci(r["metric"], spaces[anchor], X, n_boot=n_boot,
+                                             seed=seed, level=level,
+                                             **options.get(r["metric"], {}))
+                   if n_boot else Interval(r["score"], np.nan, np.nan) for r in recs}
+        for r in recs:
+            opts = dict(options.get(r["metric"], {}))
+            ci = cis[r["metric"]]
+            rows.append({"model": name, "metric": r["metric"], "score": r["score"],
+                         "low": ci.low, "high": ci.high,
+                         "chance": chance(r["metric"], len(X), opts.get("k", 15)),
+                         "p": r["p"], "calibrated": r["calibrated"],
+                         "null_mean": r["null_mean"], "n_perm": r["n_perm"]})
+    return pd.DataFrame(rows)
+
+
+def layer_curve(A: ArrayLike, layers: ArrayLike, metrics: Sequence[str] = ("mutual_knn", "cka"),
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """Alignment of A with each layer of a layered representation ``layers`` (L, N, d): long
+    DataFrame (layer, metric, score).  Report the whole curve: the best layer, picked after the
+    fact, is biased upwards (a max over L noisy scores)."""
+    import pandas as pd
+
+    L = np.asarray(layers)
+    if L.ndim != 3:
+        raise ValueError(f"layers must have shape (n_layers, N, d); got {L.shape}")
+    options = options or {}
+    return pd.DataFrame([{"layer": i, "metric": m,
+                          "score": measure(m, A, L[i], **options.get(m, {}))}
+                         for m in metrics for i in range(len(L))])
+
+
+def within_groups(spaces: Mapping[str, ArrayLike], anchor: str, groups: Mapping[str, ArrayLike],
+                  metrics: Sequence[str] = ("mutual_knn", "cka", "rsa"), n_perm: int = 1000,
+                  seed: int = 0, alpha: float = 0.05,
+                  options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """``anchor`` against every other space computed within each group of rows (e.g. one task's
+    instructions): long DataFrame (group, model, metric, n, score, chance, p, calibrated)."""
+    import pandas as pd
+
+    rows = []
+    for group, idx in groups.items():
+        idx = np.asarray(idx)
+        sub = {name: np.asarray(X)[idx] for name, X in spaces.items()}
+        for r in headline(sub, anchor, metrics, n_perm=n_perm, n_boot=0, seed=seed, alpha=alpha,
+                          options=options).to_dict("records"):
+            rows.append({"group": group, "model": r["model"], "metric": r["metric"],
+                         "n": len(idx), "score": r["score"], "chance": r["chance"],
+                         "p": r["p"], "calibrated": r["calibrated"]})
+    return pd.DataFrame(rows)

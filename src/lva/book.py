@@ -21,6 +21,9 @@ CHAPTERS_DIR = Path("book") / "chapters"
 _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//""", re.IGNORECASE)
 
 
+_SOLUTION_MARKERS = re.compile(r"```\{solution-(start|end)\}[^\n]*\n(?::[^\n]*\n)*```\n?")
+
+
 class NotebookFailed(RuntimeError):
     """A notebook raised during execution."""
 
@@ -172,3 +175,46 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
     if build:
         build_book(root)
     return times
+
+
+def student_copy(source: Path, dest: Path) -> Path:
+    """Write the student version of a chapter: solution cells replaced by an empty answer cell.
+
+    Code cells tagged ``solution`` are dropped (an empty ``# your answer here`` cell takes their
+    place) and the sphinx-exercise ``solution-start`` / ``solution-end`` markers are cut out of
+    the markdown, so the exercises stay and their answers go.
+    """
+    import nbformat
+
+    nb = nbformat.read(to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb"), as_version=4)
+    cells = []
+    for cell in nb.cells:
+        if "solution" in cell.metadata.get("tags", []):
+            cells.append(nbformat.v4.new_code_cell("# your answer here"))
+            continue
+        if cell.cell_type == "markdown":
+            text = _SOLUTION_MARKERS.sub("", cell.source).strip()
+            if not text:
+                continue
+            cell.source = text
+        cells.append(cell)
+    nb.cells = cells
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+    return dest
+
+
+def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None, profile: str | None = None) -> list[Path]:
+    """Student copies of every chapter in ``student/``; with ``profile``, execute each copy as a check."""
+    root = repo_root()
+    out_dir = out_dir or root / "student"
+    written = []
+    for source in find_notebooks(notebooks_dir or root / "notebooks"):
+        dest = student_copy(source, out_dir / f"{source.stem}.ipynb")
+        if profile is not None:
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            os.environ["LVA_NO_PROGRESS"] = "1"
+            seconds = execute(dest, out_dir / ".executed" / dest.name, profile, cwd=root)
+            print(f"[student/{profile}] {source.stem}: {seconds:.1f} s", flush=True)
+        written.append(dest)
+    return written

@@ -51,6 +51,7 @@ class DemoConfig:
     episodes_per_task: int = 6000
     seed: int = 0
     expert: str = "look-first"  # see lva.expert.EXPERT_MODES: actions a partial-view agent can infer
+    noise: float = 0.0  # DART: probability of executing a random movement instead of the expert's label
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class CheckConfig:
     eval_episodes_per_task: int = 300  # final evaluation of trained agents on fresh episodes
     compare_visions: tuple[str, ...] = ()  # chapter 3's encoder x seed comparison (full profile)
     compare_seeds: tuple[int, ...] = ()
+    agent_seeds: tuple[int, ...] = (0, 1)  # trained agents whose E_L chapters 4-5 compare (>= 2: an action ceiling)
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,11 @@ class AgentConfig:
     vision: str = "grid"  # "grid" (small residual CNN on the symbolic view) or "imagenet" (later)
     channels: int = 32  # feature-map channels of the vision CNN and of the FiLM blocks
     vision_blocks: int = 2  # residual blocks of the grid CNN
+    cell_codes: str = "pair"  # grid cells: one embedding per (type, colour) "pair", or type + colour + state "sum"
     film_blocks: int = 2  # FiLM-modulated residual conv blocks fusing E_L into vision
     direction_dim: int = 16  # embedding of the agent's heading (0..3)
     view_cells: int = 49  # cells of the 7 x 7 view, flattened after fusion
+    fusion_pool: str = "flatten"  # "flatten" (position-specific weights) or "max" (global max, BabyAI-style, + coordinates)
     hidden: int = 128  # fused feature / memory size
     memory: bool = True  # GRU memory over time steps (False: purely reactive policy)
 
@@ -98,6 +102,20 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class AlignConfig:
+    """Chapter 5's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
+
+    k: int = 15  # neighbourhood size of mutual k-NN and retrieval (the paper's precision@15)
+    ks: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 50, 75, 100)  # precision@k against k
+    n_perm: int = 1000  # permutations of each null (CKA, RSA, mutual k-NN, disparity)
+    n_perm_retrieval: int = 200  # ... of procrustes_retrieval (refits W for every fold and permutation)
+    n_boot: int = 1000  # bootstrap resamples over instructions for each confidence interval
+    level: float = 0.95  # confidence level of the intervals
+    alpha: float = 0.05  # the null quantile 1 - alpha of the calibrated scores
+    seed: int = 0  # permutations and bootstrap draws
+
+
+@dataclass(frozen=True)
 class Config:
     """All knobs of one run; build it with :func:`get_config`."""
 
@@ -110,6 +128,7 @@ class Config:
     checks: CheckConfig = field(default_factory=CheckConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
 
     def section(self, name: str) -> Any:
         """One named section (``"env"``, ``"demos"``, ...)."""
@@ -148,10 +167,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "agent": ("env", "demos", "agent", "train"),
 }
 
-_SECTIONS = ("env", "demos", "checks", "agent", "train")
+_SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "fast": {"demos": {"episodes_per_task": 6000}},
+    "fast": {"demos": {"episodes_per_task": 6000},
+             "align": {"n_perm": 200, "n_perm_retrieval": 50, "n_boot": 100}},
     "full": {
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
@@ -162,6 +182,7 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
             "eval_episodes_per_task": 1000,
             "compare_visions": ("imagenet", "grid"),
             "compare_seeds": (0, 1, 2),
+            "agent_seeds": (0, 1, 2),
         },
     },
 }

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,11 +60,14 @@ def _select(all_layers: np.ndarray, layers: str | int, spec: M.ModelSpec) -> np.
     raise ValueError(f"layers must be 'last', 'all' or an int, not {layers!r}")
 
 
-def _loaded(name: str, path: str | Path | None, device: str | None) -> M.Loaded:
+def _loaded(name: str, path: str | Path | None, device: str | None) -> tuple[M.Loaded, float]:
+    """(the model, seconds spent loading it now: 0.0 when this process had it already)."""
     key = f"{name}|{path}|{device}"
-    if key not in _LOADED:
-        _LOADED[key] = M.load(name, path=path, device=device)
-    return _LOADED[key]
+    if key in _LOADED:
+        return _LOADED[key], 0.0
+    t0 = time.perf_counter()
+    _LOADED[key] = M.load(name, path=path, device=device)
+    return _LOADED[key], time.perf_counter() - t0
 
 
 def embed(
@@ -97,8 +102,10 @@ def embed(
     if use_cache and file.exists():
         data = load_npz(file)
         return _select(data["embeddings"], layers, spec)
-    loaded = _loaded(name, path, device)
+    loaded, load_s = _loaded(name, path, device)
+    t0 = time.perf_counter()
     all_layers = M.encode(loaded, texts, pooling=pooling, batch_size=batch_size)
+    embed_s = time.perf_counter() - t0
     if use_cache:
         meta = {
             "model": name,
@@ -106,6 +113,11 @@ def embed(
             "pooling": pooling or spec.pooling,
             "n": len(texts),
             "texts_sha": texts_hash(texts),
+            # how long this cache file took to make (wall seconds, on the machine that made it)
+            "load_s": round(load_s, 3),
+            "embed_s": round(embed_s, 3),
+            "device": loaded.device,
+            "threads": _threads(),
         }
         save_npz(file, embeddings=all_layers, meta=np.array(json.dumps(meta, sort_keys=True)))
     return _select(all_layers, layers, spec)
@@ -122,3 +134,157 @@ def embed_all(
 def clear_loaded() -> None:
     """Forget the models loaded in this process (frees memory)."""
     _LOADED.clear()
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def cache_info(name: str, texts: Sequence[str] | None = None, pooling: str | None = None) -> dict[str, Any]:
+    """What the cache file of (model, pooling, texts) records: shape, file size, and the measured
+    ``load_s`` / ``embed_s`` of the run that wrote it (``None`` for files written before timing
+    was recorded). ``FileNotFoundError`` if it is not cached."""
+    texts = _default_texts() if texts is None else list(texts)
+    file = cache_path(name, texts, pooling)
+    if not file.exists():
+        raise FileNotFoundError(f"{name}: no cached embeddings at {file}; call embed({name!r}) first")
+    data = load_npz(file)
+    meta = json.loads(str(data["meta"]))
+    n_layers, n, d = data["embeddings"].shape
+    return {
+        "name": name,
+        "layers": n_layers,
+        "n": n,
+        "dim": d,
+        "load_s": meta.get("load_s"),
+        "embed_s": meta.get("embed_s"),
+        "device": meta.get("device"),
+        "threads": meta.get("threads"),
+        "file_mb": file.stat().st_size / 1e6,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# Every representation of the instructions, for chapters 4-5
+# ------------------------------------------------------------------------------------------------
+
+#: Names of representations that are not registry models.
+_AGENT_NAME = re.compile(r"^agent-seed(\d+)$")
+UNTRAINED_AGENT = "untrained-agent"
+
+
+def _default_texts() -> list[str]:
+    from lva.instructions import all_instructions
+
+    return [i.text for i in all_instructions()]
+
+
+def family_of(name: str) -> str:
+    """The family of a representation: ``decoder`` / ``encoder`` / ``vision-language`` /
+    ``static`` / ``agent`` / ``control``.
+
+    ``agent-seed<N>`` (a trained agent's E_L) is ``agent``; ``untrained-agent`` (the same network
+    at its random initialisation) and ``semantic-features`` are ``control``; registry models have
+    their registered family. Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    if _AGENT_NAME.match(name):
+        return "agent"
+    if name == UNTRAINED_AGENT:
+        return "control"
+    if name in M.REGISTRY:
+        return M.REGISTRY[name].family
+    valid = ["agent-seed<N>", UNTRAINED_AGENT, *M.REGISTRY]
+    raise ValueError(f"unknown representation {name!r}; valid: {', '.join(valid)}")
+
+
+def agent_embeddings(agents: dict[int, Any], untrained: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """E_L of ``texts`` for each trained agent (``agent-seed<N>``) and the untrained one."""
+    out = {f"agent-seed{seed}": np.asarray(agent.embed(texts), dtype=np.float32) for seed, agent in agents.items()}
+    out[UNTRAINED_AGENT] = np.asarray(untrained.embed(texts), dtype=np.float32)
+    return out
+
+
+def representations(
+    cfg: Any, models: str | Sequence[str] = "offline", show_progress: bool = True
+) -> dict[str, np.ndarray]:
+    """Every representation of every instruction: an ordered dict name -> ``(396, d)`` float32,
+    rows in :func:`lva.instructions.all_instructions` order.
+
+    Order: ``agent-seed<N>`` for each N in ``cfg.checks.agent_seeds`` (E_L of the trained agents,
+    trained once then cached by :func:`lva.train.load_agents`); ``untrained-agent`` (the same
+    architecture built by ``build_agent(cfg, agent_seeds[0])``, i.e. the first agent before
+    training); the language models of ``lva.models.select(models)`` at their registered pooling
+    and layer (``models``: ``"offline"``, ``"paper"`` or a list of names; a missing one fails at
+    once, naming it); then every default control of the registry (``random``, ``bag-of-words``,
+    ``semantic-features``). Language-model and control vectors come from :func:`embed`'s cache;
+    E_L is recomputed from the cached checkpoints (milliseconds), so a warm call takes seconds.
+    """
+    from lva.agent import build_agent
+    from lva.train import load_agents
+
+    texts = _default_texts()
+    names = M.select(models)  # fail fast, before any training, if a model is missing
+    lms = [n for n in names if M.REGISTRY[n].family not in ("control", "agent")]
+    controls = [s.name for s in M.REGISTRY.values() if s.family == "control" and s.default]
+    controls += [n for n in names if M.REGISTRY[n].family == "control" and n not in controls]
+    agents = load_agents(cfg, show_progress=show_progress)
+    untrained = build_agent(cfg, cfg.checks.agent_seeds[0])
+    out = agent_embeddings(agents, untrained, texts)
+    for name in lms + controls:
+        out[name] = np.asarray(embed(name, texts), dtype=np.float32)
+    for name, x in out.items():
+        if x.shape[0] != len(texts) or not np.isfinite(x).all():
+            raise RuntimeError(f"{name}: expected ({len(texts)}, d) finite vectors, got {x.shape}")
+    return out
+
+
+def layerwise(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
+    """Pooled vectors of every layer of a registry model: ``(n_layers + 1, n, d)``, layer 0 = the
+    embedding output (static vectors and controls have a single layer: ``(1, n, d)``). A thin
+    wrapper of ``embed(name, texts, layers="all")``; ``kwargs`` go to :func:`embed`."""
+    if name not in M.REGISTRY:
+        family_of(name)  # unknown names: ValueError listing the valid ones
+        raise ValueError(f"{name}: layerwise() covers registry models; the agent's E_L has a single layer")
+    return embed(name, texts, layers="all", **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Geometry helpers for the book
+# ------------------------------------------------------------------------------------------------
+
+
+def unit_rows(x: np.ndarray, center: bool = False) -> np.ndarray:
+    """Rows scaled to unit length (float64), after subtracting the mean row if ``center``."""
+    x = np.asarray(x, dtype=np.float64)
+    if center:
+        x = x - x.mean(axis=0, keepdims=True)
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+
+
+def anisotropy(x: np.ndarray, center: bool = False) -> float:
+    """Mean cosine similarity over all pairs of distinct rows (``center``: after subtracting the
+    mean row). About 0 for isotropic random vectors; 1 when all rows point the same way; exactly
+    ``-1/(n-1)`` for centred rows of equal norm (the mean of a centred cloud is zero)."""
+    u = unit_rows(x, center)
+    n = len(u)
+    if n < 2:
+        raise ValueError("anisotropy needs at least two rows")
+    total = u.sum(axis=0)
+    return float((total @ total - (u * u).sum()) / (n * (n - 1)))
+
+
+def pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of the centred rows: (``(n, k)`` scores, ``(k,)`` explained-variance
+    ratios). Signs are fixed so that each component's largest-magnitude loading is positive, so
+    the map does not flip between runs or machines."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    vt = vt[:k]
+    sign = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    vt = vt * sign[:, None]
+    total = (s**2).sum()
+    ratio = (s[:k] ** 2) / total if total > 0 else np.zeros(len(vt))
+    return x @ vt.T, ratio

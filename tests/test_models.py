@@ -316,3 +316,13 @@ def test_pyproject_zoo_extra_matches_the_installer():
 
     extra = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]["zoo"]
     assert sorted(extra) == sorted(M.ZOO_EXTRA)
+
+
+def test_models_page_lists_every_registry_entry():
+    from pathlib import Path
+
+    from lva.models import REGISTRY
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "models.md").read_text()
+    missing = [name for name in REGISTRY if f"`{name}`" not in page]
+    assert not missing, f"book/models.md does not list {missing}"

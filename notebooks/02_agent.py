@@ -97,6 +97,10 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 # - **Vision**: `grid`, a residual CNN over the symbolic 7 x 7 view trained from scratch (the fast
 #   default), or `imagenet`, frozen ImageNet-pretrained EfficientNet-Lite0 features of the RGB view
 #   (one 40-d vector per cell) followed by a small trainable head (the paper's choice).
+# - **Match map**: before fusion, each cell of the view gets one score, `query(E_L) . cell`, where
+#   `cell` is what the vision module received there (one-hot type and colour, or the frozen
+#   ImageNet vector); the map joins the visual features as one more channel. It lets the agent find
+#   *the* object the instruction names, which FiLM alone never learned (chapter 3, section 5).
 # - **FiLM fusion**: $E_L$ produces a scale and a shift for every visual channel, so the
 #   instruction decides which parts of the view matter; plain concatenation failed on PICK-UP in
 #   our prototypes.

@@ -172,3 +172,40 @@ def test_parameter_counts() -> None:
     assert set(counts) == {"language", "vision", "fusion", "memory", "policy", "total"}
     assert sum(v for k, v in counts.items() if k != "total") == counts["total"]
     assert 300_000 < counts["total"] < 1_000_000
+
+
+def test_match_map_reads_the_named_cell(demos: Demos) -> None:
+    """With the query set to pick one colour and one type, the cell holding that object scores highest."""
+    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
+
+    from lva.agent import CODE_SIZES
+
+    agent = build_agent(get_config(), 0)
+    image = np.zeros((1, 7, 7, 3), dtype=np.uint8)
+    image[..., 0] = OBJECT_TO_IDX["empty"]
+    image[0, 2, 4] = (OBJECT_TO_IDX["ball"], COLOR_TO_IDX["red"], 0)
+    image[0, 5, 1] = (OBJECT_TO_IDX["ball"], COLOR_TO_IDX["blue"], 0)  # same type, other colour
+    image[0, 1, 1] = (OBJECT_TO_IDX["key"], COLOR_TO_IDX["red"], 0)  # same colour, other type
+    cells = agent.vision.cells(torch.from_numpy(image))
+    assert cells.shape == (1, CODE_SIZES[0] + CODE_SIZES[1], 7, 7) and torch.all(cells.sum(1) == 2)
+    with torch.no_grad():
+        agent.fusion.query.weight.zero_()
+        agent.fusion.query.bias.zero_()
+        agent.fusion.query.bias[OBJECT_TO_IDX["ball"]] = 1.0
+        agent.fusion.query.bias[CODE_SIZES[0] + COLOR_TO_IDX["red"]] = 1.0
+        scores = agent.fusion.match_map(torch.zeros(1, 128), cells)[0]
+    assert scores.shape == (7, 7)
+    assert scores[2, 4] == 2 and scores[5, 1] == 1 and scores[1, 1] == 1 and int((scores == 2).sum()) == 1
+
+
+def test_agent_without_match_map() -> None:
+    with_map, without = build_agent(get_config(), 0), build_agent(get_config(agent__match=False), 0)
+    assert hasattr(with_map.fusion, "query") and not hasattr(without.fusion, "query")
+    ids, mask = without.tokenizer.encode(["go to the red ball"])
+    image = torch.zeros(1, 7, 7, 3, dtype=torch.uint8)
+    logits, _ = without(ids, mask, image, torch.tensor([0]), without.initial_state(1))
+    assert logits.shape == (1, N_ACTIONS)
+    with pytest.raises(ValueError, match="match map"):
+        without.fusion.match_map(torch.zeros(1, 128), without.vision.cells(image))
+    with pytest.raises(ValueError, match="per-cell inputs"):
+        with_map.fusion(torch.zeros(1, 128), with_map.vision(image), torch.tensor([0]))

@@ -98,7 +98,7 @@ def test_repository_book_is_offline_when_built():
     assert check_offline(html) == []
 
 
-@pytest.mark.parametrize("command", ["book", "demos", "train", "student"])
+@pytest.mark.parametrize("command", ["book", "demos", "train", "embed", "align", "student"])
 def test_command_line_help(command):
     proc = subprocess.run([sys.executable, "-m", "lva", command, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "--profile" in proc.stdout
@@ -162,3 +162,11 @@ def test_repository_student_copies_have_no_solutions(tmp_path):
         nb = nbformat.read(path, as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells), path.name
         assert not any("solution-start" in c.source for c in nb.cells), path.name
+
+
+def test_command_line_rejects_unknown_models_naming_the_known_ones():
+    proc = subprocess.run(
+        [sys.executable, "-m", "lva", "embed", "--models", "no-such-model"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2
+    assert "no-such-model" in proc.stderr and "minilm" in proc.stderr

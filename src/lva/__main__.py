@@ -1,4 +1,4 @@
-"""Command line for headless use: ``python -m lva {book,demos,train,student} --help``."""
+"""Command line for headless use: ``python -m lva {book,demos,train,embed,align,student} --help``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(text: str) -> str | list[str]:
+    return text if text in ("offline", "paper") else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from .config import get_config
+    from .embeddings import family_of, representations
+
+    cfg = get_config(args.profile)
+    reps = representations(cfg, models=_models(args.models), show_progress=True)
+    for name, x in reps.items():
+        print(f"{name:24s} {family_of(name):16s} {x.shape[0]} x {x.shape[1]}")
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .alignment import headline
+    from .config import get_config
+    from .embeddings import representations
+
+    cfg = get_config(args.profile)
+    a = cfg.align
+    reps = representations(cfg, models=_models(args.models), show_progress=True)
+    anchor = f"agent-seed{cfg.checks.agent_seeds[0]}"
+    table = headline(
+        reps, anchor, n_perm=a.n_perm, n_perm_retrieval=a.n_perm_retrieval, n_boot=a.n_boot, level=a.level,
+        alpha=a.alpha, seed=a.seed, options={"mutual_knn": {"k": a.k}, "procrustes_retrieval": {"k": a.k}},
+    )
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(f"{anchor} against every representation ({a.n_perm} permutations, {a.n_boot} bootstrap resamples)")
+        print(table[["model", "metric", "score", "low", "high", "chance", "p", "calibrated"]].round(3).to_string(index=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lva", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)")
     p.set_defaults(func=_train)
 
+    p = sub.add_parser("embed", help="compute (or load cached) every representation of chapter 4 and list them")
+    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
+    p.set_defaults(func=_embed)
+
+    p = sub.add_parser("align", help="chapter 5's headline table: the agent's E_L against every representation, every metric")
+    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
+    p.set_defaults(func=_align)
+
     p = sub.add_parser("student", help="write student copies of the notebooks (solutions removed) to student/")
     p.add_argument("--notebooks", type=Path, default=None, help="folder of NN_name.py chapters (default: notebooks/)")
     p.add_argument("--out", type=Path, default=None, help="where the copies go (default: student/)")
@@ -88,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_student)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    from .models import ModelUnavailable
+
+    try:
+        return int(args.func(args))
+    except (ModelUnavailable, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -72,7 +72,6 @@ def generate(
     stream: str = "train",
     show_progress: bool = True,
     expert: str = "look-first",
-    noise: float = 0.0,
 ) -> Demos:
     """Run the expert on seeded episodes, cycling through each task's instructions evenly.
 
@@ -80,15 +79,7 @@ def generate(
     instruction at position ``i`` of a seeded shuffle of the task's instructions (repeated), so
     every instruction appears ``episodes_per_task / n_instructions`` times, give or take one.
     ``expert`` is a mode of :func:`lva.expert.next_actions`.
-
-    ``noise > 0`` injects noise into the executed actions (DART, Laskey et al. 2017): at each step,
-    with that probability, a random movement (left, right, forward) is executed instead of the
-    expert's action, while the stored label is always what the closed-loop expert would do in the
-    state reached. The demonstrations then visit the states a slightly wrong agent reaches (facing
-    the wrong object, off the shortest path) and show how to recover from them.
     """
-    if not 0.0 <= noise < 1.0:
-        raise ValueError(f"noise must be in [0, 1) (got {noise})")
     index = {ins: k for k, ins in enumerate(all_instructions())}
     instr_ids, seeds, lengths = [], [], []
     images, dirs, actions = [], [], []
@@ -99,7 +90,6 @@ def generate(
             env = make_env(env_config, task=task)
             pool = instructions_for(task)
             rng = np.random.default_rng([seed, TASKS.index(task)])
-            noise_rng = np.random.default_rng([seed, TASKS.index(task), 99])
             order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-episodes_per_task // len(pool)))])
             for i, ep_seed in enumerate(episode_seeds(seed, task, episodes_per_task, stream)):
                 ins = pool[int(order[i])]
@@ -108,14 +98,11 @@ def generate(
                 while not done:
                     chunk = next_actions(env, expert, turns)
                     turns += chunk == [0]
-                    if noise > 0:  # closed loop: one labelled step, then replan from wherever we are
-                        chunk = chunk[:1]
                     for a in chunk:
                         images.append(obs["image"])
                         dirs.append(obs["direction"])
                         actions.append(a)
-                        executed = a if noise == 0 or noise_rng.random() >= noise else int(noise_rng.integers(3))
-                        obs, _, term, trunc, info = env.step(executed)
+                        obs, _, term, trunc, info = env.step(a)
                         n, done = n + 1, term or trunc
                 if not info["success"]:
                     raise RuntimeError(f"expert failed: seed {ep_seed}, {ins.text!r}")
@@ -140,9 +127,7 @@ def load_or_generate(cfg: Config, show_progress: bool = True) -> tuple[Demos, di
     if path.exists():
         demos = Demos.load(path)
         return demos, {"cached": True, "seconds": time.perf_counter() - start}
-    demos = generate(
-        cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert, noise=cfg.demos.noise
-    )
+    demos = generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert)
     elapsed = time.perf_counter() - start
     demos.save(path)
     return demos, {"cached": False, "seconds": elapsed, "episodes_per_s": demos.n_episodes / elapsed}

@@ -235,7 +235,7 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
         "el": (6.1, 3.3, f"mean pool, linear\nE_L ({embed_dim}-d)", "#6baed6"),
         "view": (0.1, 0.5, view, "#eeeeee"),
         "cnn": (2.1, 0.5, cnn, "#c7e9c0"),
-        "film": (6.1, 1.9, "FiLM fusion\n(E_L scales, shifts)", "#fdd0a2"),
+        "film": (6.1, 1.9, "match map + FiLM\n(E_L scores cells,\nscales, shifts)", "#fdd0a2"),
         "gru": (8.1, 1.9, "GRU memory\n+ policy: 6 actions", "#fdae6b"),
     }
     for x, y, text, color in boxes.values():

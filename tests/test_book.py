@@ -69,7 +69,10 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "book" / "_static").mkdir(parents=True)
     shutil.copy(ROOT / "book" / "_static" / "lva.css", tmp_path / "book" / "_static")
-    (tmp_path / "book" / "intro.md").write_text("# Mini\n\nEuler: $e^{i\\pi} + 1 = 0$.\n")
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
+    (tmp_path / "book" / "intro.md").write_text(
+        "# Mini\n\nEuler: $e^{i\\pi} + 1 = 0$, as in {cite:t}`milano2026alignment`.\n\n```{bibliography}\n```\n"
+    )
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/chapters/01_chart\n")
     src = tmp_path / "01_chart.py"
     src.write_text(
@@ -89,6 +92,7 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
     assert (html / "_static" / "vega-bundle.js").stat().st_size > 100_000
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert check_offline(html) == []
+    assert "Milano and Nolfi" in (html / "book" / "intro.html").read_text()  # the citation resolved
 
 
 def test_repository_book_is_offline_when_built():

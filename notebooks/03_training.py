@@ -169,7 +169,7 @@ comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0
 # walk to *an* object and pick it up, but never which one: PICK-UP stayed at the 25% chance of
 # grabbing one of four objects, in every variant we tried (token initialisations, cell encodings,
 # pooling, memory or none, batch sizes, learning rates, twice the epochs, noise-injected
-# demonstrations). The same agent, given an oracle input channel that marks the named object, solved
+# demonstrations in the style of DART {cite:p}`laskey2017dart`). The same agent, given an oracle input channel that marks the named object, solved
 # all three tasks within two epochs: the only missing skill was this *binding*.
 #
 # The agent therefore scores each cell of its view against the instruction before FiLM: a

@@ -47,7 +47,7 @@ import pandas as pd
 
 from lva import viz
 from lva.config import get_config
-from lva.evaluate import eval_episodes, evaluate, rollout, success_table
+from lva.evaluate import eval_episodes, evaluate, rollout, success_table, trained_success
 from lva.instructions import TASK_NAMES
 from lva.train import load_agents, load_or_train
 
@@ -146,16 +146,10 @@ else:
 # instructions on its own. The `full` profile also trains the other vision encoder for comparison.
 
 # %%
-def success_row(run_cfg, seed):
-    run_agent, run_history, _ = load_or_train(run_cfg, seed)
-    table = success_table(evaluate(run_agent, run_cfg), "task")["success"]
-    return {**{TASK_NAMES[k]: v for k, v in table.items()}, "training s": run_history.seconds[-1]}
-
-
-runs = {(cfg.agent.vision, seed): success_row(cfg, seed) for seed in load_agents(cfg)}
+runs = {(cfg.agent.vision, seed): trained_success(cfg, seed) for seed in load_agents(cfg)}
 for vision in cfg.checks.compare_visions:
     if vision != cfg.agent.vision:
-        runs[(vision, cfg.seed)] = success_row(get_config(profile, agent__vision=vision), cfg.seed)
+        runs[(vision, cfg.seed)] = trained_success(get_config(profile, agent__vision=vision), cfg.seed)
 comparison = pd.DataFrame(runs).T
 comparison.index.names = ["vision", "seed"]
 comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}", subset=["training s"])
@@ -164,7 +158,7 @@ comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0
 # ## 5. Why the agent needs a match map
 #
 # Following "pick up the red ball" means finding, among the objects in view, the one whose colour
-# *and* type are named. In our first agents E_L only entered the vision pathway through FiLM, a
+# *and* type are named. In our first agents $E_L$ only entered the vision pathway through FiLM, a
 # per-channel scale and shift of the feature map. With that alone, behavioural cloning on the
 # `fast` profile's demonstrations learned to walk to *an* object and pick it up, but never which
 # one: PICK-UP stayed near the 25% chance of grabbing one of four objects, in every variant we tried (token initialisations, cell encodings,
@@ -175,14 +169,14 @@ comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0
 # The agent therefore scores each cell of its view against the instruction before FiLM: a
 # `match map`, `query(E_L) . cell`, where `cell` is what the vision module received for that cell
 # (its one-hot type and colour, or its frozen ImageNet vector). The score is linear in one trained
-# map, so learning which object the words name becomes a linear problem. E_L is still shaped by the
+# map, so learning which object the words name becomes a linear problem. $E_L$ is still shaped by the
 # action loss alone. Below, the same profile trained without it (`agent__match=False`); with more
 # demonstrations or another vision encoder FiLM alone gets further, but not to the bar.
 
 # %%
 ablation_cfg = get_config(profile, agent__match=False)
 ablation = pd.DataFrame(
-    {"with match map": comparison.loc[(cfg.agent.vision, cfg.seed)], "without (FiLM only)": success_row(ablation_cfg, cfg.seed)}
+    {"with match map": comparison.loc[(cfg.agent.vision, cfg.seed)], "without (FiLM only)": trained_success(ablation_cfg, cfg.seed)}
 ).T
 ablation.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}", subset=["training s"])
 

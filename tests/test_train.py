@@ -56,3 +56,19 @@ def test_imagenet_agent_trains_and_acts_end_to_end():
     assert np.isfinite(history.train_loss).all()
     results = evaluate(agent, cfg, episodes_per_task=1)
     assert len(results) == len(TASKS)
+
+
+def test_trained_success_reports_every_task_and_training_time(tmp_path, monkeypatch):
+    """trained_success trains once (tiny config), then reads the cached agent: same numbers both times."""
+    from lva.config import get_config
+    from lva.evaluate import trained_success
+    from lva.instructions import TASK_NAMES
+
+    cfg = get_config(
+        "fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1, train__eval_episodes_per_task=2,
+        checks__eval_episodes_per_task=3,
+    )
+    first = trained_success(cfg, 0)
+    assert set(first) == {*TASK_NAMES.values(), "training s"}
+    assert all(0.0 <= first[t] <= 1.0 for t in TASK_NAMES.values()) and first["training s"] > 0
+    assert trained_success(cfg, 0) == first

@@ -300,9 +300,14 @@ class Agent(nn.Module):
         """E_L ``(B, embed_dim)`` of tokenized instructions."""
         return self.language_encoder(ids, mask)
 
+    def fuse(self, e_l: Tensor, image: Tensor, direction: Tensor) -> Tensor:
+        """Vision, match map and FiLM fusion of one time step: ``(B, hidden)`` before the memory."""
+        cells = self.vision.cells(image) if self.fusion.match else None
+        return self.fusion(e_l, self.vision(image), direction, cells)
+
     def step(self, e_l: Tensor, image: Tensor, direction: Tensor, hidden: Tensor) -> tuple[Tensor, Tensor]:
         """One time step from a precomputed E_L (lets training reuse E_L over an episode)."""
-        x = self.fusion(e_l, self.vision(image), direction, self.vision.cells(image) if self.fusion.match else None)
+        x = self.fuse(e_l, image, direction)
         new_hidden = self.memory(x, hidden) if self.memory is not None else x
         return self.policy(new_hidden), new_hidden
 
@@ -335,7 +340,7 @@ class Agent(nn.Module):
         e_l = self.language(ids, mask)
         view = self.view_input(images)
         feats = self.vision(view)
-        fused = self.fusion(e_l, feats, torch.as_tensor(directions).long(), self.vision.cells(view) if self.fusion.match else None)
+        fused = self.fuse(e_l, view, torch.as_tensor(directions).long())
         hidden = self.memory(fused, self.initial_state(len(texts))) if self.memory is not None else fused
         logits = self.policy(hidden)
         return [

@@ -77,8 +77,7 @@ class Instructions:
 def batch_logits(agent: Agent, instr: Instructions, batch: Batch) -> Tensor:
     """Logits ``(N, 6)`` for every transition of a batch, memory carried through each episode."""
     e_l = agent.language(instr.ids[batch.e_l_index], instr.mask[batch.e_l_index])
-    cells = agent.vision.cells(batch.image) if agent.fusion.match else None
-    x = agent.fusion(e_l[batch.order], agent.vision(batch.image), batch.direction, cells)
+    x = agent.fuse(e_l[batch.order], batch.image, batch.direction)
     if agent.memory is None:
         return agent.policy(x)
     hidden = agent.initial_state(len(batch.e_l_index))

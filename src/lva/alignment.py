@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike
 from scipy.linalg import eigh
 from scipy.stats import rankdata
@@ -42,7 +43,7 @@ PER_ITEM_METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval")
 # procrustes_retrieval refits W for every fold and permutation, hence fewer permutations
 DEFAULT_N_PERM: dict[str, int] = {m: 1000 for m in METRICS} | {"procrustes_retrieval": 100}
 _CHUNK = 16  # permutations per batch in the vectorised nulls (keeps buffers cache-sized)
-_TILE = 4096  # upper-triangle entries per tile of the CKA / RSA nulls (fits in L2 with _CHUNK)
+_TILE = 8192  # upper-triangle entries per tile of the CKA / RSA nulls (cache-sized buffers)
 # our own threads split the permutations; BLAS inside each stays single-threaded (concurrent
 # calls into multithreaded OpenBLAS thrash, and it spins on its many small calls)
 _THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -196,14 +197,24 @@ def _score_mutual_knn(a: dict, b: dict) -> float:
     return float(_items_mutual_knn(a, b).mean())
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def _knn_kernel(idx: np.ndarray, member: np.ndarray, P: np.ndarray,
+                out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """out[b] = number of pairs (i, j in kNN_A(i)) with P[b, j] a neighbour of P[b, i] in B."""
+    for b in range(P.shape[0]):
+        p, count = P[b], 0
+        for i in range(idx.shape[0]):
+            row, nb = member[p[i]], idx[i]
+            for j in range(idx.shape[1]):
+                count += row[p[nb[j]]]
+        out[b] = count
+
+
 def _null_mutual_knn(a: dict, b: dict, P: np.ndarray) -> np.ndarray:
     """Overlap under B[p]: j is a neighbour of i in B[p] iff member_B[p_i, p_j]; O(N k) each."""
-    (n, k), cols, flat = a["idx"].shape, a["idx"].ravel(), b["member"].ravel()
-    out = []
-    for Pc in _chunks(P, 4 * _CHUNK):
-        where = np.repeat(Pc * n, k, axis=1) + Pc.take(cols, axis=1)
-        out.append(np.count_nonzero(flat.take(where), axis=1) / (n * k))
-    return np.concatenate(out)
+    out = np.empty(len(P), dtype=np.int64)
+    _knn_kernel(a["idx"], b["member"].view(np.uint8), P, out)
+    return out / a["idx"].size
 
 
 # ----------------------------------------------------------------------------- CKA and RSA
@@ -259,39 +270,79 @@ def _score_quad(metric: str, a: dict, b: dict) -> float:
     return float(_quad_finish(metric, a, b, np.array([np.vdot(a["perm"], b["perm"])]), eye)[0])
 
 
+@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def _quad_kernel(src: np.ndarray, tri: np.ndarray, P: np.ndarray, tiles: np.ndarray,
+                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """out[s, t, b] += sum over the upper triangle of tri[s] * (P[b] src[t] P[b]^T), s < t.
+
+    Loops space t, then tile of the triangle's rows, then permutation, so that src[t] and the
+    partners' tile stay in cache; each tile is gathered once into a small buffer and its dot
+    with every partner is summed in float32 (SIMD order fixed at compile time), then added to
+    the float64 total."""
+    n = src.shape[1]
+    h = np.empty(np.max(tiles[:, 3] - tiles[:, 2]), dtype=np.float32)
+    for t in range(1, src.shape[0]):
+        M = src[t]
+        for k in range(tiles.shape[0]):
+            i0, i1, e0, e1 = tiles[k, 0], tiles[k, 1], tiles[k, 2], tiles[k, 3]
+            hh = h[:e1 - e0]
+            for b in range(P.shape[0]):
+                p, base = P[b], 0
+                for i in range(i0, i1):  # slices keep indices non-negative: no wraparound checks
+                    row, dst, q = M[p[i]], hh[base:base + n - i - 1], p[i + 1:]
+                    for j in range(n - i - 1):
+                        dst[j] = row[q[j]]
+                    base += n - i - 1
+                for s in range(t):
+                    part, acc = tri[s, e0:e1], np.float32(0.0)
+                    for e in range(e1 - e0):
+                        acc += part[e] * hh[e]
+                    out[s, t, b] += acc
+
+
+def _row_tiles(n: int, size: int = _TILE) -> np.ndarray:
+    """Split the upper triangle's rows into tiles (row i0, row i1, entry e0, entry e1) of at
+    most ``size`` entries each (at least one row per tile)."""
+    tiles, i0, e0 = [], 0, 0
+    while i0 < n - 1:
+        i1, e1 = i0 + 1, e0 + n - 1 - i0
+        while i1 < n - 1 and e1 + n - 1 - i1 <= e0 + size:
+            e1 += n - 1 - i1
+            i1 += 1
+        tiles.append((i0, i1, e0, e1))
+        i0, e0 = i1, e1
+    return np.array(tiles, dtype=np.int64).reshape(-1, 4)
+
+
+def _split_threads(n_items: int) -> list[slice]:
+    """Contiguous, nearly equal shares of n_items for the _THREADS worker threads."""
+    edges = np.linspace(0, n_items, _THREADS + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
 def _quad_nulls(families: Sequence[Sequence[np.ndarray]], P: np.ndarray) -> list[np.ndarray]:
     """dots[s, t, j] = <M_s, P_j M_t P_j^T> for s < t, for each family of symmetric matrices.
 
     ``families`` lists families (e.g. centred Grams, RSA ranks), each a sequence of the S
     spaces' N x N symmetric matrices with zero diagonal, so the product is twice the sum over
-    the upper triangle.  Per block of permutations and per tile of the upper triangle, the flat
-    source positions p_i N + p_j are computed once and shared by every space and family; each
-    permuted M_t is gathered once (float32, cache-sized tiles) and scored against all its
-    partners s < t in one matrix product; tile sums accumulate in float64.  Blocks run on
-    ``_THREADS`` threads (numpy and BLAS release the GIL; BLAS is kept single-threaded).
+    the upper triangle.  A compiled kernel (``_quad_kernel``) gathers every permuted M_t once
+    per permutation, tile by tile (float32), and scores it against all its partners s < t.
+    The permutations are split between ``_THREADS`` threads that walk the spaces in the same
+    order, so they share the matrix in cache (the kernel releases the GIL).
     """
     n, S = len(families[0][0]), len(families[0])
     iu, ju = np.triu_indices(n, 1)
-    tri = [np.stack([M[iu, ju] for M in fam]).astype(np.float32) for fam in families]
-    src = [[np.ascontiguousarray(M, dtype=np.float32).ravel() for M in fam] for fam in families]
-    out = [np.zeros((S, S, len(P))) for _ in families]
-
-    def block(c: int) -> None:
-        Pc = P[c:c + _CHUNK]
-        H = np.empty((S, len(Pc), _TILE), dtype=np.float32)
-        for t0 in range(0, len(iu), _TILE):
-            t1 = min(t0 + _TILE, len(iu))
-            Q = Pc[:, iu[t0:t1]] * n
-            Q += Pc[:, ju[t0:t1]]
-            for f in range(len(families)):
-                Hf = H[:, :, :t1 - t0]
-                for t in range(1, S):
-                    np.take(src[f][t], Q, out=Hf[t], mode="clip")
-                    out[f][:t, t, c:c + len(Pc)] += tri[f][:t, t0:t1] @ Hf[t].T
-
-    with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:
-        list(pool.map(block, range(0, len(P), _CHUNK)))
-    return [2.0 * o for o in out]
+    P32, tiles = np.ascontiguousarray(P, dtype=np.int32), _row_tiles(n)
+    out = []
+    for fam in families:
+        tri = np.stack([M[iu, ju] for M in fam]).astype(np.float32)
+        src = np.stack([np.asarray(M, dtype=np.float32) for M in fam])
+        dots = np.zeros((S, S, len(P)))
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(lambda sl: _quad_kernel(src, tri, P32[sl], tiles, dots[:, :, sl]),
+                          _split_threads(len(P))))
+        out.append(2.0 * dots)
+    return out
 
 
 # ----------------------------------------------------------------------------- Procrustes
@@ -314,9 +365,13 @@ def _prep_procrustes_retrieval(X: np.ndarray, n_components: int | None = 32, n_f
         folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f))
                  for f in range(n_folds)]
     m = min(n_components or X.shape[1], X.shape[1], min(len(tr) for tr, _ in folds) - 1)
+    _, first, uid, size = np.unique(X, axis=0, return_index=True, return_inverse=True,
+                                    return_counts=True)
     X = X - X.mean(axis=0)
     K = X @ X.T if X.shape[1] > len(folds[0][0]) else None
-    return {"folds": folds, "proj": [_train_pca(X, tr, m, K) for tr, _ in folds]}
+    return {"folds": folds, "proj": [_train_pca(X, tr, m, K) for tr, _ in folds],
+            "first": first, "uid": uid.ravel(), "size": size,  # identical rows, for exact ties
+            "order": np.argsort(uid.ravel(), kind="stable"), "start": np.r_[0, np.cumsum(size)]}
 
 
 def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarray:
@@ -329,32 +384,64 @@ def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarra
     return P
 
 
+@njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def _dot(x: np.ndarray, y: np.ndarray) -> float:  # pragma: no cover - compiled
+    """x . y, vectorised (fastmath reassociates the sum: the order is fixed at compile time,
+    so equal inputs always give bit-identical scores)."""
+    total = 0.0
+    for d in range(x.shape[0]):
+        total += x[d] * y[d]
+    return total
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _hits_kernel(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray,
+                 order: np.ndarray, start: np.ndarray, P: np.ndarray, invP: np.ndarray,
+                 test: np.ndarray, k: int, hits: np.ndarray) -> None:  # pragma: no cover
+    """hits[b, i] = whether the correct row of B[P[b]] is among the k best for test item i.
+
+    Q[b, i] is item i's mapped query; Bu holds the distinct unit rows of B, uid maps a row of
+    B to its distinct row, whose copies are order[start[u]:start[u + 1]].  The rank counts
+    rows with a higher cosine, plus equal-cosine rows at lower positions of B[P[b]] (invP[b, r]
+    is row r's position); the scan stops as soon as k rows are ahead (a miss), which under a
+    null is after about k ln(N / k) candidates instead of N."""
+    for b in range(Q.shape[0]):
+        for ti in range(test.shape[0]):
+            i, q = test[ti], Q[b, ti]
+            r_true = P[b, i]
+            s_true, rank = _dot(q, Bu[uid[r_true]]), 0
+            for u in range(Bu.shape[0]):
+                s = _dot(q, Bu[u])
+                if s > s_true:
+                    rank += size[u]
+                    if rank >= k:
+                        break
+                elif s == s_true:
+                    for r in order[start[u]:start[u + 1]]:
+                        if r != r_true and invP[b, r] < i:
+                            rank += 1
+            hits[b, i] = rank < k
+
+
 def _retrieval_hits(a: dict, b: dict, k: int, P: np.ndarray) -> np.ndarray:
     """Hit@k of every item, one row per permutation p of B's rows in P.
 
     Per fold: W = U V^T from the SVD of A_train^T B[p]_train (minimises ||A_train W - B_train||),
     then each held-out A_i W is ranked against all N rows of B[p] by cosine (|A_i W| = |A_i|
-    since W is orthogonal); ties go to the lower row position in B[p]."""
+    since W is orthogonal); ties go to the lower row position in B[p].  Identical rows of B are
+    scored once (``_hits_kernel``), so their ties are exact."""
     n, k = len(a["proj"][0]), _check_k(k, len(a["proj"][0]))
     m = min(a["proj"][0].shape[1], b["proj"][0].shape[1])
-    hits = np.zeros((len(P), n), dtype=bool)
+    hits = np.zeros((len(P), n), dtype=np.bool_)
+    invP = np.empty_like(P)
+    np.put_along_axis(invP, P, np.arange(n)[None], axis=1)
     for (train, test), Af, Bf in zip(a["folds"], a["proj"], b["proj"]):
         Af, Bf = Af[:, :m], Bf[:, :m]
-        Bn = Bf / np.maximum(np.linalg.norm(Bf, axis=1, keepdims=True), 1e-300)
         U, _, Vt = np.linalg.svd(np.matmul(Af[train].T, Bf[P[:, train]]))
-        S = (np.matmul(Af[test], U @ Vt).reshape(-1, m) @ Bn.T).reshape(len(P), len(test), n)
-        true = np.take_along_axis(S, P[:, test][:, :, None], axis=2)  # correct row of B
-        rank = np.count_nonzero(S > true, axis=2)
-        cand = np.nonzero(rank < k)  # ties only push an item down: check them where it matters
-        if cand[0].size:
-            eq = S[cand] == true[cand]
-            tied = np.count_nonzero(eq, axis=1) > 1
-            if tied.any():  # equal cosines: rows at lower positions of B[p] come first
-                pi, ti = cand[0][tied], cand[1][tied]
-                position = np.argsort(P[pi], axis=1)
-                rank[pi, ti] += np.count_nonzero(eq[tied] & (position < test[ti][:, None]),
-                                                 axis=1)
-        hits[:, test] = rank < k
+        Bu = Bf[b["first"]]
+        Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
+        _hits_kernel(np.matmul(Af[test], U @ Vt), Bu, b["uid"], b["size"], b["order"],
+                     b["start"], P, invP, test, k, hits)
     return hits
 
 
@@ -371,12 +458,62 @@ def _prep_procrustes_disparity(X: np.ndarray, dim: int = 8) -> dict[str, Any]:
     return {"scores": _train_pca(X - X.mean(axis=0), np.arange(len(X)), m)}
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def _nuclear_norm(G: np.ndarray) -> float:  # pragma: no cover - compiled
+    """Sum of the singular values of a small square matrix by one-sided Jacobi (Hestenes):
+    rotate column pairs until all are orthogonal, then add the column norms.  G is
+    overwritten."""
+    m = G.shape[1]
+    for _ in range(100):
+        worst = 0.0
+        for p in range(m - 1):
+            for q in range(p + 1, m):
+                alpha, beta, gamma = 0.0, 0.0, 0.0
+                for i in range(m):
+                    alpha += G[i, p] * G[i, p]
+                    beta += G[i, q] * G[i, q]
+                    gamma += G[i, p] * G[i, q]
+                if gamma == 0.0:
+                    continue
+                worst = max(worst, abs(gamma) / np.sqrt(alpha * beta))
+                zeta = (beta - alpha) / (2.0 * gamma)
+                t = (1.0 if zeta >= 0 else -1.0) / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
+                c = 1.0 / np.sqrt(1.0 + t * t)
+                for i in range(m):
+                    gp, gq = G[i, p], G[i, q]
+                    G[i, p], G[i, q] = c * gp - c * t * gq, c * t * gp + c * gq
+        if worst < 1e-15:
+            break
+    total = 0.0
+    for j in range(m):
+        total += np.sqrt(np.sum(G[:, j] ** 2))
+    return total
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _disparity_kernel(A: np.ndarray, B: np.ndarray, P: np.ndarray,
+                      out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """out[b] = (nuclear norm of A^T B[P[b]])^2, the cross-product summed row by row."""
+    m = A.shape[1]
+    G = np.empty((m, m))
+    for b in range(P.shape[0]):
+        G[:] = 0.0
+        for i in range(A.shape[0]):
+            bi = B[P[b, i]]
+            for r in range(m):
+                ar = A[i, r]
+                for c in range(m):
+                    G[r, c] += ar * bi[c]
+        out[b] = _nuclear_norm(G) ** 2
+
+
 def _disparity_similarity(a: dict, b: dict, P: np.ndarray) -> np.ndarray:
     """(sum of singular values of A^T B[p])^2 for unit-Frobenius A, B = 1 - scipy disparity."""
     m = min(a["scores"].shape[1], b["scores"].shape[1])
     A, B = a["scores"][:, :m], b["scores"][:, :m]
-    A, B = A / np.linalg.norm(A), B / np.linalg.norm(B)
-    return np.linalg.svd(np.matmul(A.T, B[P]), compute_uv=False).sum(axis=1) ** 2
+    out = np.empty(len(P))
+    _disparity_kernel(A / np.linalg.norm(A), B / np.linalg.norm(B), P, out)
+    return out
 
 
 def _score_procrustes_disparity(a: dict, b: dict) -> float:
@@ -394,12 +531,19 @@ _SCORE: dict[str, Callable[..., float]] = {
     "cka_biased": partial(_score_quad, "cka_biased"), "rsa": partial(_score_quad, "rsa")}
 
 
+def _prepare(metric: str, X: Sequence[np.ndarray], prep: Mapping[str, Any]) -> list[dict]:
+    """Per-space preparation of every space, on ``_THREADS`` threads (eigh, BLAS and the
+    compiled kernels release the GIL)."""
+    with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:
+        return list(pool.map(lambda x: _PREP[metric](x, **prep), X))
+
+
 def _pair_null(metric: str, a: dict, b: dict, P: np.ndarray, score_opts: dict) -> np.ndarray:
     """Scores of a prepared pair for each row permutation p of B in P."""
     if metric == "mutual_knn":
         return _null_mutual_knn(a, b, P)
     if metric == "procrustes_disparity":
-        return np.concatenate([_disparity_similarity(a, b, Pc) for Pc in _chunks(P)])
+        return _disparity_similarity(a, b, P)
     if metric == "procrustes_retrieval":
         k = score_opts.get("k", 15)
         return np.concatenate([_retrieval_hits(a, b, k, Pc).mean(axis=1) for Pc in _chunks(P)])
@@ -571,7 +715,7 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
     fams = {"gram": [m for m in quad if m != "rsa"], "rsa": [m for m in quad if m == "rsa"]}
     fams = {f: ms for f, ms in fams.items() if ms}
     if fams:
-        prepared = {f: [_PREP[ms[0]](x, **split[ms[0]][0]) for x in X] for f, ms in fams.items()}
+        prepared = {f: _prepare(ms[0], X, split[ms[0]][0]) for f, ms in fams.items()}
         P = _null_perms(quad[0], prepared[next(iter(fams))][0], len(X[0]), n_perm, seed)
         dots = _quad_nulls([[a["perm"] for a in prepared[f]] for f in fams], P)
         for (f, ms), d in zip(fams.items(), dots):
@@ -581,7 +725,7 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
                     obs[m, s, t] = _SCORE[m](S[s], S[t])
                     nulls[m, s, t] = _quad_finish(m, S[s], S[t], d[s, t], P)
     for m in [m for m in metrics if m not in quad]:  # per-pair nulls, pairs split over threads
-        S = [_PREP[m](x, **split[m][0]) for x in X]
+        S = _prepare(m, X, split[m][0])
         P = _null_perms(m, S[0], len(X[0]), n_retrieval if m == "procrustes_retrieval"
                         else n_perm, seed)
         with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:

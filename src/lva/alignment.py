@@ -385,16 +385,6 @@ def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarra
 
 
 @njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _dot(x: np.ndarray, y: np.ndarray) -> float:  # pragma: no cover - compiled
-    """x . y, vectorised (fastmath reassociates the sum: the order is fixed at compile time,
-    so equal inputs always give bit-identical scores)."""
-    total = 0.0
-    for d in range(x.shape[0]):
-        total += x[d] * y[d]
-    return total
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
 def _hits_kernel(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray,
                  order: np.ndarray, start: np.ndarray, P: np.ndarray, invP: np.ndarray,
                  test: np.ndarray, k: int, hits: np.ndarray) -> None:  # pragma: no cover
@@ -403,22 +393,34 @@ def _hits_kernel(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarra
     Q[b, i] is item i's mapped query; Bu holds the distinct unit rows of B, uid maps a row of
     B to its distinct row, whose copies are order[start[u]:start[u + 1]].  The rank counts
     rows with a higher cosine, plus equal-cosine rows at lower positions of B[P[b]] (invP[b, r]
-    is row r's position); the scan stops as soon as k rows are ahead (a miss), which under a
-    null is after about k ln(N / k) candidates instead of N."""
+    is row r's position): copies of the correct row tie with it by construction.  The scan
+    stops as soon as k rows are ahead (a miss), which under a null is after about k ln(N / k)
+    candidates instead of N."""
+    m = Bu.shape[1]
     for b in range(Q.shape[0]):
         for ti in range(test.shape[0]):
             i, q = test[ti], Q[b, ti]
             r_true = P[b, i]
-            s_true, rank = _dot(q, Bu[uid[r_true]]), 0
+            u_true, rank = uid[r_true], 0
+            for r in order[start[u_true]:start[u_true + 1]]:  # copies of the correct row
+                if r != r_true and invP[b, r] < i:
+                    rank += 1
+            s_true = 0.0
+            for d in range(m):
+                s_true += q[d] * Bu[u_true, d]
             for u in range(Bu.shape[0]):
-                s = _dot(q, Bu[u])
+                if rank >= k:
+                    break
+                if u == u_true:
+                    continue
+                s = 0.0
+                for d in range(m):
+                    s += q[d] * Bu[u, d]
                 if s > s_true:
                     rank += size[u]
-                    if rank >= k:
-                        break
                 elif s == s_true:
                     for r in order[start[u]:start[u + 1]]:
-                        if r != r_true and invP[b, r] < i:
+                        if invP[b, r] < i:
                             rank += 1
             hits[b, i] = rank < k
 

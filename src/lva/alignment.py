@@ -416,9 +416,8 @@ def _hits_kernel(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarra
                 s = 0.0
                 for d in range(m):
                     s += q[d] * Bu[u, d]
-                if s > s_true:
-                    rank += size[u]
-                elif s == s_true:
+                rank += size[u] * (s > s_true)  # branch-free: the outcome is a coin flip
+                if s == s_true:
                     for r in order[start[u]:start[u + 1]]:
                         if invP[b, r] < i:
                             rank += 1

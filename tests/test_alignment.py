@@ -395,3 +395,53 @@ def test_align_config_profiles() -> None:
     assert full.n_perm >= 1000 and full.n_boot >= 1000 and fast.n_perm <= full.n_perm
     assert fast.k == full.k == 15 and 15 in fast.ks
     assert get_config("fast", align__n_perm=7).align.n_perm == 7
+
+
+# ----------------------------------------------------------------------------- compiled kernels
+@pytest.mark.parametrize("n", [2, 3, 37, 120])
+@pytest.mark.parametrize("size", [1, 50, 8192])
+def test_row_tiles_partition_the_upper_triangle(n: int, size: int) -> None:
+    tiles = al._row_tiles(n, size)
+    assert tiles[0, 0] == 0 and tiles[0, 2] == 0
+    assert tiles[-1, 1] == n - 1 and tiles[-1, 3] == n * (n - 1) // 2
+    np.testing.assert_array_equal(tiles[1:, 0], tiles[:-1, 1])  # rows follow on
+    np.testing.assert_array_equal(tiles[1:, 2], tiles[:-1, 3])  # entries follow on
+    for i0, i1, e0, e1 in tiles:
+        assert e1 - e0 == sum(n - 1 - i for i in range(i0, i1))
+        assert e1 - e0 <= size or i1 - i0 == 1  # a single long row may exceed the tile
+
+
+def test_nuclear_norm_matches_lapack_including_rank_deficient_matrices() -> None:
+    rng = np.random.default_rng(0)
+    cases = [rng.standard_normal((8, 8)), rng.standard_normal((17, 17)), np.zeros((4, 4)),
+             np.array([[-3.0]]), np.outer(rng.standard_normal(6), rng.standard_normal(6)),
+             rng.standard_normal((8, 8)) * np.logspace(0, -9, 8)]  # condition number 1e9
+    for G in cases:
+        expected = np.linalg.svd(G, compute_uv=False).sum()
+        assert al._nuclear_norm(G.copy()) == pytest.approx(expected, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("metrics", [("cka", "cka_biased", "rsa"), ("mutual_knn",),
+                                     ("procrustes_retrieval",), ("procrustes_disparity",)])
+def test_nulls_do_not_depend_on_the_number_of_threads(metrics: tuple[str, ...],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each permutation is scored by one thread in a fixed order: 1 and 2 threads agree
+    exactly (and so do runs on machines with more cores)."""
+    rng = np.random.default_rng(4)
+    spaces = {f"s{i}": gaussian(rng, 45, d) for i, d in enumerate((3, 12, 50))}
+    two = al.compare_all(spaces, metrics=metrics, n_perm=40, n_perm_retrieval=8, seed=1)
+    monkeypatch.setattr(al, "_THREADS", 1)
+    one = al.compare_all(spaces, metrics=metrics, n_perm=40, n_perm_retrieval=8, seed=1)
+    assert one == two
+
+
+def test_retrieval_ties_between_copies_of_the_correct_row_follow_row_order() -> None:
+    """Rows 0-2 of B are one vector: whichever copy is correct, the copies at lower positions
+    rank ahead of it, so only the first copy is a hit at k = 1."""
+    rng = np.random.default_rng(5)
+    A = gaussian(rng, 30, 4)
+    B = A @ rotation(rng, 4)
+    B[1] = B[2] = B[0]
+    hits = al.per_item("procrustes_retrieval", A, B, k=1, n_folds=2)
+    assert hits[0] == 1.0  # the first copy: nothing ranks ahead of it
+    assert hits[1] == 0.0 and hits[2] == 0.0  # row 0 (same cosine, lower position) is ahead

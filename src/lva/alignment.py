@@ -653,10 +653,11 @@ def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, se
         items = per_item(metric, A, B, **options)
         est, boots = float(items.mean()), items[rng.integers(0, n, (n_boot, n))].mean(axis=1)
     else:
-        est, boots = measure(metric, A, B, **options), np.empty(n_boot)
-        for i in range(n_boot):
-            idx = np.unique(rng.integers(0, n, n))
-            boots[i] = measure(metric, A[idx], B[idx], **options)
+        est = measure(metric, A, B, **options)
+        draws = [np.unique(rng.integers(0, n, n)) for _ in range(n_boot)]
+        with _blas_single(), ThreadPoolExecutor(_THREADS) as pool:  # resamples on threads
+            boots = np.array(list(pool.map(
+                lambda idx: measure(metric, A[idx], B[idx], **options), draws)))
     return Interval(est, *_interval(boots, level))
 
 

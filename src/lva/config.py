@@ -105,7 +105,7 @@ class AlignConfig:
     k: int = 15  # neighbourhood size of mutual k-NN and retrieval (the paper's precision@15)
     ks: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 50, 75, 100)  # precision@k against k
     n_perm: int = 1000  # permutations of each null (CKA, RSA, mutual k-NN, disparity)
-    n_perm_retrieval: int = 200  # ... of procrustes_retrieval (refits W for every fold and permutation)
+    n_perm_retrieval: int = 1000  # ... of procrustes_retrieval (refits W for every fold and permutation)
     n_boot: int = 1000  # bootstrap resamples over instructions for each confidence interval
     level: float = 0.95  # confidence level of the intervals
     alpha: float = 0.05  # the null quantile 1 - alpha of the calibrated scores
@@ -168,7 +168,7 @@ _SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"demos": {"episodes_per_task": 6000},
-             "align": {"n_perm": 200, "n_perm_retrieval": 50, "n_boot": 100}},
+             "align": {"n_perm_retrieval": 100, "n_boot": 100}},
     "full": {
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},

@@ -20,6 +20,11 @@ Permutation nulls permute the rows of B (for RSA: rows and columns of B's RDM to
 i.i.d. uniform permutations from ``np.random.default_rng(seed)``.  Everything that does not
 depend on the pairing (kNN sets, centred Gram matrices, RDM ranks, PCA bases) is computed once;
 a permutation only relabels it.  All randomness is seeded; results are deterministic.
+
+The permutation loops run in small compiled kernels (numba, cached on first use): each
+permutation is scored by one thread in a fixed order, so results do not depend on the number
+of threads.  The slowest null is procrustes_retrieval, which must refit its map for every fold
+and permutation (5 SVDs per permutation): hence its smaller default number of permutations.
 """
 from __future__ import annotations
 

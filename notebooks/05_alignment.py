@@ -46,7 +46,7 @@ profile = "fast"
 # ## 1. Setup
 #
 # The statistics' sizes (k, permutations, bootstrap resamples) live in the `align` section of the
-# config; the `fast` profile uses fewer permutations and resamples than `full`.
+# config; the `fast` profile uses fewer retrieval permutations and bootstrap resamples than `full`.
 
 # %%
 import numpy as np

@@ -115,28 +115,7 @@ display(counts)  # noqa: F821
 # out; static vectors average the words' vectors):
 
 # %%
-used = M.select("offline")
-paper = [s.name for s in M.REGISTRY.values() if s.source.startswith("hf:")]
-rows = []
-for name in used + paper:
-    spec = M.REGISTRY[name]
-    disk = M.installed_mb(name)
-    rows.append(
-        {
-            "name": name,
-            "family": spec.family,
-            "source": spec.source.removeprefix("pypi:").removeprefix("hf:")
-            if spec.source != "builtin"
-            else "computed by lva",
-            "dim": spec.dim or "vocabulary",
-            "size (published)": spec.size or "-",
-            "on disk here": f"{disk:.0f} MB" if disk else "-",
-            "licence": spec.licence,
-            "pooling": spec.pooling if spec.family != "control" else "-",
-            "in this build": "yes" if name in used else "paper only (needs a hub)",
-        }
-    )
-provenance = pd.DataFrame(rows).set_index("name")
+provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
 display(provenance)  # noqa: F821
 
 # %% [markdown]

@@ -183,17 +183,7 @@ viz.knn_curves(curves, f"Action ({anchor}) against each representation", highlig
 # each resample, which is conservative and can sit slightly off the full-data score.
 
 # %%
-headline = al.headline(
-    reps,
-    anchor,
-    n_perm=align.n_perm,
-    n_perm_retrieval=align.n_perm_retrieval,
-    n_boot=align.n_boot,
-    level=align.level,
-    alpha=align.alpha,
-    seed=align.seed,
-    options={"mutual_knn": {"k": K}, "procrustes_retrieval": {"k": K}},
-)
+headline = al.headline_for(reps, anchor, align)  # al.headline with the config's sizes
 headline["family"] = headline["model"].map(family)
 with pd.option_context("display.width", 200, "display.max_rows", 200):
     print(headline[["model", "family", "metric", "score", "low", "high", "chance", "p", "calibrated"]].round(3).to_string(index=False))

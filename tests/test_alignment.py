@@ -445,3 +445,17 @@ def test_retrieval_ties_between_copies_of_the_correct_row_follow_row_order() -> 
     hits = al.per_item("procrustes_retrieval", A, B, k=1, n_folds=2)
     assert hits[0] == 1.0  # the first copy: nothing ranks ahead of it
     assert hits[1] == 0.0 and hits[2] == 0.0  # row 0 (same cosine, lower position) is ahead
+
+
+def test_headline_for_takes_its_sizes_from_the_config() -> None:
+    from lva.config import get_config
+
+    align = get_config("fast", align__n_perm=9, align__n_perm_retrieval=3, align__n_boot=4,
+                       align__k=5).align
+    rng = np.random.default_rng(6)
+    spaces = {"a": gaussian(rng, 30, 4), "b": gaussian(rng, 30, 6)}
+    table = al.headline_for(spaces, "a", align)
+    expected = al.headline(spaces, "a", n_perm=9, n_perm_retrieval=3, n_boot=4, seed=align.seed,
+                           options={"mutual_knn": {"k": 5}, "procrustes_retrieval": {"k": 5}})
+    assert table.equals(expected)
+    assert dict(zip(table["metric"], table["n_perm"]))["procrustes_retrieval"] == 3

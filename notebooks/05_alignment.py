@@ -37,7 +37,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the embeddings) |
-# | Time to run | `fast`: about 40 s once chapter 4's embeddings and the agents are cached (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | `fast`: about 35-40 s once chapter 4's embeddings and the agents are cached (2 CPU cores); `full`: about 4 minutes |
 
 # %% tags=["parameters"]
 profile = "fast"

@@ -47,7 +47,7 @@ METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval", "procrustes_di
 PER_ITEM_METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval")
 # procrustes_retrieval refits W for every fold and permutation, hence fewer permutations
 DEFAULT_N_PERM: dict[str, int] = {m: 1000 for m in METRICS} | {"procrustes_retrieval": 100}
-_CHUNK = 16  # permutations per batch in the vectorised nulls (keeps buffers cache-sized)
+_CHUNK = 16  # permutations per batch of SVDs in the retrieval null (keeps buffers cache-sized)
 _TILE = 8192  # upper-triangle entries per tile of the CKA / RSA nulls (cache-sized buffers)
 # our own threads split the permutations; BLAS inside each stays single-threaded (concurrent
 # calls into multithreaded OpenBLAS thrash, and it spins on its many small calls)
@@ -173,11 +173,6 @@ def _perms(n: int, n_perm: int, seed: int) -> np.ndarray:
     """n_perm uniform permutations: rng.permutation(n) repeated, rng = default_rng(seed)."""
     rng = np.random.default_rng(seed)
     return np.array([rng.permutation(n) for _ in range(n_perm)], dtype=np.intp).reshape(-1, n)
-
-
-def _chunks(P: np.ndarray, size: int = _CHUNK) -> list[np.ndarray]:
-    """Consecutive blocks of permutations."""
-    return [P[c:c + size] for c in range(0, len(P), size)]
 
 
 # ----------------------------------------------------------------------------- mutual kNN
@@ -443,11 +438,14 @@ def _retrieval_hits(a: dict, b: dict, k: int, P: np.ndarray) -> np.ndarray:
     np.put_along_axis(invP, P, np.arange(n)[None], axis=1)
     for (train, test), Af, Bf in zip(a["folds"], a["proj"], b["proj"]):
         Af, Bf = Af[:, :m], Bf[:, :m]
-        U, _, Vt = np.linalg.svd(np.matmul(Af[train].T, Bf[P[:, train]]))
+        At = Af[train].T
         Bu = Bf[b["first"]]
         Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
-        _hits_kernel(np.matmul(Af[test], U @ Vt), Bu, b["uid"], b["size"], b["order"],
-                     b["start"], P, invP, test, k, hits)
+        for c in range(0, len(P), _CHUNK):  # SVD buffers stay small
+            Pc = P[c:c + _CHUNK]
+            U, _, Vt = np.linalg.svd(np.matmul(At, Bf[Pc[:, train]]))
+            _hits_kernel(np.matmul(Af[test], U @ Vt), Bu, b["uid"], b["size"], b["order"],
+                         b["start"], Pc, invP[c:c + _CHUNK], test, k, hits[c:c + _CHUNK])
     return hits
 
 
@@ -552,7 +550,7 @@ def _pair_null(metric: str, a: dict, b: dict, P: np.ndarray, score_opts: dict) -
         return _disparity_similarity(a, b, P)
     if metric == "procrustes_retrieval":
         k = score_opts.get("k", 15)
-        return np.concatenate([_retrieval_hits(a, b, k, Pc).mean(axis=1) for Pc in _chunks(P)])
+        return _retrieval_hits(a, b, k, P).mean(axis=1)
     dots = _quad_nulls([[a["perm"], b["perm"]]], P)[0][0, 1]
     return _quad_finish(metric, a, b, dots, P)
 
@@ -770,8 +768,8 @@ def pair_matrix(spaces: Mapping[str, ArrayLike], metric: str = "mutual_knn",
     X = [_as_matrix(spaces[name], repr(name)) for name in names]
     prep, score = _split(metric, options)
     out = np.ones((len(X), len(X)))
+    S = _prepare(metric, X, prep)
     with _blas_single():
-        S = [_PREP[metric](x, **prep) for x in X]
         for t in range(len(X)):
             for s in range(t + 1):
                 out[s, t] = out[t, s] = _SCORE[metric](S[s], S[t], **score)

@@ -12,6 +12,7 @@ import torch
 from lva.agent import N_ACTIONS, Agent, Tokenizer, build_agent, load_checkpoint, save_checkpoint
 from lva.config import AgentConfig, EnvConfig, get_config
 from lva.demos import Demos, generate
+from lva.env import ACTION_NAMES
 from lva.instructions import all_instructions
 
 TEXTS = [i.text for i in all_instructions()]
@@ -209,3 +210,26 @@ def test_agent_without_match_map() -> None:
         without.fusion.match_map(torch.zeros(1, 128), without.vision.cells(image))
     with pytest.raises(ValueError, match="per-cell inputs"):
         with_map.fusion(torch.zeros(1, 128), with_map.vision(image), torch.tensor([0]))
+
+
+def test_view_size_flows_from_the_env_config_to_the_agent() -> None:
+    """``env__view_size=5``: demonstrations hold 5 x 5 views and the agent built from that config
+    takes them (its flattened map has 5 x 5 cells); one definition of the view size."""
+    cfg = get_config("fast", env__view_size=5)
+    small = generate(cfg.env, 1, 0, show_progress=False)
+    assert small.image.shape[1:] == (5, 5, 3)
+    agent = build_agent(cfg, 0)
+    assert agent.fusion.out.in_features == cfg.agent.channels * 25 + cfg.agent.direction_dim
+    rows = np.arange(min(4, small.n_transitions))
+    ids, mask, image, direction, _ = batch(small, rows, agent)
+    logits, _ = agent(ids, mask, image, direction, agent.initial_state(len(rows)))
+    assert logits.shape == (len(rows), N_ACTIONS)
+    assert N_ACTIONS == len(ACTION_NAMES)
+
+
+def test_checkpoint_keeps_the_view_size(tmp_path) -> None:
+    agent = build_agent(get_config("fast", env__view_size=5), 0)
+    back = load_checkpoint(save_checkpoint(agent, tmp_path / "a.pt"))
+    assert back.view_size == 5
+    for name, value in agent.state_dict().items():
+        assert torch.equal(value, back.state_dict()[name])

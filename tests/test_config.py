@@ -70,3 +70,16 @@ def test_atomic_write_keeps_previous_version_on_failure(tmp_path):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         get_config().seed = 1  # type: ignore[misc]
+
+
+def test_agent_seeds_are_a_top_level_setting_outside_every_cache_key():
+    assert get_config("fast").agent_seeds == (0, 1) and get_config("full").agent_seeds == (0, 1, 2)
+    cfg = get_config("fast", agent_seeds=(3, 5))
+    assert cfg.agent_seeds == (3, 5) and not hasattr(cfg.checks, "agent_seeds")
+    assert all(cfg.stage_dir(stage) == get_config("fast").stage_dir(stage) for stage in ("demos", "features", "agent"))
+
+
+def test_periodic_and_final_evaluation_sizes_have_different_names():
+    cfg = get_config("fast", train__monitor_episodes_per_task=5, checks__eval_episodes_per_task=7)
+    assert cfg.train.monitor_episodes_per_task == 5 and cfg.checks.eval_episodes_per_task == 7
+    assert not hasattr(cfg.train, "eval_episodes_per_task")

@@ -9,7 +9,7 @@ from lva.train import load_or_train, split_episodes
 TINY = {
     "demos__episodes_per_task": 6,
     "train__epochs": 1,
-    "train__eval_episodes_per_task": 2,
+    "train__monitor_episodes_per_task": 2,
     "checks__eval_episodes_per_task": 3,
     "threads": 1,
 }
@@ -65,7 +65,7 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path, monkeypa
     from lva.instructions import TASK_NAMES
 
     cfg = get_config(
-        "fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1, train__eval_episodes_per_task=2,
+        "fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1, train__monitor_episodes_per_task=2,
         checks__eval_episodes_per_task=3,
     )
     first = trained_success(cfg, 0)

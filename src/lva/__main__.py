@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
     from .evaluate import trained_success
 
     cfg = get_config(args.profile)
-    for seed in args.seed or list(cfg.checks.agent_seeds):
+    for seed in args.seed or list(cfg.agent_seeds):
         result = trained_success(cfg, seed)
         seconds = result.pop("training s")
         print(f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)")
@@ -82,7 +82,7 @@ def _align(args: argparse.Namespace) -> int:
     cfg = get_config(args.profile)
     a = cfg.align
     reps = representations(cfg, models=_models(args.models), show_progress=True)
-    anchor = f"agent-seed{cfg.checks.agent_seeds[0]}"
+    anchor = f"agent-seed{cfg.agent_seeds[0]}"
     table = headline_for(reps, anchor, a)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(f"{anchor} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")

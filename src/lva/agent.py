@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,12 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import AgentConfig, Config
+from .config import AgentConfig, Config, EnvConfig
+from .env import ACTION_NAMES
 from .instructions import vocabulary
 from .io import atomic_path
 
-#: Number of actions the policy chooses among (MiniGrid's 0..5: left, right, forward, pickup, drop, toggle).
-N_ACTIONS = 6
+#: Number of actions the policy chooses among: the environment's actions (:data:`lva.env.ACTION_NAMES`).
+N_ACTIONS = len(ACTION_NAMES)
 #: Sizes of MiniGrid's symbolic codes: object type (0..10), colour (0..5), state (0..2).
 CODE_SIZES = (11, 6, 3)
 VISIONS = ("grid", "imagenet")
@@ -234,9 +236,13 @@ class FiLMBlock(nn.Module):
 
 
 class Fusion(nn.Module):
-    """Match map + FiLM blocks conditioned on E_L, the map flattened (position matters), heading, linear + LayerNorm to ``hidden``."""
+    """Match map + FiLM blocks conditioned on E_L, the map flattened (position matters), heading, linear + LayerNorm to ``hidden``.
 
-    def __init__(self, cfg: AgentConfig, in_channels: int) -> None:
+    ``view_size`` is the side of the egocentric view (``EnvConfig.view_size``): the flattened map has
+    ``channels * view_size**2`` features.
+    """
+
+    def __init__(self, cfg: AgentConfig, in_channels: int, view_size: int) -> None:
         super().__init__()
         self.match = cfg.match
         if self.match:  # a language-conditioned match map: query(E_L) . (what the vision saw in each cell)
@@ -245,7 +251,7 @@ class Fusion(nn.Module):
         self.adapt = nn.Conv2d(in_channels + extra, cfg.channels, 1) if (in_channels != cfg.channels or extra) else nn.Identity()
         self.blocks = nn.ModuleList([FiLMBlock(cfg.channels, cfg.embed_dim) for _ in range(cfg.film_blocks)])
         self.direction = nn.Embedding(4, cfg.direction_dim)
-        self.out = nn.Linear(cfg.channels * cfg.view_cells + cfg.direction_dim, cfg.hidden)
+        self.out = nn.Linear(cfg.channels * view_size * view_size + cfg.direction_dim, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden)
 
     def match_map(self, e_l: Tensor, cells: Tensor) -> Tensor:
@@ -272,15 +278,20 @@ class Fusion(nn.Module):
 
 
 class Agent(nn.Module):
-    """The whole agent; :meth:`forward` is one time step for a batch, :meth:`embed` reads E_L."""
+    """The whole agent; :meth:`forward` is one time step for a batch, :meth:`embed` reads E_L.
 
-    def __init__(self, cfg: AgentConfig, tokenizer: Tokenizer | None = None) -> None:
+    ``view_size`` is the side of the view it looks at, ``EnvConfig.view_size`` (build it from the
+    full config with :func:`build_agent`).
+    """
+
+    def __init__(self, cfg: AgentConfig, tokenizer: Tokenizer | None = None, view_size: int = EnvConfig.view_size) -> None:
         super().__init__()
         self.cfg = cfg
+        self.view_size = view_size
         self.tokenizer = tokenizer or Tokenizer()
         self.language_encoder = LanguageEncoder(cfg, len(self.tokenizer))
         self.vision = build_vision(cfg)
-        self.fusion = Fusion(cfg, self.vision.out_channels)
+        self.fusion = Fusion(cfg, self.vision.out_channels, view_size)
         self.memory = nn.GRUCell(cfg.hidden, cfg.hidden) if cfg.memory else None
         self.policy = nn.Sequential(nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, N_ACTIONS))
 
@@ -314,7 +325,7 @@ class Agent(nn.Module):
     def forward(
         self, ids: Tensor, mask: Tensor, image: Tensor, direction: Tensor, hidden: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """One time step: ``(logits (B, 6), new_hidden (B, hidden))``; without memory ``hidden`` is ignored."""
+        """One time step: ``(logits (B, N_ACTIONS), new_hidden (B, hidden))``; without memory ``hidden`` is ignored."""
         return self.step(self.language(ids, mask), image, direction, hidden)
 
     @torch.no_grad()
@@ -370,18 +381,23 @@ class Agent(nn.Module):
 
 
 def build_agent(cfg: Config | AgentConfig, seed: int) -> Agent:
-    """A freshly initialised agent, identical for the same seed; the global RNG state is left untouched."""
-    agent_cfg = cfg if isinstance(cfg, AgentConfig) else cfg.agent
+    """A freshly initialised agent, identical for the same seed; the global RNG state is left untouched.
+
+    From a full :class:`Config` the view size is ``cfg.env.view_size``; a bare :class:`AgentConfig`
+    gets the default view.
+    """
+    agent_cfg, view_size = (cfg, EnvConfig.view_size) if isinstance(cfg, AgentConfig) else (cfg.agent, cfg.env.view_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Agent(agent_cfg)
+        return Agent(agent_cfg, view_size=view_size)
 
 
 def save_checkpoint(agent: Agent, path: str | Path) -> Path:
-    """Write the state dict, the AgentConfig (JSON) and the vocabulary to one file, atomically."""
+    """Write the state dict, the AgentConfig (JSON), the view size and the vocabulary to one file, atomically."""
     path = Path(path)
     payload = {
         "config": json.dumps(dataclasses.asdict(agent.cfg), sort_keys=True),
+        "view_size": agent.view_size,
         "vocab": list(agent.tokenizer.vocab),
         "state_dict": {k: v.detach().cpu() for k, v in agent.state_dict().items()},
     }
@@ -393,7 +409,9 @@ def save_checkpoint(agent: Agent, path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Agent:
     """Rebuild an agent written by :func:`save_checkpoint`, in eval mode."""
     payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    cfg = AgentConfig(**json.loads(payload["config"]))
-    agent = Agent(cfg, Tokenizer(payload["vocab"]))
+    fields = json.loads(payload["config"])
+    view_cells = fields.pop("view_cells", None)  # checkpoints written before the view size came from EnvConfig
+    view_size = payload.get("view_size") or (math.isqrt(view_cells) if view_cells else EnvConfig.view_size)
+    agent = Agent(AgentConfig(**fields), Tokenizer(payload["vocab"]), view_size=view_size)
     agent.load_state_dict(payload["state_dict"])
     return agent.eval()

@@ -61,12 +61,15 @@ class CheckConfig:
     bot_episodes: int = 100
     eval_episodes_per_task: int = 300  # final evaluation of trained agents on fresh episodes
     compare_visions: tuple[str, ...] = ()  # chapter 3 also trains these encoders (seed = cfg.seed) for comparison
-    agent_seeds: tuple[int, ...] = (0, 1)  # trained agents whose E_L chapters 4-5 compare (>= 2: an action ceiling)
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """The behavioural-cloning agent's architecture (see :mod:`lva.agent`)."""
+    """The behavioural-cloning agent's architecture (see :mod:`lva.agent`).
+
+    The size of the view it looks at is not set here: it is ``EnvConfig.view_size``, which
+    :func:`lva.agent.build_agent` reads from the full :class:`Config`.
+    """
 
     token_dim: int = 100  # learned token embeddings, as in the paper
     embed_dim: int = 128  # the language embedding E_L, as in the paper
@@ -79,7 +82,6 @@ class AgentConfig:
     vision_blocks: int = 2  # residual blocks of the grid CNN
     film_blocks: int = 2  # FiLM-modulated residual conv blocks fusing E_L into vision
     direction_dim: int = 16  # embedding of the agent's heading (0..3)
-    view_cells: int = 49  # cells of the 7 x 7 view, flattened after fusion
     match: bool = True  # a language-conditioned match map (query(E_L) . each cell's input) joins the FiLM input
     hidden: int = 128  # fused feature / memory size
     memory: bool = True  # GRU memory over time steps (False: purely reactive policy)
@@ -95,7 +97,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     val_fraction: float = 0.05  # episodes held out for validation loss and accuracy
     eval_every: int = 1  # epochs between evaluations on fresh episodes
-    eval_episodes_per_task: int = 60  # per periodic evaluation (a separate seed stream from the final one)
+    monitor_episodes_per_task: int = 60  # per periodic evaluation during training (the final one: checks.eval_episodes_per_task)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ class Config:
 
     profile: str = "fast"
     seed: int = 0
-    threads: int = 2
+    threads: int = 2  # torch threads of every stage that computes (the one thread setting)
+    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 4-5 (>= 2: an action ceiling); no cache key
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)
     demos: DemoConfig = field(default_factory=DemoConfig)
@@ -166,10 +169,12 @@ STAGES: dict[str, tuple[str, ...]] = {
 
 _SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
 
-_PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+#: Per profile: section overrides (``{"demos": {...}}``) and top-level fields (``"agent_seeds": ...``).
+_PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast": {"demos": {"episodes_per_task": 6000},
              "align": {"n_perm_retrieval": 100, "n_boot": 100}},
     "full": {
+        "agent_seeds": (0, 1, 2),
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
         "checks": {
@@ -177,7 +182,6 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
             "bot_episodes": 500,
             "eval_episodes_per_task": 1000,
             "compare_visions": ("grid",),
-            "agent_seeds": (0, 1, 2),
         },
     },
 }
@@ -197,8 +201,9 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in _PROFILE_OVERRIDES[profile].items()}
-    top: dict[str, Any] = {"profile": profile}
+    profile_overrides = _PROFILE_OVERRIDES[profile]
+    sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in profile_overrides.items() if name in _SECTIONS}
+    top: dict[str, Any] = {"profile": profile, **{k: v for k, v in profile_overrides.items() if k not in _SECTIONS}}
     top_fields = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"profile"}
     for name, value in overrides.items():
         if "__" in name:

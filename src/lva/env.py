@@ -216,7 +216,7 @@ class InstructionRoomEnv(MiniGridEnv):
     def step(self, action: Any) -> tuple[dict, SupportsFloat, bool, bool, dict]:
         """One step; success and failure follow the rules of the class docstring."""
         if not self.action_space.contains(action):
-            raise ValueError(f"invalid action {action!r}; valid actions: 0..5 = {', '.join(ACTION_NAMES)}")
+            raise ValueError(f"invalid action {action!r}; valid actions: 0..{len(ACTION_NAMES) - 1} = {', '.join(ACTION_NAMES)}")
         action = int(action)
         was_carrying = self.carrying
         if self._in_grid(self.front_pos):

@@ -177,7 +177,7 @@ def train(
             val_loss, val_acc = _validate(agent, instr, demos, val_eps, 4 * tc.batch_episodes, features)
             success: dict[str, float] = {}
             if epoch % tc.eval_every == 0 or epoch == tc.epochs:
-                table = evaluate(agent, cfg, tc.eval_episodes_per_task, seed=seed + 10_000)
+                table = evaluate(agent, cfg, tc.monitor_episodes_per_task, seed=seed + 10_000)
                 success = {k: float(v) for k, v in table.groupby("task")["success"].mean().items()}
             history.epoch.append(epoch)
             history.train_loss.append(total_loss / total_n)
@@ -219,5 +219,5 @@ def load_or_train(cfg: Config, seed: int | None = None, show_progress: bool = Tr
 
 
 def load_agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
-    """The trained agent of every seed in ``cfg.checks.agent_seeds`` (trained once, then cached)."""
-    return {seed: load_or_train(cfg, seed, show_progress=show_progress)[0] for seed in cfg.checks.agent_seeds}
+    """The trained agent of every seed in ``cfg.agent_seeds`` (trained once, then cached)."""
+    return {seed: load_or_train(cfg, seed, show_progress=show_progress)[0] for seed in cfg.agent_seeds}

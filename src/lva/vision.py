@@ -92,16 +92,20 @@ class _Stride8(nn.Module):
 
 @torch.no_grad()
 def imagenet_features(images: np.ndarray, tile: int = 8, batch: int = 512, show_progress: bool = False) -> np.ndarray:
-    """Frozen ImageNet features ``(N, 40, 7, 7)`` float16 of symbolic views ``(N, 7, 7, 3)``."""
+    """Frozen ImageNet features ``(N, 40, V, V)`` float16 of symbolic views ``(N, V, V, 3)`` (V = 7 by default).
+
+    With ``tile = 8`` pixels per cell, the stride-8 map has exactly one vector per cell of the view.
+    """
     net = backbone()
-    out = np.empty((len(images), FEATURE_CHANNELS, 7, 7), dtype=np.float16)
+    cells = tuple(np.shape(images)[1:3])
+    out = np.empty((len(images), FEATURE_CHANNELS, *cells), dtype=np.float16)
     with progress(len(images), "ImageNet features", unit="view", enabled=show_progress) as bar:
         for start in range(0, len(images), batch):
             rgb = render_views(images[start : start + batch], tile)
             x = (torch.from_numpy(rgb).permute(0, 3, 1, 2).float() - 127.0) / 128.0  # Lite models' input scaling
             feats = net(x)
-            if feats.shape[-2:] != (7, 7):
-                raise ValueError(f"expected a 7 x 7 feature map from {rgb.shape[1]} px views, got {tuple(feats.shape)}")
+            if tuple(feats.shape[-2:]) != cells:
+                raise ValueError(f"expected a {cells[0]} x {cells[1]} feature map from {rgb.shape[1]} px views, got {tuple(feats.shape)}")
             out[start : start + len(rgb)] = feats.numpy().astype(np.float16)
             bar.update(len(rgb))
     return out

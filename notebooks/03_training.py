@@ -47,9 +47,9 @@ import pandas as pd
 
 from lva import viz
 from lva.config import get_config
-from lva.evaluate import eval_episodes, evaluate, rollout, success_table, trained_success
+from lva.evaluate import eval_episodes, evaluate, rollout, success_table
 from lva.instructions import TASK_NAMES
-from lva.train import load_agents, load_or_train
+from lva.train import load_agents, load_or_train, trained_success
 
 viz.setup_charts()
 cfg = get_config(profile)

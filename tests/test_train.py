@@ -61,7 +61,7 @@ def test_imagenet_agent_trains_and_acts_end_to_end():
 def test_trained_success_reports_every_task_and_training_time(tmp_path, monkeypatch):
     """trained_success trains once (tiny config), then reads the cached agent: same numbers both times."""
     from lva.config import get_config
-    from lva.evaluate import trained_success
+    from lva.train import trained_success
     from lva.instructions import TASK_NAMES
 
     cfg = get_config(

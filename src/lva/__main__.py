@@ -47,7 +47,7 @@ def _student(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .evaluate import trained_success
+    from .train import trained_success
 
     cfg = get_config(args.profile)
     for seed in args.seed or list(cfg.agent_seeds):

@@ -7,7 +7,6 @@ All randomness flows through ``self.np_random``, so a seed fixes the whole episo
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, SupportsFloat
 
@@ -22,6 +21,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from .config import EnvConfig
 from .instructions import COLORS, TASKS, Instruction, all_instructions, check_task, instructions_for, parse
+from .planner import UNREACHED, path_distances, plan
 
 ENV_ID = "LVA/InstructionRoom-v0"
 
@@ -29,9 +29,6 @@ ENV_ID = "LVA/InstructionRoom-v0"
 ACTION_NAMES: tuple[str, ...] = ("left", "right", "forward", "pickup", "drop", "toggle")
 
 _MAKERS = {"ball": Ball, "box": Box, "key": Key}
-
-#: Offsets of the four directions, in MiniGrid's order (0 = east, 1 = south, 2 = west, 3 = north).
-DIR_VECS: tuple[tuple[int, int], ...] = ((1, 0), (0, 1), (-1, 0), (0, -1))
 
 
 class InstructionRoomEnv(MiniGridEnv):
@@ -207,8 +204,6 @@ class InstructionRoomEnv(MiniGridEnv):
         else:
             self.place_agent()
 
-        from .expert import plan  # local import: the expert imports this module
-
         solution = plan(self)
         return bool(solution)  # None: unsolvable; []: already solved at the start
 
@@ -283,14 +278,12 @@ class InstructionRoomEnv(MiniGridEnv):
     def escaped_cells(self, dist: np.ndarray | None = None) -> np.ndarray:
         """``mask[y, x]``: standing in (x, y) completes ESCAPE-FROM (reachable, >= ``escape_distance`` steps away)."""
         dist = self.path_distances() if dist is None else dist
-        return (dist >= self.cfg.escape_distance) & (dist < _UNREACHED)
+        return (dist >= self.cfg.escape_distance) & (dist < UNREACHED)
 
     def _in_grid(self, pos: Iterable[int]) -> bool:
         x, y = pos
         return 0 <= x < self.width and 0 <= y < self.height
 
-
-_UNREACHED = np.iinfo(np.int32).max
 
 #: Streams of episode seeds: training demonstrations and fresh evaluation episodes never share one.
 STREAMS = ("train", "eval")
@@ -304,27 +297,6 @@ def episode_seeds(seed: int, task: str, n: int, stream: str = "train") -> np.nda
     state = np.random.SeedSequence([seed, TASKS.index(task), STREAMS.index(stream)]).generate_state(2 * n + 16)
     _, first = np.unique(state, return_index=True)
     return state[np.sort(first)][:n].astype(np.int64)
-
-
-def path_distances(env: MiniGridEnv, sources: list[tuple[int, int]]) -> np.ndarray:
-    """Breadth-first path steps from ``sources`` through cells the agent can stand in."""
-    h, w = env.height, env.width
-    dist = np.full((h, w), _UNREACHED, dtype=np.int64)
-    queue: deque[tuple[int, int]] = deque()
-    for x, y in sources:
-        dist[y, x] = 0
-        queue.append((x, y))
-    while queue:
-        x, y = queue.popleft()
-        for dx, dy in DIR_VECS:
-            nx, ny = x + dx, y + dy
-            if not (0 <= nx < w and 0 <= ny < h) or dist[ny, nx] != _UNREACHED:
-                continue
-            cell = env.grid.get(nx, ny)
-            if cell is None or cell.can_overlap():
-                dist[ny, nx] = dist[y, x] + 1
-                queue.append((nx, ny))
-    return dist
 
 
 def _wall_spots(width: int, height: int) -> list[tuple[int, int]]:

@@ -100,14 +100,3 @@ def success_table(results: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     """Success rate and episode count grouped by a column (``task``, ``verb``, ``obj_type``, ...)."""
     grouped = results.groupby(by, sort=False)
     return pd.DataFrame({"success": grouped["success"].mean(), "episodes": grouped.size()})
-
-
-def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
-    """Train (or load) the agent of ``cfg`` and ``seed``, evaluate it on fresh episodes, and return
-    its success rate per task (keyed by the task's display name) and its training seconds."""
-    from .instructions import TASK_NAMES
-    from .train import load_or_train
-
-    agent, history, _ = load_or_train(cfg, seed)
-    table = success_table(evaluate(agent, cfg), "task")["success"]
-    return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}

@@ -1,8 +1,10 @@
-"""The expert: breadth-first search over (x, y, direction) on the full state.
+"""The expert: breadth-first search over (x, y, direction) on the full state (:mod:`lva.planner`).
 
 Because the planner sees the whole room and searches the agent's own state space, its plans are
 shortest in number of actions for GO-TO and PICK-UP (and for reaching the ESCAPE-FROM distance),
-and it solves every generated episode (the generator rejects layouts it cannot solve).
+and it solves every generated episode (the generator rejects layouts it cannot solve). This module
+adds how the expert behaves (:data:`EXPERT_MODES`, :class:`Expert`) and its checks against
+MiniGrid's BabyAI bot and on fresh episodes.
 """
 
 from __future__ import annotations
@@ -10,96 +12,18 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from minigrid.core.actions import Actions
-from minigrid.minigrid_env import MiniGridEnv
 
 from .config import EnvConfig
-from .env import DIR_VECS, InstructionRoomEnv, episode_seeds, make_env
+from .env import InstructionRoomEnv, episode_seeds, make_env
 from .instructions import TASKS
+from .planner import plan, plan_to_face, search
 
-State = tuple[int, int, int]
-_MOVES = (int(Actions.left), int(Actions.right), int(Actions.forward))
-
-
-def _passable_mask(env: MiniGridEnv) -> np.ndarray:
-    """``mask[y, x]``: the agent can stand in (x, y)."""
-    mask = np.zeros((env.height, env.width), dtype=bool)
-    for y in range(env.height):
-        for x in range(env.width):
-            cell = env.grid.get(x, y)
-            mask[y, x] = cell is None or cell.can_overlap()
-    return mask
-
-
-def search(env: MiniGridEnv, goal: Callable[[State], bool]) -> list[int] | None:
-    """Shortest sequence of left/right/forward actions reaching a state where ``goal`` holds.
-
-    Ties between equally short plans are broken by the action order left, right, forward.
-    Returns ``None`` when no reachable state satisfies ``goal``.
-    """
-    ok = _passable_mask(env)
-    h, w = ok.shape
-    start: State = (int(env.agent_pos[0]), int(env.agent_pos[1]), int(env.agent_dir))
-    if goal(start):
-        return []
-    parent: dict[State, tuple[State, int] | None] = {start: None}
-    queue: deque[State] = deque([start])
-    while queue:
-        state = queue.popleft()
-        x, y, d = state
-        for action in _MOVES:
-            if action == Actions.left:
-                nxt = (x, y, (d - 1) % 4)
-            elif action == Actions.right:
-                nxt = (x, y, (d + 1) % 4)
-            else:
-                dx, dy = DIR_VECS[d]
-                nx, ny = x + dx, y + dy
-                if not (0 <= nx < w and 0 <= ny < h and ok[ny, nx]):
-                    continue
-                nxt = (nx, ny, d)
-            if nxt in parent:
-                continue
-            parent[nxt] = (state, action)
-            if goal(nxt):
-                actions: list[int] = []
-                node: State = nxt
-                while (link := parent[node]) is not None:
-                    node, act = link
-                    actions.append(act)
-                return actions[::-1]
-            queue.append(nxt)
-    return None
-
-
-def plan_to_face(env: MiniGridEnv, targets: Iterable[tuple[int, int]], pickup: bool = False) -> list[int] | None:
-    """Shortest plan to face any of ``targets`` (then pick it up if ``pickup``)."""
-    goals = {(int(x), int(y)) for x, y in targets}
-
-    def facing(s: State) -> bool:
-        dx, dy = DIR_VECS[s[2]]
-        return (s[0] + dx, s[1] + dy) in goals
-
-    actions = search(env, facing)
-    if actions is None:
-        return None
-    return actions + [int(Actions.pickup)] if pickup else actions
-
-
-def plan(env: InstructionRoomEnv) -> list[int] | None:
-    """The expert's shortest plan for the current state of an :class:`InstructionRoomEnv`."""
-    assert env.target is not None
-    task = env.instruction.task
-    if task in ("goto", "pickup"):
-        return plan_to_face(env, [tuple(env.target.cur_pos)], pickup=task == "pickup")
-    escaped = env.escaped_cells()
-    return search(env, lambda s: bool(escaped[s[1], s[0]]))
-
+__all__ = ["EXPERT_MODES", "BotComparison", "Expert", "check_expert", "compare_with_babyai_bot", "next_actions",
+           "plan", "plan_to_face", "search"]  # the planner's functions, re-exported: the expert's plans
 
 #: How the expert behaves: ``shortest`` walks the shortest path at once (it sees the whole room);
 #: ``look-first`` first turns left until the named object is in the agent's view (at most a full

@@ -25,7 +25,8 @@ from torch import Tensor  # noqa: E402
 from .agent import Agent, build_agent, load_checkpoint, save_checkpoint  # noqa: E402
 from .config import Config  # noqa: E402
 from .demos import Demos, load_or_generate  # noqa: E402
-from .instructions import all_instructions  # noqa: E402
+from .evaluate import evaluate, success_table  # noqa: E402
+from .instructions import TASK_NAMES, all_instructions  # noqa: E402
 from .io import load_json, progress, save_json  # noqa: E402
 
 
@@ -140,8 +141,6 @@ def train(
     ``vision="imagenet"`` needs ``features``, the cached ImageNet features of the demonstrations
     (:func:`lva.vision.load_or_compute_features`).
     """
-    from .evaluate import evaluate
-
     if (cfg.agent.vision == "imagenet") != (features is not None):
         raise ValueError("pass cached ImageNet features exactly when cfg.agent.vision == 'imagenet'")
     seed = cfg.seed if seed is None else seed
@@ -221,3 +220,11 @@ def load_or_train(cfg: Config, seed: int | None = None, show_progress: bool = Tr
 def load_agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
     """The trained agent of every seed in ``cfg.agent_seeds`` (trained once, then cached)."""
     return {seed: load_or_train(cfg, seed, show_progress=show_progress)[0] for seed in cfg.agent_seeds}
+
+
+def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
+    """Train (or load) the agent of ``cfg`` and ``seed``, evaluate it on fresh episodes, and return
+    its success rate per task (keyed by the task's display name) and its training seconds."""
+    agent, history, _ = load_or_train(cfg, seed)
+    table = success_table(evaluate(agent, cfg), "task")["success"]
+    return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}

@@ -53,9 +53,8 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from lva import viz
+from lva import pipeline, viz
 from lva.config import get_config
-from lva.demos import load_or_generate
 from lva.env import ACTION_NAMES, ENV_ID, make_env, rules_markdown
 from lva.expert import check_expert, compare_with_babyai_bot
 from lva.instructions import (
@@ -225,7 +224,8 @@ pd.DataFrame(
 # few extra turns.
 
 # %%
-demos, timing = load_or_generate(cfg)
+timing: dict = {}
+demos = pipeline.demonstrations(cfg, info=timing)
 print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions")
 print("from cache" if timing["cached"] else f"generated in {timing['seconds']:.1f} s ({timing['episodes_per_s']:.0f} episodes/s)")
 print("stored in <cache>/" + cfg.stage_dir("demos").name + "/demos.npz")

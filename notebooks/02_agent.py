@@ -47,10 +47,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lva import viz
+from lva import pipeline, viz
 from lva.agent import Tokenizer, build_agent
 from lva.config import get_config
-from lva.demos import load_or_generate
 from lva.instructions import all_instructions
 
 viz.setup_charts()
@@ -118,7 +117,7 @@ pd.DataFrame({"parameters": counts}).T
 # We take the first step of six demonstrations from chapter 1 and follow the tensors.
 
 # %%
-demos, _ = load_or_generate(cfg)
+demos = pipeline.demonstrations(cfg)
 episodes = np.arange(6)
 starts = demos.offsets[episodes]
 texts = [all_instructions()[i].text for i in demos.instruction[episodes]]

@@ -45,11 +45,10 @@ profile = "fast"
 import numpy as np
 import pandas as pd
 
-from lva import viz
+from lva import pipeline, viz
 from lva.config import get_config
 from lva.evaluate import eval_episodes, evaluate, rollout, success_table
 from lva.instructions import TASK_NAMES
-from lva.train import load_agents, load_or_train, trained_success
 
 viz.setup_charts()
 cfg = get_config(profile)
@@ -64,7 +63,7 @@ pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["train"].items()}})
 # config sections it depends on; a second run loads it.
 
 # %%
-agent, history, cached = load_or_train(cfg)
+agent, history, cached = pipeline.trained_agent(cfg)
 print("loaded from cache" if cached else "trained now")
 print(f"training time {history.seconds[-1]:.0f} s, {history.transitions_per_s:,.0f} transitions/s on {cfg.threads} threads")
 
@@ -146,10 +145,10 @@ else:
 # instructions on its own. The `full` profile also trains the other vision encoder for comparison.
 
 # %%
-runs = {(cfg.agent.vision, seed): trained_success(cfg, seed) for seed in load_agents(cfg)}
+runs = {(cfg.agent.vision, seed): pipeline.trained_success(cfg, seed) for seed in pipeline.agents(cfg)}
 for vision in cfg.checks.compare_visions:
     if vision != cfg.agent.vision:
-        runs[(vision, cfg.seed)] = trained_success(get_config(profile, agent__vision=vision), cfg.seed)
+        runs[(vision, cfg.seed)] = pipeline.trained_success(get_config(profile, agent__vision=vision), cfg.seed)
 comparison = pd.DataFrame(runs).T
 comparison.index.names = ["vision", "seed"]
 comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}", subset=["training s"])
@@ -176,7 +175,7 @@ comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0
 # %%
 ablation_cfg = get_config(profile, agent__match=False)
 ablation = pd.DataFrame(
-    {"with match map": comparison.loc[(cfg.agent.vision, cfg.seed)], "without (FiLM only)": trained_success(ablation_cfg, cfg.seed)}
+    {"with match map": comparison.loc[(cfg.agent.vision, cfg.seed)], "without (FiLM only)": pipeline.trained_success(ablation_cfg, cfg.seed)}
 ).T
 ablation.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}", subset=["training s"])
 

@@ -1,9 +1,10 @@
 import numpy as np
 
 from lva.config import EnvConfig, get_config
-from lva.demos import Demos, generate, load_or_generate
+from lva.demos import Demos, generate
 from lva.env import make_env
 from lva.instructions import TASKS, all_instructions
+from lva.pipeline import demonstrations
 
 
 def test_same_seed_same_demos_other_seed_differs():
@@ -44,8 +45,10 @@ def test_save_load_round_trip_and_cache(tmp_path):
     assert list(np.unique(back.task)) == list(range(len(TASKS)))
 
     cfg = get_config("fast", demos__episodes_per_task=4)
-    first, info1 = load_or_generate(cfg, show_progress=False)
-    second, info2 = load_or_generate(cfg, show_progress=False)
+    info1: dict = {}
+    info2: dict = {}
+    first = demonstrations(cfg, show_progress=False, info=info1)
+    second = demonstrations(cfg, show_progress=False, info=info2)
     assert not info1["cached"] and info2["cached"]
     assert np.array_equal(first.image, second.image)
 

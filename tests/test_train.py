@@ -4,7 +4,8 @@ import pytest
 from lva.config import get_config
 from lva.evaluate import eval_episodes, evaluate, success_table
 from lva.instructions import TASKS
-from lva.train import load_or_train, split_episodes
+from lva.pipeline import demonstrations, trained_agent, trained_success
+from lva.train import split_episodes
 
 TINY = {
     "demos__episodes_per_task": 6,
@@ -22,11 +23,11 @@ def test_episode_split_is_by_episode_and_seeded():
     assert not set(a_train) & set(a_val) and len(a_train) + len(a_val) == 100
 
 
-def test_load_or_train_caches_the_checkpoint_and_history():
+def test_trained_agent_caches_the_checkpoint_and_history():
     cfg = get_config("fast", **TINY)
-    agent, history, cached = load_or_train(cfg, show_progress=False)
+    agent, history, cached = trained_agent(cfg, show_progress=False)
     assert not cached and history.epoch == [1] and history.transitions_per_s > 0
-    again, history2, cached2 = load_or_train(cfg, show_progress=False)
+    again, history2, cached2 = trained_agent(cfg, show_progress=False)
     assert cached2 and history2.train_loss == history.train_loss
     texts = ["go to the red ball", "grab the blue key"]
     assert np.array_equal(agent.embed(texts), again.embed(texts))
@@ -34,7 +35,7 @@ def test_load_or_train_caches_the_checkpoint_and_history():
 
 def test_evaluation_covers_every_task_on_fresh_seeds():
     cfg = get_config("fast", **TINY)
-    agent, _, _ = load_or_train(cfg, show_progress=False)
+    agent, _, _ = trained_agent(cfg, show_progress=False)
     results = evaluate(agent, cfg)
     assert len(results) == 3 * len(TASKS)
     assert set(results["task"]) == set(TASKS) and results["success"].dtype == bool
@@ -42,9 +43,7 @@ def test_evaluation_covers_every_task_on_fresh_seeds():
     table = success_table(results, "task")
     assert table["episodes"].sum() == len(results) and table["success"].between(0, 1).all()
     # evaluation seeds never coincide with the demonstrations' seeds
-    from lva.demos import load_or_generate
-
-    demos, _ = load_or_generate(cfg, show_progress=False)
+    demos = demonstrations(cfg, show_progress=False)
     assert not set(results["seed"]) & set(demos.seed.tolist())
     assert eval_episodes(3, 0) == eval_episodes(3, 0)
 
@@ -52,16 +51,14 @@ def test_evaluation_covers_every_task_on_fresh_seeds():
 def test_imagenet_agent_trains_and_acts_end_to_end():
     pytest.importorskip("efficientnet_lite_pytorch")
     cfg = get_config("fast", agent__vision="imagenet", **TINY)
-    agent, history, _ = load_or_train(cfg, show_progress=False)
+    agent, history, _ = trained_agent(cfg, show_progress=False)
     assert np.isfinite(history.train_loss).all()
     results = evaluate(agent, cfg, episodes_per_task=1)
     assert len(results) == len(TASKS)
 
 
-def test_trained_success_reports_every_task_and_training_time(tmp_path, monkeypatch):
+def test_trained_success_reports_every_task_and_training_time(tmp_path):
     """trained_success trains once (tiny config), then reads the cached agent: same numbers both times."""
-    from lva.config import get_config
-    from lva.train import trained_success
     from lva.instructions import TASK_NAMES
 
     cfg = get_config(

@@ -22,10 +22,11 @@ def _book(args: argparse.Namespace) -> int:
 
 def _demos(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .demos import load_or_generate
+    from .pipeline import demonstrations
 
     cfg = get_config(args.profile)
-    demos, info = load_or_generate(cfg)
+    info: dict = {}
+    demos = demonstrations(cfg, info=info)
     rate = f", {info['episodes_per_s']:.0f} episodes/s" if "episodes_per_s" in info else " (cached)"
     print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions in {info['seconds']:.1f} s{rate}")
     print(cfg.artifact("demos", "demos.npz"))
@@ -47,7 +48,7 @@ def _student(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .train import trained_success
+    from .pipeline import trained_success
 
     cfg = get_config(args.profile)
     for seed in args.seed or list(cfg.agent_seeds):
@@ -63,10 +64,11 @@ def _models(text: str) -> str | list[str]:
 
 def _embed(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .embeddings import family_of, representations
+    from .embeddings import family_of
+    from .pipeline import embeddings
 
     cfg = get_config(args.profile)
-    reps = representations(cfg, models=_models(args.models), show_progress=True)
+    reps = embeddings(cfg, models=_models(args.models), show_progress=True)
     for name, x in reps.items():
         print(f"{name:24s} {family_of(name):16s} {x.shape[0]} x {x.shape[1]}")
     return 0
@@ -75,17 +77,15 @@ def _embed(args: argparse.Namespace) -> int:
 def _align(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .alignment import headline_for
     from .config import get_config
-    from .embeddings import representations
+    from .pipeline import alignment, anchor, embeddings
 
     cfg = get_config(args.profile)
     a = cfg.align
-    reps = representations(cfg, models=_models(args.models), show_progress=True)
-    anchor = f"agent-seed{cfg.agent_seeds[0]}"
-    table = headline_for(reps, anchor, a)
+    reps = embeddings(cfg, models=_models(args.models), show_progress=True)
+    table = alignment(cfg, reps)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(f"{anchor} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")
+        print(f"{anchor(cfg)} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")
         print(table[["model", "metric", "score", "low", "high", "chance", "p", "calibrated"]].round(3).to_string(index=False))
     return 0
 

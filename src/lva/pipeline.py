@@ -1,0 +1,163 @@
+"""The study's pipeline, stage by stage: each stage is a function of the config that loads its
+artifact from the cache, or builds it and caches it.
+
+::
+
+    demonstrations(cfg) ──► visual_features(cfg) ──► agents(cfg) ──► embeddings(cfg) ──► alignment(cfg, reps)
+       chapter 1             chapter 2 (imagenet      chapter 3       chapter 4            chapter 5
+       lva.demos             vision only)             lva.train       lva.embeddings       lva.alignment
+                             lva.vision
+
+Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
+features when ``cfg.agent.vision == "imagenet"``), the embeddings include every agent's E_L, and
+the alignment compares the embeddings. The stage modules named under each stage only compute;
+this module decides where artifacts live (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the
+config sections each stage depends on) and writes them atomically (:mod:`lva.io`). Torch runs on
+``cfg.threads`` threads in every stage that computes with it. Language-model embeddings have
+their own cache (:mod:`lva.embeddings`); chapter 5's statistics are recomputed, not cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .agent import Agent, load_checkpoint, save_checkpoint
+from .config import Config
+from .demos import Demos, generate
+from .evaluate import evaluate, success_table
+from .instructions import TASK_NAMES
+from .io import load_json, load_npz, save_json, save_npz
+from .train import History, train
+
+T = TypeVar("T")
+
+#: The stages in order (the functions of this module).
+STAGES = ("demonstrations", "visual_features", "agents", "embeddings", "alignment")
+
+
+def _load_or_build(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], Any],
+                   info: dict[str, Any] | None) -> T:
+    """``load(path)`` if the artifact exists, else ``build()`` then ``save``; fills ``info`` with
+    ``cached`` and ``seconds`` (load or build time, saving excluded)."""
+    start = time.perf_counter()
+    cached = path.exists()
+    value = load(path) if cached else build()
+    seconds = time.perf_counter() - start
+    if not cached:
+        save(value, path)
+    if info is not None:
+        info.update(cached=cached, seconds=seconds)
+    return value
+
+
+def _use_threads(cfg: Config) -> None:
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+
+
+def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> Demos:
+    """Stage 1: the expert demonstrations of ``cfg`` (``env`` and ``demos`` sections).
+
+    ``info``, if given, receives ``cached``, ``seconds`` and, when generated now, ``episodes_per_s``.
+    """
+    info = {} if info is None else info
+    demos = _load_or_build(
+        cfg.artifact("demos", "demos.npz"),
+        Demos.load,
+        lambda: generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert),
+        lambda d, path: d.save(path),
+        info,
+    )
+    if not info["cached"]:
+        info["episodes_per_s"] = demos.n_episodes / info["seconds"]
+    return demos
+
+
+def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 (``vision="imagenet"`` only): frozen ImageNet features of the demonstrations' distinct
+    views, ``(features, index)`` with ``features[index[t]]`` the map of transition ``t``.
+
+    ``info``, if given, receives ``cached``, ``seconds`` and, when computed now, ``views``,
+    ``distinct`` and ``views_per_s``.
+    """
+    from .vision import imagenet_features, view_table
+
+    info = {} if info is None else info
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        _use_threads(cfg)
+        uniq, index = view_table(demonstrations(cfg, show_progress).image)
+        return imagenet_features(uniq, cfg.env.rgb_tile, show_progress=show_progress), index.astype(np.int64)
+
+    def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        data = load_npz(path)
+        return data["features"], data["index"]
+
+    features, index = _load_or_build(
+        cfg.artifact("features", "imagenet-stride8.npz"), load, build,
+        lambda fi, path: save_npz(path, features=fi[0], index=fi[1]), info,
+    )
+    if not info["cached"]:
+        info.update(views=len(index), distinct=len(features), views_per_s=len(features) / info["seconds"])
+    return features, index
+
+
+def checkpoint_paths(cfg: Config, seed: int) -> tuple[Path, Path]:
+    """Where the checkpoint and the training history of one agent seed live (keyed by config)."""
+    return cfg.artifact("agent", f"seed{seed}.pt"), cfg.artifact("agent", f"seed{seed}-history.json")
+
+
+def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[Agent, History, bool]:
+    """Stage 3 for one seed (``cfg.seed`` by default): ``(agent, history, cached)``, from its
+    checkpoint if present, else trained by behavioural cloning on :func:`demonstrations` (and
+    :func:`visual_features`) and saved."""
+    seed = cfg.seed if seed is None else seed
+    ckpt, hist_path = checkpoint_paths(cfg, seed)
+    if ckpt.exists() and hist_path.exists():
+        return load_checkpoint(ckpt), History(**load_json(hist_path)), True
+    demos = demonstrations(cfg, show_progress)
+    features = visual_features(cfg, show_progress) if cfg.agent.vision == "imagenet" else None
+    agent, history = train(cfg, demos, seed, show_progress=show_progress, features=features)
+    save_json(hist_path, history.to_dict())
+    save_checkpoint(agent, ckpt)
+    return agent, history, False
+
+
+def agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
+    """Stage 3: the trained agent of every seed in ``cfg.agent_seeds`` (trained once, then cached)."""
+    return {seed: trained_agent(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
+
+
+def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
+    """The trained agent of ``cfg`` and ``seed`` evaluated on ``checks.eval_episodes_per_task`` fresh
+    episodes per task: success rate per task (keyed by display name) and its training seconds."""
+    agent, history, _ = trained_agent(cfg, seed)
+    table = success_table(evaluate(agent, cfg), "task")["success"]
+    return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
+
+
+def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
+    """Stage 4: every representation of every instruction (:func:`lva.embeddings.representations`:
+    each agent's E_L, the untrained agent, the language models of ``models`` and the controls)."""
+    from .embeddings import representations
+
+    return representations(cfg, models=models, show_progress=show_progress)
+
+
+def anchor(cfg: Config) -> str:
+    """The name of the action space chapter 5 compares everything with: the first agent's E_L."""
+    return f"agent-seed{cfg.agent_seeds[0]}"
+
+
+def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
+    """Stage 5: the headline table, :func:`anchor` against every other representation under every
+    metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`)."""
+    from .alignment import headline_for
+
+    return headline_for(reps, anchor(cfg), cfg.align)

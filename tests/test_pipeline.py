@@ -1,0 +1,61 @@
+"""The pipeline: stages in order, each loading its artifact or building and caching it."""
+
+import numpy as np
+
+from lva import pipeline
+from lva.config import get_config
+
+TINY = {
+    "demos__episodes_per_task": 6,
+    "train__epochs": 1,
+    "train__monitor_episodes_per_task": 1,
+    "threads": 1,
+}
+
+
+def test_stages_are_named_in_order_in_the_module_and_its_diagram():
+    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "embeddings", "alignment")
+    diagram = next(line for line in pipeline.__doc__.splitlines() if "──►" in line)
+    assert [diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES] == sorted(diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES)
+    assert all(callable(getattr(pipeline, stage)) for stage in pipeline.STAGES)
+
+
+def test_demonstrations_are_built_once_then_loaded(tmp_path):
+    cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=2)
+    first_info: dict = {}
+    second_info: dict = {}
+    first = pipeline.demonstrations(cfg, show_progress=False, info=first_info)
+    second = pipeline.demonstrations(cfg, show_progress=False, info=second_info)
+    assert not first_info["cached"] and first_info["episodes_per_s"] > 0 and second_info["cached"]
+    assert (cfg.stage_dir("demos") / "demos.npz").exists()
+    assert np.array_equal(first.action, second.action) and np.array_equal(first.image, second.image)
+
+
+def test_agents_are_one_per_agent_seed_and_the_old_name_still_works(tmp_path):
+    import lva.train
+
+    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(2,), **TINY)
+    agents = pipeline.agents(cfg, show_progress=False)
+    assert list(agents) == [2]
+    assert pipeline.checkpoint_paths(cfg, 2)[0].exists()
+    again = lva.train.load_agents(cfg, show_progress=False)  # lva.embeddings' name for the stage
+    texts = ["go to the red ball", "grab the blue key"]
+    assert np.array_equal(agents[2].embed(texts), again[2].embed(texts))
+    assert pipeline.trained_agent(cfg, 2, show_progress=False)[2]  # cached
+
+
+def test_alignment_takes_k_from_the_config():
+    """``align__k`` reaches every k-dependent number of the headline table (score and chance)."""
+    from lva import alignment as al
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((40, 6))
+    reps = {"agent-seed4": a, "other": a @ rng.standard_normal((6, 9)) + 0.5 * rng.standard_normal((40, 9))}
+    sizes = {"agent_seeds": (4,), "align__n_perm": 5, "align__n_perm_retrieval": 2, "align__n_boot": 0}
+    cfg = get_config("fast", align__k=10, **sizes)
+    assert cfg.align.k == 10 and pipeline.anchor(cfg) == "agent-seed4"
+    rows = pipeline.alignment(cfg, reps).set_index("metric")
+    assert rows.loc["mutual_knn", "chance"] == 10 / 39 and rows.loc["procrustes_retrieval", "chance"] == 10 / 40
+    assert rows.loc["mutual_knn", "score"] == al.measure("mutual_knn", reps["agent-seed4"], reps["other"], k=10)
+    default = pipeline.alignment(get_config("fast", **sizes), reps).set_index("metric")
+    assert default.loc["mutual_knn", "chance"] == 15 / 39

@@ -110,3 +110,16 @@ def test_transitional_edges_still_exist():
 def test_no_module_is_too_long():
     long = {p.name: n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert set(long) <= OVERSIZED_ALLOWED, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_openmp_wait_policy_is_set_before_lva_imports_torch():
+    """``import lva`` sets OMP_WAIT_POLICY before any lva module can load torch (OpenMP reads it once, at load)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, sys, lva; assert 'torch' not in sys.modules; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC.parent), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"

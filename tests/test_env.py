@@ -105,19 +105,29 @@ def test_escape_starts_near_and_succeeds_far():
         assert info["success"] and env.path_distances()[y, x] >= cfg.escape_distance
 
 
-def test_wrong_pickup_fails_and_right_pickup_succeeds():
-    env = make_env(task="pickup")
-    for seed in range(300):  # find an episode where a distractor can be faced first
+def wrong_pickup(env, seeds) -> tuple[int, list[int]] | None:
+    """The first seed whose episode lets the agent face a distractor and pick it up, and that plan."""
+    from lva.expert import plan_to_face
+
+    for seed in seeds:
         env.reset(seed=seed)
         distractors = [o for o in env.grid.grid if o is not None and o.type in ("ball", "box", "key") and o is not env.target]
-        from lva.expert import plan_to_face
-
         steps = plan_to_face(env, [tuple(distractors[0].cur_pos)], pickup=True)
         if steps:
-            for a in steps:
-                _, reward, term, _, info = env.step(a)
-            assert term and info["status"] == "failure" and reward == 0
-            break
+            return seed, steps
+    return None
+
+
+def test_wrong_pickup_fails_and_right_pickup_succeeds():
+    env = make_env(task="pickup")
+    found = wrong_pickup(env, range(50))
+    assert found is not None, "no seed in 0..49 lets the agent pick up a distractor: the check would test nothing"
+    seed, steps = found
+    env.reset(seed=seed)
+    for i, a in enumerate(steps):
+        _, reward, term, _, info = env.step(a)
+        assert term == (i == len(steps) - 1)  # nothing ends the episode before the wrong pickup
+    assert info["status"] == "failure" and reward == 0 and env.carrying is not env.target
     env.reset(seed=0)
     for a in plan(env):
         _, reward, term, _, info = env.step(a)
@@ -134,17 +144,36 @@ def test_walking_out_through_an_opened_outer_door_is_a_noop():
     env.step(ACTION_NAMES.index("toggle"))
     env.step(ACTION_NAMES.index("forward"))
     assert tuple(env.agent_pos) == tuple(env.target.cur_pos)
-    for name in ("forward", "pickup", "drop", "toggle", "left", "forward", "right"):
-        obs, _, _, _, _ = env.step(ACTION_NAMES.index(name))
-        assert obs["image"].shape == (7, 7, 3)
+    def state():
+        return tuple(env.agent_pos), env.agent_dir, env.carrying, env.grid.encode().tobytes()
+
+    before = state()
+    for name in ("forward", "pickup", "drop", "toggle"):  # facing out of the grid: nothing happens
+        count = env.step_count
+        obs, _, term, _, info = env.step(ACTION_NAMES.index(name))
+        assert state() == before and env.step_count == count + 1, name
+        assert not term and info["status"] == "running" and obs["image"].shape == (7, 7, 3)
+    env.step(ACTION_NAMES.index("left"))  # turning still works, and turns back
+    assert env.agent_dir == (before[1] - 1) % 4 and tuple(env.agent_pos) == before[0]
+    env.step(ACTION_NAMES.index("right"))
+    assert state() == before
 
 
-def test_closed_loop_expert_recovers_after_a_detour():
+def test_expert_replays_its_plan_and_replans_after_a_detour():
     env = make_env(task="goto")
     env.reset(seed=5)
+    shortest = plan(env)
+    expert, taken = Expert(env), []
+    for _ in shortest:  # followed, it replays the plan it made at the start
+        taken.append(expert.act())
+        env.step(taken[-1])
+    assert taken == shortest
+
+    env.reset(seed=5)
+    env.step(expert.act())
     env.step(ACTION_NAMES.index("left"))
-    env.step(ACTION_NAMES.index("left"))  # a detour the plan did not contain
-    expert, info = Expert(env), {"success": False}
+    env.step(ACTION_NAMES.index("left"))  # a detour in the middle of its plan
+    info = {"success": False}
     for _ in range(env.cfg.max_steps):
         _, _, term, trunc, info = env.step(expert.act())
         if term or trunc:

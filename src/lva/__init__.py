@@ -8,4 +8,12 @@ artifact or builds it. Below it, the modules that compute: :mod:`lva.config` (pr
 :mod:`lva.io` (atomic writes), :mod:`lva.viz` (figures) and :mod:`lva.book` (the notebook runner).
 """
 
+import os
+
+# OpenMP reads its wait policy once, when torch loads it; every lva module that uses torch is
+# imported through this package, so this runs first: idle torch threads sleep instead of spinning
+# on shared cores. (A process that imported torch before lva keeps torch's own default; the book
+# runner's notebooks inherit this setting from the runner's environment.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

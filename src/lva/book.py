@@ -157,7 +157,6 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
         raise SystemExit(f"no chapter notebooks (NN_name.py) in {notebooks_dir}")
     if build:
         check_toc(notebooks, root)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # keeps torch fast when the cores are shared
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     os.environ["LVA_NO_PROGRESS"] = "1"  # bars would be frozen text in the rendered pages
     os.environ["LVA_BOOK"] = "1"  # charts render with the vega bundle served by the book
@@ -212,7 +211,6 @@ def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None
     for source in find_notebooks(notebooks_dir or root / "notebooks"):
         dest = student_copy(source, out_dir / f"{source.stem}.ipynb")
         if profile is not None:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             os.environ["LVA_NO_PROGRESS"] = "1"
             seconds = execute(dest, out_dir / ".executed" / dest.name, profile, cwd=root)
             print(f"[student/{profile}] {source.stem}: {seconds:.1f} s", flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import EnvConfig
 from .env import episode_seeds, make_env
-from .expert import next_actions
+from .expert import Expert
 from .instructions import TASKS, all_instructions, check_task, instructions_for
 from .io import load_npz, progress, save_npz
 
@@ -78,7 +78,7 @@ def generate(
     Episode ``i`` of a task uses seed ``episode_seeds(seed, task, n, stream)[i]`` and the
     instruction at position ``i`` of a seeded shuffle of the task's instructions (repeated), so
     every instruction appears ``episodes_per_task / n_instructions`` times, give or take one.
-    ``expert`` is a mode of :func:`lva.expert.next_actions`.
+    ``expert`` is a mode of :class:`lva.expert.Expert`, which chooses every action.
     """
     index = {ins: k for k, ins in enumerate(all_instructions())}
     instr_ids, seeds, lengths = [], [], []
@@ -88,22 +88,21 @@ def generate(
         for task in tasks:
             check_task(task)
             env = make_env(env_config, task=task)
+            policy = Expert(env, expert)
             pool = instructions_for(task)
             rng = np.random.default_rng([seed, TASKS.index(task)])
             order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-episodes_per_task // len(pool)))])
             for i, ep_seed in enumerate(episode_seeds(seed, task, episodes_per_task, stream)):
                 ins = pool[int(order[i])]
                 obs, _ = env.reset(seed=int(ep_seed), options={"instruction": ins})
-                n, done, info, turns = 0, False, {"success": False}, 0
+                n, done, info = 0, False, {"success": False}
                 while not done:
-                    chunk = next_actions(env, expert, turns)
-                    turns += chunk == [0]
-                    for a in chunk:
-                        images.append(obs["image"])
-                        dirs.append(obs["direction"])
-                        actions.append(a)
-                        obs, _, term, trunc, info = env.step(a)
-                        n, done = n + 1, term or trunc
+                    a = policy.act()
+                    images.append(obs["image"])
+                    dirs.append(obs["direction"])
+                    actions.append(a)
+                    obs, _, term, trunc, info = env.step(a)
+                    n, done = n + 1, term or trunc
                 if not info["success"]:
                     raise RuntimeError(f"expert failed: seed {ep_seed}, {ins.text!r}")
                 instr_ids.append(index[ins])

@@ -50,25 +50,35 @@ def next_actions(env: InstructionRoomEnv, mode: str = "shortest", turns: int = 0
 
 
 class Expert:
-    """A closed-loop expert: replans from the current state at every call (a search of ~150 states).
+    """The expert as a policy, one action per call (a mode of :data:`EXPERT_MODES`).
 
-    Used where the state may leave the expert's plan (e.g. when the agent, not the expert, acts);
-    demonstrations simply replay :func:`plan` open-loop, since the world is deterministic.
+    It replays the actions of :func:`next_actions` one by one while the environment follows them
+    (the world is deterministic, so a plan stays shortest), and plans again from the current state
+    when anything else moved the environment since its last action (another policy acted) or a
+    new episode began. The demonstrations (:func:`lva.demos.generate`) and closed-loop uses share it.
     """
 
     def __init__(self, env: InstructionRoomEnv, mode: str = "shortest") -> None:
+        if mode not in EXPERT_MODES:
+            raise ValueError(f"unknown expert mode {mode!r}; valid modes: {', '.join(EXPERT_MODES)}")
         self.env = env
         self.mode = mode
-        self.turns = 0
+        self.turns = 0  # look-first turns made this episode
+        self._pending: list[int] = []  # the rest of the current plan
+        self._next_step = -1  # env.step_count at which the first pending action applies
 
     def act(self) -> int:
-        """The expert's next action from the environment's current state (call once per step)."""
-        if self.env.step_count == 0:
-            self.turns = 0
-        action = next_actions(self.env, self.mode, self.turns)
-        if self.mode == "look-first" and action == [int(Actions.left)]:
-            self.turns += 1
-        return action[0]
+        """The expert's next action from the environment's current state (take it before calling again)."""
+        env = self.env
+        if env.step_count == 0:  # a new episode
+            self.turns, self._pending = 0, []
+        if env.step_count != self._next_step:  # someone else acted: the plan no longer applies
+            self._pending = []
+        if not self._pending:
+            self._pending = next_actions(env, self.mode, self.turns)
+            self.turns += int(self._pending == [int(Actions.left)])
+        self._next_step = env.step_count + 1
+        return self._pending.pop(0)
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,21 @@ loading them instead of training, is :func:`lva.pipeline.trained_agent`'s job.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spinning threads on shared cores
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from .agent import Agent, build_agent  # noqa: E402
-from .config import Config  # noqa: E402
-from .demos import Demos  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
-from .instructions import all_instructions  # noqa: E402
-from .io import progress  # noqa: E402
+from .agent import Agent, build_agent
+from .config import Config
+from .demos import Demos
+from .evaluate import evaluate
+from .instructions import all_instructions
+from .io import progress
 
 
 @dataclass

@@ -298,6 +298,7 @@ print(set(meanings.values()), "instructions per meaning; one per verb phrase of 
 
 # %% tags=["solution"]
 harder = get_config(profile, env__escape_distance=6)
+# --- your code below ---
 for row in check_expert(harder.env, 100, seed=1):
     print(f"{row['task']:>7}: success {row['success']:.0%}, mean steps {row['mean_steps']:.2f}")
 

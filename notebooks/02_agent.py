@@ -182,6 +182,7 @@ glue("vision_name", cfg.agent.vision, display=False)
 
 # %% tags=["solution"]
 same = build_agent(get_config(profile, agent__token_init="identical"), seed=0)
+# --- your code below ---
 a, b = same.embed(["go to the red ball", "go to the blue ball"])
 print("max |difference| =", float(np.abs(a - b).max()))
 print("Every word starts from the same vector, so two sentences of the same length differ only once learning has told words apart.")

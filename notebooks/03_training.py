@@ -212,6 +212,7 @@ ablation.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}
 
 # %% tags=["solution"]
 rates = success_table(results, ["task", "verb"]).reset_index()
+# --- your code below ---
 hardest = rates.loc[rates.groupby("task")["success"].idxmin()]
 hardest.assign(one_episode=1 / hardest["episodes"])
 
@@ -234,6 +235,7 @@ hardest.assign(one_episode=1 / hardest["episodes"])
 # %% tags=["solution"]
 pickups = [p for p in eval_episodes(40, cfg.seed + 7) if p[1].task == "pickup"]
 normal = np.mean([r["success"] for r in rollout(agent, cfg.env, pickups)])
+# --- your code below ---
 unknown_texts = [f"snatch the {ins.color} {ins.obj_type}" for _, ins in pickups]
 unknown = np.mean([r["success"] for r in rollout(agent, cfg.env, pickups, texts=unknown_texts)])
 print(f"PICK-UP success: {normal:.0%} with the real verbs, {unknown:.0%} with an unknown verb")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lva.book import build_book, check_offline, check_toc, execute, find_notebooks, to_ipynb
+from lva.book import STARTER_MARKER, build_book, check_offline, check_toc, execute, find_notebooks, to_ipynb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,6 +132,26 @@ print(answer)
 # ```{solution-end}
 # ```
 #
+# ```{exercise} Halve it
+# :label: ex-halve
+#
+# Halve the answer.
+# ```
+#
+# ```{solution-start} ex-halve
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+half = None
+# --- your code below ---
+half = answer // 2
+print(half)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
 # A closing remark.
 '''
 
@@ -150,9 +170,33 @@ def test_student_copy_drops_solutions_and_still_runs(tmp_path):
     text = "\n".join(c.source for c in nb.cells)
     assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
     assert "2 * 21" not in text and "solution-start" not in text and "solution-end" not in text
-    assert "{exercise} Double it" in text and "A closing remark." in text  # the exercise itself stays
-    assert "# your answer here" in text
+    assert "**Exercise: Double it**\n\nCompute twice 21." in text and "A closing remark." in text  # the exercise stays
+    assert "```" not in text and ":label:" not in text  # as plain Markdown: Jupyter renders no MyST directive
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "# your answer here" in code  # no marker: an empty answer cell
+    assert "half = None\n# --- your code below ---" in code  # the starter code above the marker stays
+    assert "answer // 2" not in text
     execute(dest, tmp_path / "run.ipynb", "fast", cwd=tmp_path)  # what is left still executes
+
+
+def test_book_notebooks_run_the_whole_solution_without_the_starter_marker(tmp_path):
+    source = tmp_path / "01_ex.py"
+    source.write_text(EXERCISE)
+    import nbformat
+
+    nb = nbformat.read(to_ipynb(source, tmp_path / "01_ex.ipynb"), as_version=4)
+    solutions = [c.source for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions[1] == "half = None\nhalf = answer // 2\nprint(half)"
+
+
+def test_plain_markdown_and_starter_code():
+    from lva.book import plain_markdown, starter_code
+
+    myst = "Intro.\n\n```{exercise} Title here\n:label: ex-x\n:class: hard\n\nDo *this*.\n\nThen that.\n```\n"
+    assert plain_markdown(myst) == "Intro.\n\n**Exercise: Title here**\n\nDo *this*.\n\nThen that."
+    assert plain_markdown("```{exercise}\n:label: ex-y\n\nNo title.\n```") == "**Exercise**\n\nNo title."
+    assert starter_code("x = 1\n  # --- your code below ---  \ny = 2") == "x = 1\n  # --- your code below ---  "
+    assert starter_code("y = 2") == "# your answer here"
 
 
 def test_repository_student_copies_have_no_solutions(tmp_path):
@@ -166,6 +210,10 @@ def test_repository_student_copies_have_no_solutions(tmp_path):
         nb = nbformat.read(path, as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells), path.name
         assert not any("solution-start" in c.source for c in nb.cells), path.name
+        assert not any("{exercise}" in c.source for c in nb.cells), path.name
+        assert sum("**Exercise: " in c.source for c in nb.cells if c.cell_type == "markdown") >= 1, path.name
+    starters = [c.source for path in paths for c in nbformat.read(path, as_version=4).cells if STARTER_MARKER in c.source]
+    assert len(starters) >= 3  # chapters 1-3 give starter code for some exercises
 
 
 def test_command_line_rejects_unknown_models_naming_the_known_ones():

@@ -22,6 +22,11 @@ _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
 
 
 _SOLUTION_MARKERS = re.compile(r"```\{solution-(start|end)\}[^\n]*\n(?::[^\n]*\n)*```\n?")
+#: A sphinx-exercise block: ```{exercise} Title, option lines (:label: ...), a blank line, the text, ```.
+_EXERCISE = re.compile(r"^```\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?::[^\n]*\n)*(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+#: In a solution cell, this line ends the starter code: student copies keep the lines above it
+#: (and the marker itself), the book shows the whole solution without it.
+STARTER_MARKER = "# --- your code below ---"
 
 
 class NotebookFailed(RuntimeError):
@@ -68,11 +73,18 @@ def check_toc(notebooks: list[Path], root: Path) -> None:
         )
 
 
-def to_ipynb(source: Path, dest: Path) -> Path:
-    """Convert a jupytext percent script into a notebook with the python3 kernel set."""
+def to_ipynb(source: Path, dest: Path, keep_starter_markers: bool = False) -> Path:
+    """Convert a jupytext percent script into a notebook with the python3 kernel set.
+
+    :data:`STARTER_MARKER` lines are removed from solution cells unless ``keep_starter_markers``.
+    """
     import jupytext
 
     nb = jupytext.read(source)
+    if not keep_starter_markers:
+        for cell in nb.cells:
+            if "solution" in cell.metadata.get("tags", []):
+                cell.source = "\n".join(line for line in cell.source.split("\n") if line.strip() != STARTER_MARKER)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata.pop("jupytext", None)
@@ -176,23 +188,44 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
     return times
 
 
-def student_copy(source: Path, dest: Path) -> Path:
-    """Write the student version of a chapter: solution cells replaced by an empty answer cell.
+def starter_code(solution: str) -> str:
+    """What a student gets of a solution cell: the lines down to :data:`STARTER_MARKER` (included),
+    or ``# your answer here`` when the cell has no marker."""
+    lines = solution.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() == STARTER_MARKER:
+            return "\n".join(lines[: i + 1])
+    return "# your answer here"
 
-    Code cells tagged ``solution`` are dropped (an empty ``# your answer here`` cell takes their
-    place) and the sphinx-exercise ``solution-start`` / ``solution-end`` markers are cut out of
-    the markdown, so the exercises stay and their answers go.
+
+def plain_markdown(text: str) -> str:
+    """Exercise text as Jupyter renders it: sphinx-exercise blocks become a bold title and their
+    text (``**Exercise: Title**``), solution markers go."""
+
+    def exercise(m: re.Match[str]) -> str:
+        title = m["title"].strip()
+        return (f"**Exercise: {title}**" if title else "**Exercise**") + "\n\n" + m["body"].strip()
+
+    return _EXERCISE.sub(exercise, _SOLUTION_MARKERS.sub("", text)).strip()
+
+
+def student_copy(source: Path, dest: Path) -> Path:
+    """Write the student version of a chapter: solutions removed, starter code kept.
+
+    Each code cell tagged ``solution`` becomes :func:`starter_code` (its lines above
+    :data:`STARTER_MARKER`, or an empty ``# your answer here`` cell); markdown reads as plain
+    Markdown in Jupyter (:func:`plain_markdown`), so the exercises stay and their answers go.
     """
     import nbformat
 
-    nb = nbformat.read(to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb"), as_version=4)
+    nb = nbformat.read(to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb", keep_starter_markers=True), as_version=4)
     cells = []
     for cell in nb.cells:
         if "solution" in cell.metadata.get("tags", []):
-            cells.append(nbformat.v4.new_code_cell("# your answer here"))
+            cells.append(nbformat.v4.new_code_cell(starter_code(cell.source)))
             continue
         if cell.cell_type == "markdown":
-            text = _SOLUTION_MARKERS.sub("", cell.source).strip()
+            text = plain_markdown(cell.source)
             if not text:
                 continue
             cell.source = text

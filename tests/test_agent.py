@@ -233,3 +233,16 @@ def test_checkpoint_keeps_the_view_size(tmp_path) -> None:
     assert back.view_size == 5
     for name, value in agent.state_dict().items():
         assert torch.equal(value, back.state_dict()[name])
+
+
+def test_checkpoints_from_before_the_view_size_moved_still_load(tmp_path) -> None:
+    """Older checkpoints carry ``view_cells`` in their AgentConfig and no view size."""
+    import json
+
+    agent = build_agent(get_config("fast"), 0)
+    payload = torch.load(save_checkpoint(agent, tmp_path / "a.pt"), weights_only=True)
+    payload["config"] = json.dumps({**json.loads(payload.pop("config")), "view_cells": 49})
+    del payload["view_size"]
+    torch.save(payload, tmp_path / "old.pt")
+    back = load_checkpoint(tmp_path / "old.pt")
+    assert back.view_size == 7 and np.array_equal(back.embed(TEXTS[:3]), agent.embed(TEXTS[:3]))

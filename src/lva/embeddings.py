@@ -84,7 +84,7 @@ def embed(
 ) -> np.ndarray:
     """Sentence embeddings of ``texts`` (default: every instruction) by model ``name``.
 
-    ``pooling``: ``mean`` / ``last`` / ``first`` (default: the model's registered pooling);
+    ``pooling``: one of :data:`lva.models.POOLINGS` (default: the model's registered pooling);
     ``layers``: ``"last"`` (the registered layer, normally the last) -> ``(n, d)``, an int ->
     ``(n, d)`` from that hidden state, ``"all"`` -> ``(n_layers, n, d)``. ``path`` loads the
     model from a local folder instead of its registered source (such results are not cached).
@@ -103,23 +103,32 @@ def embed(
         data = load_npz(file)
         return _select(data["embeddings"], layers, spec)
     loaded, load_s = _loaded(name, path, device)
+    pooling = pooling or spec.pooling
+    # poolings of the same forward pass (mean / last / first) not cached yet come for free
+    group = [pooling]
+    if use_cache:
+        group += [q for q in spec.all_poolings if q != pooling and M.prompt_template(q) == M.prompt_template(pooling)
+                  and not cache_path(name, texts, q, cache_dir).exists()]
     t0 = time.perf_counter()
-    all_layers = M.encode(loaded, texts, pooling=pooling, batch_size=batch_size)
+    pooled = M.encode_poolings(loaded, texts, group, batch_size=batch_size)
     embed_s = time.perf_counter() - t0
     if use_cache:
-        meta = {
-            "model": name,
-            "source": spec.source,
-            "pooling": pooling or spec.pooling,
-            "n": len(texts),
-            "texts_sha": texts_hash(texts),
-            # how long this cache file took to make (wall seconds, on the machine that made it)
-            "load_s": round(load_s, 3),
-            "embed_s": round(embed_s, 3),
-            "device": loaded.device,
-            "threads": _threads(),
-        }
-        save_npz(file, embeddings=all_layers, meta=np.array(json.dumps(meta, sort_keys=True)))
+        for q, vectors in pooled.items():
+            meta = {
+                "model": name,
+                "source": spec.source,
+                "pooling": q,
+                "n": len(texts),
+                "texts_sha": texts_hash(texts),
+                # how long this cache file took to make (wall seconds, on the machine that made it;
+                # poolings of one forward pass share it)
+                "load_s": round(load_s, 3),
+                "embed_s": round(embed_s, 3),
+                "device": loaded.device,
+                "threads": _threads(),
+            }
+            save_npz(cache_path(name, texts, q, cache_dir), embeddings=vectors, meta=np.array(json.dumps(meta, sort_keys=True)))
+    all_layers = pooled[pooling]
     return _select(all_layers, layers, spec)
 
 

@@ -110,9 +110,11 @@ display(counts)  # noqa: F821
 #   counts), `semantic-features` (a one-hot code of task, colour and object type: the meaning
 #   and nothing else) and `random` (a fixed random vector per sentence).
 #
-# Where each comes from, under what licence, and how a sentence becomes one vector ("pooling":
-# `mean` averages the token states of the last layer, leaving a decoder's begin-of-sequence token
-# out; static vectors average the words' vectors):
+# Where each comes from, under what licence, and how a sentence becomes one vector ("pooling").
+# An encoder reads every word in both directions and is used as trained (MiniLM: the mean over
+# its tokens). A decoder reads left to right, so only its *last* token has seen the whole
+# sentence: its registered pooling is that token's state. Static vectors average the words'
+# vectors. Section 5 computes the decoders' other poolings too, for chapter 5's robustness checks.
 
 # %%
 provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
@@ -182,6 +184,37 @@ timing.style.format("{:.2f}")
 # layer, and every layer's pooled vector is kept for chapter 5's layer sweep). Not included: the
 # once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy (about a
 # minute each, done by `python -m lva.models convert` or by the first load).
+
+# %% [markdown]
+# ### Every pooling of the language models
+#
+# How a decoder's token states become one vector is a choice the paper does not state, and
+# chapter 5 shows that it decides the answer. So every decoder is also read four ways (all
+# layers of each are cached for chapter 5):
+#
+# - `last`: the state of the last token, the only one that has seen the whole sentence
+#   (the registered pooling);
+# - `mean`: the mean over the sentence's tokens (the begin-of-sequence token left out); in a
+#   causal model each token sees only the words before it, so the opening verb phrase dominates;
+# - `echo`: the sentence written twice ("Rewrite the sentence: ... Rewritten sentence: ..."),
+#   mean over the second copy, whose every token has seen the whole sentence in the first
+#   (Springer et al. 2024);
+# - `prompt`: the sentence inside PromptEOL's one-word summary prompt
+#   (`This sentence : "..." means in one word:"`), state of the last token (Jiang et al. 2023).
+#
+# `mean`, `last` and `first` share one forward pass; `echo` and `prompt` need one each, over
+# longer inputs, which is where this chapter spends most of its time on a cold run.
+
+# %%
+t0 = time.perf_counter()
+poolings = {name: E.all_poolings(name) for name in reps if E.family_of(name) in ("decoder", "encoder")}
+glue("poolings_seconds", f"{time.perf_counter() - t0:.0f}", display=False)
+pd.DataFrame(
+    [{"model": name, "pooling": p, "layers": x.shape[0] - 1, "dim": x.shape[2]} for name, by in poolings.items() for p, x in by.items()]
+).set_index(["model", "pooling"])
+
+# %% [markdown]
+# Reading (or, on a first run, computing) these took {glue:text}`poolings_seconds` s.
 
 # %% [markdown]
 # ## 5. Maps of every representation
@@ -287,7 +320,8 @@ except M.ModelUnavailable as err:
 #   offline language models (two decoders, an encoder, two static word-vector tables) and three
 #   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
-#   vectors are cached with all layers, so a warm run reads files only.
+#   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
+#   their last token, and also by mean, echo and prompt pooling (`lva.embeddings.all_poolings`).
 # - The maps show the extremes set by the controls; where the agent and each language model fall
 #   between them is what chapter 5 measures.
 # - Raw decoder vectors are almost parallel; comparisons must centre them first.

@@ -119,6 +119,7 @@ class Config:
     profile: str = "fast"
     seed: int = 0
     threads: int = 2
+    extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)
     demos: DemoConfig = field(default_factory=DemoConfig)
@@ -166,10 +167,11 @@ STAGES: dict[str, tuple[str, ...]] = {
 
 _SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
 
-_PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+_PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {  # section -> fields, or a top-level field -> value
     "fast": {"demos": {"episodes_per_task": 6000},
              "align": {"n_perm_retrieval": 100, "n_boot": 100}},
     "full": {
+        "extra_models": ("qwen2.5-coder-1.5b",),  # a second Qwen size for the score-vs-scale figure
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
         "checks": {
@@ -197,8 +199,9 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in _PROFILE_OVERRIDES[profile].items()}
-    top: dict[str, Any] = {"profile": profile}
+    preset = _PROFILE_OVERRIDES[profile]
+    sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in preset.items() if name in _SECTIONS}
+    top: dict[str, Any] = {"profile": profile, **{k: v for k, v in preset.items() if k not in _SECTIONS}}
     top_fields = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"profile"}
     for name, value in overrides.items():
         if "__" in name:

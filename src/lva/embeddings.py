@@ -226,7 +226,8 @@ def representations(
     architecture built by ``build_agent(cfg, agent_seeds[0])``, i.e. the first agent before
     training); the language models of ``lva.models.select(models)`` at their registered pooling
     and layer (``models``: ``"offline"``, ``"paper"`` or a list of names; a missing one fails at
-    once, naming it); then every default control of the registry (``random``, ``bag-of-words``,
+    once, naming it; ``"offline"`` also includes the profile's ``cfg.extra_models``, e.g. the
+    optional Qwen2.5-Coder-1.5B of the ``full`` profile); then every default control of the registry (``random``, ``bag-of-words``,
     ``semantic-features``). Language-model and control vectors come from :func:`embed`'s cache;
     E_L is recomputed from the cached checkpoints (milliseconds), so a warm call takes seconds.
     """
@@ -234,6 +235,8 @@ def representations(
     from lva.train import load_agents
 
     texts = _default_texts()
+    if isinstance(models, str) and models == "offline":
+        models = [*M.select("offline"), *[n for n in cfg.extra_models if n not in M.select("offline")]]
     names = M.select(models)  # fail fast, before any training, if a model is missing
     lms = [n for n in names if M.REGISTRY[n].family not in ("control", "agent")]
     controls = [s.name for s in M.REGISTRY.values() if s.family == "control" and s.default]
@@ -247,6 +250,13 @@ def representations(
         if x.shape[0] != len(texts) or not np.isfinite(x).all():
             raise RuntimeError(f"{name}: expected ({len(texts)}, d) finite vectors, got {x.shape}")
     return out
+
+
+def all_poolings(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+    """Every pooling of a registry model (``spec.all_poolings``: the registered one first), each
+    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 4
+    writes these caches, chapter 5's specification curve reads them."""
+    return {p: embed(name, texts, p, layers="all", **kwargs) for p in M.get_spec(name).all_poolings}
 
 
 def layerwise(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:

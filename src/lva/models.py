@@ -30,6 +30,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,12 @@ class ModelSpec:
     def all_poolings(self) -> tuple[str, ...]:
         """The registered pooling first, then the other poolings of the robustness analysis."""
         return (self.pooling, *[p for p in self.poolings if p != self.pooling])
+
+    @property
+    def parameters(self) -> float | None:
+        """Parameter count as published (parsed from ``size``, e.g. "(494M params, 4-bit)"), or None."""
+        found = re.search(r"([\d.]+)([MB]) params", self.size)
+        return float(found.group(1)) * (1e6 if found.group(2) == "M" else 1e9) if found else None
 
     @property
     def hub_id(self) -> str:
@@ -776,15 +783,16 @@ def quiet() -> Iterator[None]:
     ``sys.__stderr__`` is the terminal that runs the build. transformers' log level is raised to
     errors meanwhile (its handler keeps the stream it was created with).
     """
-    from transformers.utils import logging as hf_logging
+    with contextlib.redirect_stderr(sys.__stderr__ or sys.stderr):
+        # imported inside: importing transformers warns on stderr (tqdm's "IProgress not found")
+        from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with contextlib.redirect_stderr(sys.__stderr__ or sys.stderr):
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
             yield
-    finally:
-        hf_logging.set_verbosity(level)
+        finally:
+            hf_logging.set_verbosity(level)
 
 
 def pick_device(device: str | None = None) -> str:

@@ -287,7 +287,27 @@ def seed_spread(spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric:
 
 def scale_table(curve: pd.DataFrame, params: Mapping[str, float], pooling_of: Mapping[str, str]) -> pd.DataFrame:
     """Score against parameter count: each model at its registered pooling, centred, for each
-    metric and layer choice (for a figure of score vs model size)."""
+    metric and layer choice (for a figure of score vs model size); ``series`` groups the sizes
+    of one model family (the name without its size suffix)."""
     sub = curve[(curve["normalisation"] == "centred") & curve["model"].isin(list(params))]
     sub = sub[sub["pooling"] == sub["model"].map(pooling_of)]
-    return sub.assign(params=sub["model"].map(params))[["model", "params", "metric", "layer", "score", "p"]]
+    sub = sub.assign(params=sub["model"].map(params), series=[m.rsplit("-", 1)[0] for m in sub["model"]])
+    return sub[["model", "series", "params", "metric", "layer", "score", "p"]].reset_index(drop=True)
+
+
+def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]], metric: str = "mutual_knn",
+                  k: int = 15, halves: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """Per model and pooling (centred): the last layer's score, the cross-validated layer's
+    score, and the best layer chosen after the fact on all items (an upper bound, not a result:
+    a maximum over noisy scores is biased upwards)."""
+    halves = halves if halves is not None else meaning_halves()
+    rows = []
+    for name, poolings in models.items():
+        for pooling, layers in poolings.items():
+            layers = np.asarray(layers)
+            scores = [al.measure(metric, anchor, normalise(x, "centred"), **_metric_options(metric, k)) for x in layers]
+            cv = cv_layer(metric, anchor, layers, halves, "centred", k)
+            rows.append({"model": name, "pooling": pooling, "layers": len(layers) - 1, "last layer": scores[-1],
+                         "cross-validated layer": cv.score, "layers chosen": "/".join(map(str, sorted(set(cv.layers)))),
+                         "best layer, after the fact (upper bound)": max(scores), "best layer": int(np.argmax(scores))})
+    return pd.DataFrame(rows)

@@ -33,7 +33,7 @@ def _unrestricted(a: Prepared, n: int, n_perm: int, seed: int) -> np.ndarray:
     return _perms(n, n_perm, seed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # records compare and hash by identity
 class Metric:
     """Everything about one metric (higher scores always mean more aligned).
 

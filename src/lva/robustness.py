@@ -73,30 +73,6 @@ def meaning_halves(instructions: Sequence[Instruction] | None = None, seed: int 
     return np.flatnonzero(in_first), np.flatnonzero(~in_first)
 
 
-# ----------------------------------------------------------------------------- per-item nulls
-def _knn_item_null(A: np.ndarray, B: np.ndarray, P: np.ndarray, k: int) -> np.ndarray:
-    """(n_perm, N) per-item mutual k-NN overlaps of A with B[p] for each row p of P (the same
-    neighbour sets and tie order as :func:`lva.alignment.per_item`)."""
-    a = al._prep_mutual_knn(A, k=k)
-    b = al._prep_mutual_knn(B, k=k)
-    # j is a neighbour of i in B[p] iff B-row p_j is a neighbour of B-row p_i
-    rows = P[:, :, None]
-    cols = P[:, a["idx"]]
-    return b["member"][rows, cols].mean(axis=-1)
-
-
-def item_null(metric: str, A: np.ndarray, B: np.ndarray, n_perm: int, seed: int = 0, k: int = 15) -> np.ndarray:
-    """Per-item scores under ``n_perm`` row permutations of B: ``(n_perm, N)``; row j's mean is
-    ``permutation_null(metric, A, B, n_perm, seed)[j]`` (the same permutations)."""
-    if metric not in al.PER_ITEM_METRICS:
-        raise ValueError(f"per-item nulls exist for {', '.join(al.PER_ITEM_METRICS)}, not {metric!r}")
-    A, B = al._as_pair(A, B)
-    if metric == "mutual_knn":
-        return _knn_item_null(A, B, al._perms(len(A), n_perm, seed), k)
-    a, b = al._PREP[metric](A), al._PREP[metric](B)
-    return al._retrieval_hits(a, b, k, al._fold_perms(a["folds"], len(A), n_perm, seed)).astype(float)
-
-
 # ----------------------------------------------------------------------------- layer choice
 @dataclass(frozen=True)
 class LayerChoice:
@@ -154,7 +130,7 @@ def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nda
     for (_, score), layer in zip((halves, halves[::-1]), choice.layers):
         B = normalise(layers[layer], norm)
         if metric in al.PER_ITEM_METRICS:
-            folds.append(item_null(metric, A, B, n_perm, seed, k)[:, score].mean(axis=1))
+            folds.append(al.permutation_null_items(metric, A, B, n_perm, seed, k=k)[:, score].mean(axis=1))
         else:
             folds.append(al.permutation_null(metric, np.asarray(A)[score], B[score], n_perm=n_perm, seed=seed))
     return (folds[0] * sizes[0] + folds[1] * sizes[1]) / sizes.sum()
@@ -178,7 +154,7 @@ def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = 15,
     for name, X in spaces.items():
         if len(X) != n:
             raise ValueError(f"{name}: {len(X)} rows, expected one per instruction ({n})")
-        idx = al._prep_mutual_knn(np.asarray(X, dtype=np.float64), k=k)["idx"]
+        idx = al.neighbours(np.asarray(X, dtype=np.float64), k)
         rows[name] = {a: float(same[a][np.arange(n)[:, None], idx].mean()) for a in ATTRIBUTES}
     off = ~np.eye(n, dtype=bool)
     rows["chance"] = {a: float(same[a][off].mean()) for a in ATTRIBUTES}

@@ -38,9 +38,10 @@ The package, from the bottom up (each module imports only those above it):
 """
 from __future__ import annotations
 
-from .common import _perms
+from .common import _perms, neighbours
 from .inference import (Interval, Paired, Spread, bootstrap_ci, calibrated, measure,
-                        paired_comparison, per_item, permutation_null, p_value, spread_over_seeds)
+                        paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
+                        spread_over_seeds)
 from .kernels import _nuclear_norm, _quad_nulls, _row_tiles
 from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP,
                       _QUAD, Metric, _fold_perms, _prep_gram, chance)
@@ -50,5 +51,5 @@ from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve
 __all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
            "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "calibrated", "chance",
            "compare_all", "headline", "headline_for", "knn_curve", "layer_curve", "measure",
-           "pair_matrix", "paired_comparison", "per_item", "permutation_null", "p_value",
+           "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
            "spread_over_seeds", "within_groups"]

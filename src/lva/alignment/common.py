@@ -81,11 +81,13 @@ def _cosine(X: np.ndarray, center: bool) -> np.ndarray:
     return S if len(first) == len(X) else S[np.ix_(rep, rep)]
 
 
-def _neighbours(X: np.ndarray, k: int, center: bool) -> np.ndarray:
-    """Each row's k nearest other rows (N x k) by cosine, ordered by (-cosine, row index)."""
+def neighbours(X: np.ndarray, k: int, center: bool = True) -> np.ndarray:
+    """Each row's k nearest other rows (N x k) by cosine (columns centred first if ``center``),
+    ordered by (-cosine, row index): the neighbour sets every metric and table uses."""
     S = _cosine(X, center)
     np.fill_diagonal(S, -np.inf)  # exclude self
     return np.argsort(-S, axis=1, kind="stable")[:, :k]
+
 
 
 def _train_pca(X: np.ndarray, train: np.ndarray, m: int,

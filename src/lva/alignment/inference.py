@@ -87,6 +87,16 @@ def permutation_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None
     return m.null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
 
 
+def permutation_null_items(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None,
+                           seed: int = 0, **options: Any) -> np.ndarray:
+    """Per-item scores under the permutations of :func:`permutation_null` (same seed, same
+    permutations): ``(n_perm, N)``, row j's mean is its value j. The null of a mean over a
+    subset of items (e.g. one half of a cross-validation) is a row mean over those columns."""
+    m, a, b, pair = _prepared_pair(metric, A, B, options, per_item=True)
+    n_perm = m.n_perm if n_perm is None else int(n_perm)
+    return m.item_null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
+
+
 def p_value(observed: float, null: ArrayLike) -> float:
     """One-sided permutation p-value (1 + #{null >= observed}) / (K + 1); never 0."""
     null = np.asarray(null, dtype=np.float64).ravel()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .common import _check_k, _cosine, _neighbours, _perms, _train_pca
+from .common import _check_k, _cosine, _perms, _train_pca, neighbours
 from .kernels import _disparity_kernel, _hits_kernel, _knn_kernel, _quad_nulls
 
 Prepared = dict[str, Any]  # one space prepared for a metric
@@ -46,6 +46,8 @@ class Metric:
     null's permutations from A's prepared space.  ``from_dots(a, b, dots, P)`` (CKA, RSA) turns
     the products dots[j] = <a["perm"], P_j b["perm"] P_j^T> into scores: compare_all scores all
     such metrics in one pass over the permutations.  ``symmetric``: score(A, B) = score(B, A).
+    ``item_null(a, b, P, **pair)``: the per-item scores under each permutation, ``(n_perm, N)``,
+    whose row means are ``null``'s values (for nulls of a subset's mean score).
     """
     name: str
     description: str
@@ -59,6 +61,7 @@ class Metric:
     symmetric: bool = True
     permute: Callable[[Prepared, int, int, int], np.ndarray] = _unrestricted
     from_dots: Callable[..., np.ndarray] | None = None
+    item_null: Callable[..., np.ndarray] | None = None  # (n_perm, N) per-item scores under each permutation
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
@@ -96,7 +99,7 @@ def _membership(idx: np.ndarray) -> np.ndarray:
 
 def _prep_mutual_knn(X: np.ndarray, *, k: int, center: bool) -> Prepared:
     """kNN index sets (N x k) ordered by (-cosine, index) and the boolean membership matrix."""
-    idx = _neighbours(X, _check_k(k, X.shape[0]), center)
+    idx = neighbours(X, _check_k(k, X.shape[0]), center)
     return {"idx": idx, "member": _membership(idx)}
 
 
@@ -108,6 +111,11 @@ def _items_mutual_knn(a: Prepared, b: Prepared) -> np.ndarray:
 def _score_mutual_knn(a: Prepared, b: Prepared) -> float:
     """Mean neighbourhood overlap (Huh et al. 2024)."""
     return float(_items_mutual_knn(a, b).mean())
+
+
+def _item_null_mutual_knn(a: Prepared, b: Prepared, P: np.ndarray) -> np.ndarray:
+    """Per-item overlaps under each B[p]: j is a neighbour of i there iff member_B[p_i, p_j]."""
+    return b["member"][P[:, :, None], P[:, a["idx"]]].mean(axis=-1)
 
 
 def _null_mutual_knn(a: Prepared, b: Prepared, P: np.ndarray) -> np.ndarray:
@@ -265,6 +273,11 @@ def _items_procrustes_retrieval(a: Prepared, b: Prepared, *, k: int) -> np.ndarr
     return _retrieval_hits(a, b, k)[0].astype(float)
 
 
+def _item_null_procrustes_retrieval(a: Prepared, b: Prepared, P: np.ndarray, *, k: int) -> np.ndarray:
+    """Each item's hit under each (within-fold) permutation, W refit every time."""
+    return _retrieval_hits(a, b, k, P).astype(float)
+
+
 def _null_procrustes_retrieval(a: Prepared, b: Prepared, P: np.ndarray, *, k: int) -> np.ndarray:
     """Hit rate under each permutation, W refit for every fold and permutation."""
     return _retrieval_hits(a, b, k, P).mean(axis=1)
@@ -296,14 +309,16 @@ def _score_procrustes_disparity(a: Prepared, b: Prepared) -> float:
 _RECORDS: tuple[Metric, ...] = (
     Metric("mutual_knn", "mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded",
            _prep_mutual_knn, _score_mutual_knn, _null_mutual_knn, per_item=_items_mutual_knn,
-           chance=lambda n, k: k / (n - 1), options={"k": DEFAULT_K, "center": True}),
+           chance=lambda n, k: k / (n - 1), options={"k": DEFAULT_K, "center": True},
+           item_null=_item_null_mutual_knn),
     # n_perm: every permutation refits W for every fold, hence 100 by default; the book always
     # passes its config's lva.config.AlignConfig.n_perm_retrieval (1,000) instead
     Metric("procrustes_retrieval", "5-fold CV orthogonal-Procrustes map A -> B, hit@k",
            _prep_procrustes_retrieval, _score_procrustes_retrieval, _null_procrustes_retrieval,
            per_item=_items_procrustes_retrieval, chance=lambda n, k: k / n, n_perm=100,
            options={"k": DEFAULT_K, "n_components": 32, "n_folds": 5, "fold_seed": 0,
-                    "in_sample": False}, symmetric=False, permute=_within_folds),
+                    "in_sample": False}, symmetric=False, permute=_within_folds,
+           item_null=_item_null_procrustes_retrieval),
     Metric("procrustes_disparity", "1 - scipy.spatial.procrustes disparity after PCA to dim",
            _prep_procrustes_disparity, _score_procrustes_disparity, _disparity_similarity,
            options={"dim": 8}),

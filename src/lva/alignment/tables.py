@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .common import _as_matrix, _as_pair, _blas_single, _check_k, _neighbours, _pool
+from .common import _as_matrix, _as_pair, _blas_single, _check_k, _pool, neighbours
 from .inference import Interval, bootstrap_ci, calibrated, measure, p_value
 from .kernels import _quad_nulls
 from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, _QUAD, Metric, Prepared,
@@ -126,12 +126,12 @@ def knn_curve(spaces: Mapping[str, ArrayLike], anchor: str, ks: Sequence[int],
     n, kmax = len(A), max(ks)
     for k in ks:
         _check_k(k, n)
-    a = _neighbours(A, kmax, center)
+    a = neighbours(A, kmax, center)
     rows = []
     for name, X in spaces.items():
         if name == anchor:
             continue
-        b = _neighbours(_as_pair(A, X)[1], kmax, center)
+        b = neighbours(_as_pair(A, X)[1], kmax, center)
         for k in ks:
             member = _membership(b[:, :k])
             rows.append({"model": name, "k": int(k), "chance": chance("mutual_knn", n, k),

@@ -65,6 +65,9 @@ def test_cv_layer_choice_never_reads_its_scoring_half():
         assert R.choose_layer(metric, A, wrecked, halves[0]) == chosen
     cv = R.cv_layer("mutual_knn", A, layers, halves)
     assert cv.layers == (2, 2)
+    constant = np.concatenate([np.ones((1, N, 12)), layers])  # a layer without variance is skipped, not fatal
+    assert R.cv_layer("mutual_knn", A, constant, halves).layers == (3, 3)
+    assert np.isnan(R.layer_scores("mutual_knn", A, constant)[0])
     np.testing.assert_allclose(cv.score, al.measure("mutual_knn", A, layers[2]), atol=1e-12)  # same layer: full score
 
 

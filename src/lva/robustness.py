@@ -101,9 +101,17 @@ def choose_layer(metric: str, A: np.ndarray, layers: np.ndarray, rows: np.ndarra
                  k: int = 15) -> int:
     """The layer whose vectors align best with A on ``rows`` only (normalised on those rows):
     nothing outside ``rows`` is read. Ties go to the shallower layer."""
-    sub = np.asarray(A)[rows]
-    scores = [al.measure(metric, sub, normalise(layer[rows], norm), **_metric_options(metric, k)) for layer in layers]
-    return int(np.argmax(scores))
+    return int(np.nanargmax(layer_scores(metric, np.asarray(A)[rows], np.asarray(layers)[:, rows], norm, k)))
+
+
+def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "centred", k: int = 15) -> np.ndarray:
+    """The score of every layer against A; NaN for a layer whose rows are all identical (e.g.
+    the token embedding under ``prompt`` pooling: every prompt ends with the same token)."""
+    out = np.full(len(layers), np.nan)
+    for i, layer in enumerate(layers):
+        if np.ptp(layer, axis=0).max() > 0:
+            out[i] = al.measure(metric, A, normalise(layer, norm), **_metric_options(metric, k))
+    return out
 
 
 def cv_layer(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
@@ -281,9 +289,10 @@ def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarr
     for name, poolings in models.items():
         for pooling, layers in poolings.items():
             layers = np.asarray(layers)
-            scores = [al.measure(metric, anchor, normalise(x, "centred"), **_metric_options(metric, k)) for x in layers]
+            scores = layer_scores(metric, anchor, layers, "centred", k)
             cv = cv_layer(metric, anchor, layers, halves, "centred", k)
             rows.append({"model": name, "pooling": pooling, "layers": len(layers) - 1, "last layer": scores[-1],
                          "cross-validated layer": cv.score, "layers chosen": "/".join(map(str, sorted(set(cv.layers)))),
-                         "best layer, after the fact (upper bound)": max(scores), "best layer": int(np.argmax(scores))})
+                         "best layer, after the fact (upper bound)": np.nanmax(scores),
+                         "best layer": int(np.nanargmax(scores))})
     return pd.DataFrame(rows)

@@ -18,6 +18,7 @@ install: $(STAMP)
 
 ## Execute every notebook with papermill, then build the book into _build/html.
 book: $(STAMP)
+	$(if $(filter full,$(PROFILE)),$(PY) -m lva.models install --optional)
 	$(PY) -m lva book --profile $(PROFILE)
 
 ## Execute the notebooks without building the book.

@@ -42,7 +42,7 @@ profile = "fast"
 # %% [markdown]
 # ## 1. Setup
 #
-# This chapter uses the config's `agent`, `train` and `checks` sections: `checks.agent_seeds`
+# This chapter uses the config's `agent` and `train` sections and its `agent_seeds`, which
 # lists the trained agents whose $E_L$ is read (at least two, so that chapter 5 can measure how
 # well two agents trained alike agree: the ceiling for any agent-language comparison).
 
@@ -65,7 +65,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 viz.setup_charts()
 pd.set_option("display.max_colwidth", None)
 cfg = get_config(profile)
-print(f"profile {cfg.profile}: agent seeds {cfg.checks.agent_seeds}, vision {cfg.agent.vision!r}")
+print(f"profile {cfg.profile}: agent seeds {cfg.agent_seeds}, vision {cfg.agent.vision!r}")
 
 # %% [markdown]
 # ## 2. The instructions
@@ -110,9 +110,11 @@ display(counts)  # noqa: F821
 #   counts), `semantic-features` (a one-hot code of task, colour and object type: the meaning
 #   and nothing else) and `random` (a fixed random vector per sentence).
 #
-# Where each comes from, under what licence, and how a sentence becomes one vector ("pooling":
-# `mean` averages the token states of the last layer, leaving a decoder's begin-of-sequence token
-# out; static vectors average the words' vectors):
+# Where each comes from, under what licence, and how a sentence becomes one vector ("pooling").
+# An encoder reads every word in both directions and is used as trained (MiniLM: the mean over
+# its tokens). A decoder reads left to right, so only its *last* token has seen the whole
+# sentence: its registered pooling is that token's state. Static vectors average the words'
+# vectors. Section 5 computes the decoders' other poolings too, for chapter 5's robustness checks.
 
 # %%
 provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
@@ -184,6 +186,37 @@ timing.style.format("{:.2f}")
 # minute each, done by `python -m lva.models convert` or by the first load).
 
 # %% [markdown]
+# ### Every pooling of the language models
+#
+# How a decoder's token states become one vector is a choice the paper does not state, and
+# chapter 5 shows that it decides the answer. So every decoder is also read four ways (all
+# layers of each are cached for chapter 5):
+#
+# - `last`: the state of the last token, the only one that has seen the whole sentence
+#   (the registered pooling);
+# - `mean`: the mean over the sentence's tokens (the begin-of-sequence token left out); in a
+#   causal model each token sees only the words before it, so the opening verb phrase dominates;
+# - `echo`: the sentence written twice ("Rewrite the sentence: ... Rewritten sentence: ..."),
+#   mean over the second copy, whose every token has seen the whole sentence in the first
+#   (Springer et al. 2024);
+# - `prompt`: the sentence inside PromptEOL's one-word summary prompt
+#   (`This sentence : "..." means in one word:"`), state of the last token (Jiang et al. 2023).
+#
+# `mean`, `last` and `first` share one forward pass; `echo` and `prompt` need one each, over
+# longer inputs, which is where this chapter spends most of its time on a cold run.
+
+# %%
+t0 = time.perf_counter()
+poolings = {name: E.all_poolings(name) for name in reps if E.family_of(name) in ("decoder", "encoder")}
+glue("poolings_seconds", f"{time.perf_counter() - t0:.0f}", display=False)
+pd.DataFrame(
+    [{"model": name, "pooling": p, "layers": x.shape[0] - 1, "dim": x.shape[2]} for name, by in poolings.items() for p, x in by.items()]
+).set_index(["model", "pooling"])
+
+# %% [markdown]
+# Reading (or, on a first run, computing) these took {glue:text}`poolings_seconds` s.
+
+# %% [markdown]
 # ## 5. Maps of every representation
 #
 # Each panel projects one representation onto its first two principal components (PCA of the
@@ -215,7 +248,7 @@ viz.pca_maps(maps)
 subset = [k for k, i in enumerate(instructions) if i.color in ("red", "blue") and i.verb in VERBS[i.task][:2]]
 labels = [texts[k] for k in subset]
 glue("n_subset", len(subset), display=False)
-first_agent = f"agent-seed{cfg.checks.agent_seeds[0]}"
+first_agent = f"agent-seed{cfg.agent_seeds[0]}"
 for name in (first_agent, "untrained-agent", "qwen2.5-coder-0.5b", "minilm"):
     centred = reps[name] - reps[name].mean(axis=0, keepdims=True)
     display(viz.similarity_heatmap(centred[subset], labels, f"{name}: cosine similarity (centred)"))  # noqa: F821
@@ -287,7 +320,8 @@ except M.ModelUnavailable as err:
 #   offline language models (two decoders, an encoder, two static word-vector tables) and three
 #   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
-#   vectors are cached with all layers, so a warm run reads files only.
+#   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
+#   their last token, and also by mean, echo and prompt pooling (`lva.embeddings.all_poolings`).
 # - The maps show the extremes set by the controls; where the agent and each language model fall
 #   between them is what chapter 5 measures.
 # - Raw decoder vectors are almost parallel; comparisons must centre them first.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lva.book import STARTER_MARKER, build_book, check_offline, check_toc, execute, find_notebooks, to_ipynb
+from lva.book import STARTER_MARKER, build_book, check_offline, check_quiet, check_toc, execute, find_notebooks, to_ipynb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +63,14 @@ def test_check_offline_flags_external_scripts_and_styles(tmp_path):
     assert len(found) == 2 and all(f.startswith("a.html") for f in found)
 
 
+def test_check_quiet_flags_stderr_blocks(tmp_path):
+    (tmp_path / "a.html").write_text('<div class="output stderr highlight-myst-ansi notranslate"><div class="highlight">'
+                                     "<pre><span></span>Loading weights: 100%|##########| 290/290\n</pre></div></div>")
+    (tmp_path / "b.html").write_text('<div class="output stream highlight-myst-ansi notranslate"><div class="highlight">'
+                                     "<pre><span></span>printed output is fine</pre></div></div>")
+    assert check_quiet(tmp_path) == ["a.html: Loading weights: 100%|##########| 290/290"]
+
+
 def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
     """A miniature book with the project's _config.yml: -W passes and nothing loads from the network."""
     for name in ("_config.yml",):
@@ -80,6 +88,8 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
         + OK
         + "\n# %% [markdown]\n# ## A chart\n\n# %%\nimport altair as alt, pandas as pd\nfrom lva import viz\n"
         + "viz.setup_charts()\nalt.Chart(pd.DataFrame({'x': [1, 2, 3]})).mark_bar().encode(x='x:Q')\n"
+        + "\n# %%\nimport sys\nfrom lva.models import quiet\nwith quiet():\n    print('Loading', 'weights', file=sys.stderr)\n"
+        + "\n# %%\nprint('to the page')\n"
     )
     monkeypatch.setenv("LVA_BOOK", "1")
     nb = to_ipynb(src, tmp_path / "work" / "01_chart.ipynb")
@@ -92,6 +102,7 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
     assert (html / "_static" / "vega-bundle.js").stat().st_size > 100_000
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert check_offline(html) == []
+    assert check_quiet(html) == [] and "to the page" in page and "Loading weights" not in page
     assert "Milano and Nolfi" in (html / "book" / "intro.html").read_text()  # the citation resolved
 
 

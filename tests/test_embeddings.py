@@ -18,7 +18,7 @@ TEXTS = [i.text for i in all_instructions()]
 def tiny_cfg(monkeypatch):
     cfg = get_config(
         "fast",
-        checks__agent_seeds=(3, 5),
+        agent_seeds=(3, 5),
         agent__token_dim=8,
         agent__heads=2,
         agent__embed_dim=12,
@@ -31,7 +31,7 @@ def tiny_cfg(monkeypatch):
     monkeypatch.setattr(
         lva.train,
         "load_agents",
-        lambda c, show_progress=True: {s: build_agent(c, 100 + s) for s in c.checks.agent_seeds},
+        lambda c, show_progress=True: {s: build_agent(c, 100 + s) for s in c.agent_seeds},
     )
     return cfg
 

@@ -8,6 +8,7 @@ when its converted copy is already cached (seconds) or with LVA_SLOW_TESTS=1.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -144,7 +145,7 @@ def test_install_zoo_is_pinned_and_idempotent():
 # ---------------------------------------------------------------------------------------------- pooling
 
 
-@pytest.mark.parametrize("pooling", M.POOLINGS)
+@pytest.mark.parametrize("pooling", ["mean", "last", "first"])
 def test_pooling_ignores_padding_right_and_left(pooling):
     g = torch.Generator().manual_seed(0)
     lengths = [3, 5, 1]
@@ -161,12 +162,12 @@ def test_pooling_ignores_padding_right_and_left(pooling):
         pooled = M.pool(hidden, mask, pooling)
         for i, ref in enumerate(alone):
             torch.testing.assert_close(pooled[:, i], ref, rtol=0, atol=1e-6)
-    with pytest.raises(ValueError, match="valid: mean, last, first"):
+    with pytest.raises(ValueError, match="one of mean, last, first, not 'max'"):
         M.pool(hidden, mask, "max")
 
 
 @pytest.mark.parametrize("kind", ["llama", "bert"])
-@pytest.mark.parametrize("pooling", ["mean", "last"])
+@pytest.mark.parametrize("pooling", M.POOLINGS)
 def test_model_vectors_do_not_depend_on_padding(tiny_dirs, kind, pooling):
     name = "llama-3.2-1b" if kind == "llama" else "bert-base"
     loaded = M.load(name, path=tiny_dirs[kind], device="cpu")
@@ -174,6 +175,66 @@ def test_model_vectors_do_not_depend_on_padding(tiny_dirs, kind, pooling):
     for side in ("right", "left"):
         batch = M.encode(loaded, TEXTS, pooling, padding_side=side)
         np.testing.assert_allclose(batch, alone, rtol=0, atol=2e-5)
+
+
+def _states(loaded, text: str) -> torch.Tensor:
+    """Hidden states (layers, tokens, d) of one text, computed by hand (no padding)."""
+    enc = loaded.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        out = loaded.model(**enc, output_hidden_states=True)
+    return torch.stack(out.hidden_states)[:, 0].float()
+
+
+def test_echo_pools_exactly_the_second_copy_and_prompt_the_last_token(tiny_dirs):
+    loaded = M.load("llama-3.2-1b", path=tiny_dirs["llama"], device="cpu")
+    for text in TEXTS:
+        n_words = len(text.split())  # a word-level tokenizer: one token per word, no EOS appended
+        echoed = _states(loaded, M.ECHO_TEMPLATE.format(s=text))
+        np.testing.assert_allclose(
+            M.encode(loaded, [text], "echo")[:, 0], echoed[:, -n_words:].mean(1).numpy(), rtol=0, atol=1e-5
+        )
+        # and not the mean over both copies
+        assert not np.allclose(M.encode(loaded, [text], "echo")[:, 0], echoed[:, 1:].mean(1).numpy(), atol=1e-4)
+        prompted = _states(loaded, M.PROMPT_TEMPLATE.format(s=text))
+        np.testing.assert_allclose(M.encode(loaded, [text], "prompt")[:, 0], prompted[:, -1].numpy(), rtol=0, atol=1e-5)
+    # the echo mask keeps the tokens of the second copy, nothing else
+    text = TEXTS[2]
+    written = M.ECHO_TEMPLATE.format(s=text)
+    enc = loaded.tokenizer([written], return_tensors="pt", return_offsets_mapping=True, return_special_tokens_mask=True)
+    keep = M._pool_mask("echo", enc, loaded.spec, [len(written) - len(text)])[0].bool()
+    assert loaded.tokenizer.decode(enc["input_ids"][0][keep]) == text
+
+
+def test_poolings_of_one_forward_pass_equal_separate_passes(tiny_dirs):
+    loaded = M.load("qwen2.5-1.5b", path=tiny_dirs["qwen2"], device="cpu")
+    together = M.encode_poolings(loaded, TEXTS, ["mean", "last", "echo", "first", "prompt"])
+    assert list(together) == ["mean", "last", "echo", "first", "prompt"]
+    for pooling, vectors in together.items():
+        np.testing.assert_array_equal(vectors, M.encode(loaded, TEXTS, pooling))
+    assert not np.allclose(together["mean"], together["last"])
+    with pytest.raises(ValueError, match="unknown pooling 'max'; valid: mean, last, first, echo, prompt"):
+        M.encode_poolings(loaded, TEXTS, ["max"])
+    with pytest.raises(ValueError, match="static word vectors support pooling 'mean' only, not 'echo'"):
+        M.encode_poolings(M.Loaded(M.REGISTRY["glove-50d"], vectors=lambda w: None), TEXTS, ["echo"])
+
+
+def test_decoders_default_to_the_last_token_and_list_every_pooling():
+    for spec in M.REGISTRY.values():
+        assert set(spec.all_poolings) <= set(M.POOLINGS) and spec.all_poolings[0] == spec.pooling
+        if spec.family == "decoder":
+            assert spec.pooling == "last" and set(spec.all_poolings) == {"mean", "last", "echo", "prompt"}
+
+
+def test_embed_caches_the_poolings_of_one_pass_together(tiny_dirs, monkeypatch, tmp_path):
+    monkeypatch.setattr(M, "REGISTRY", {**M.REGISTRY, "tiny": dataclasses.replace(M.REGISTRY["llama-3.2-1b"], name="tiny")})
+    loaded = M.load("llama-3.2-1b", path=tiny_dirs["llama"], device="cpu")
+    monkeypatch.setattr(E, "_loaded", lambda *a, **k: (dataclasses.replace(loaded, spec=M.REGISTRY["tiny"]), 0.0))
+    last = E.embed("tiny", TEXTS, cache_dir=tmp_path)  # registered pooling: last; mean shares the pass
+    assert E.cache_path("tiny", TEXTS, "mean", tmp_path).exists()
+    assert not E.cache_path("tiny", TEXTS, "echo", tmp_path).exists()  # its own prompt: computed on demand
+    monkeypatch.setattr(E, "_loaded", lambda *a, **k: pytest.fail("a cached pooling must not load the model"))
+    np.testing.assert_array_equal(E.embed("tiny", TEXTS, cache_dir=tmp_path), last)
+    np.testing.assert_array_equal(E.embed("tiny", TEXTS, "mean", cache_dir=tmp_path), M.encode(loaded, TEXTS, "mean")[-1])
 
 
 # ---------------------------------------------------------------------------------------------- online entries

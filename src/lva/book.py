@@ -19,6 +19,8 @@ from .config import PROFILES, repo_root
 
 CHAPTERS_DIR = Path("book") / "chapters"
 _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//""", re.IGNORECASE)
+# a cell's stderr output as myst-nb renders it: <div class="output stderr ..."><div class="highlight"><pre>...
+_STDERR = re.compile(r"""<div class="output stderr[^"]*">(.*?)</pre>""", re.DOTALL)
 
 
 _SOLUTION_MARKERS = re.compile(r"```\{solution-(start|end)\}[^\n]*\n(?::[^\n]*\n)*```\n?")
@@ -137,6 +139,17 @@ def check_offline(html_dir: Path) -> list[str]:
     return found
 
 
+def check_quiet(html_dir: Path) -> list[str]:
+    """``file: first line`` for every stderr output block on a built page: library progress bars,
+    warnings and log lines belong in the terminal, not in the book (see ``lva.models.quiet``)."""
+    found = []
+    for page in sorted(html_dir.rglob("*.html")):
+        for match in _STDERR.finditer(page.read_text(errors="replace")):
+            text = re.sub(r"<[^>]+>", "", match.group(1)).strip().splitlines()
+            found.append(f"{page.relative_to(html_dir)}: {text[0][:120] if text else '(empty)'}")
+    return found
+
+
 def build_book(root: Path) -> None:
     """``jupyter-book build . -W -n --keep-going`` in ``root``, then the offline check."""
     from .viz import write_vega_bundle
@@ -151,6 +164,9 @@ def build_book(root: Path) -> None:
     external = check_offline(root / "_build" / "html")
     if external:
         raise SystemExit("the built book loads from the network:\n  " + "\n  ".join(external))
+    noisy = check_quiet(root / "_build" / "html")
+    if noisy:
+        raise SystemExit("the built book shows stderr output (send it to the terminal):\n  " + "\n  ".join(noisy))
     print(f"book built in {time.perf_counter() - start:.1f} s: {root / '_build' / 'html' / 'index.html'}")
 
 

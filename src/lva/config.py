@@ -122,6 +122,7 @@ class Config:
     seed: int = 0
     threads: int = 2  # torch threads of every stage that computes (the one thread setting)
     agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 4-5 (>= 2: an action ceiling); no cache key
+    extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)
     demos: DemoConfig = field(default_factory=DemoConfig)
@@ -175,6 +176,7 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
              "align": {"n_perm_retrieval": 100, "n_boot": 100}},
     "full": {
         "agent_seeds": (0, 1, 2),
+        "extra_models": ("qwen2.5-coder-1.5b",),  # a second Qwen size for the score-vs-scale figure
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
         "checks": {

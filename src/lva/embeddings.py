@@ -84,7 +84,7 @@ def embed(
 ) -> np.ndarray:
     """Sentence embeddings of ``texts`` (default: every instruction) by model ``name``.
 
-    ``pooling``: ``mean`` / ``last`` / ``first`` (default: the model's registered pooling);
+    ``pooling``: one of :data:`lva.models.POOLINGS` (default: the model's registered pooling);
     ``layers``: ``"last"`` (the registered layer, normally the last) -> ``(n, d)``, an int ->
     ``(n, d)`` from that hidden state, ``"all"`` -> ``(n_layers, n, d)``. ``path`` loads the
     model from a local folder instead of its registered source (such results are not cached).
@@ -103,23 +103,32 @@ def embed(
         data = load_npz(file)
         return _select(data["embeddings"], layers, spec)
     loaded, load_s = _loaded(name, path, device)
+    pooling = pooling or spec.pooling
+    # poolings of the same forward pass (mean / last / first) not cached yet come for free
+    group = [pooling]
+    if use_cache:
+        group += [q for q in spec.all_poolings if q != pooling and M.prompt_template(q) == M.prompt_template(pooling)
+                  and not cache_path(name, texts, q, cache_dir).exists()]
     t0 = time.perf_counter()
-    all_layers = M.encode(loaded, texts, pooling=pooling, batch_size=batch_size)
+    pooled = M.encode_poolings(loaded, texts, group, batch_size=batch_size)
     embed_s = time.perf_counter() - t0
     if use_cache:
-        meta = {
-            "model": name,
-            "source": spec.source,
-            "pooling": pooling or spec.pooling,
-            "n": len(texts),
-            "texts_sha": texts_hash(texts),
-            # how long this cache file took to make (wall seconds, on the machine that made it)
-            "load_s": round(load_s, 3),
-            "embed_s": round(embed_s, 3),
-            "device": loaded.device,
-            "threads": _threads(),
-        }
-        save_npz(file, embeddings=all_layers, meta=np.array(json.dumps(meta, sort_keys=True)))
+        for q, vectors in pooled.items():
+            meta = {
+                "model": name,
+                "source": spec.source,
+                "pooling": q,
+                "n": len(texts),
+                "texts_sha": texts_hash(texts),
+                # how long this cache file took to make (wall seconds, on the machine that made it;
+                # poolings of one forward pass share it)
+                "load_s": round(load_s, 3),
+                "embed_s": round(embed_s, 3),
+                "device": loaded.device,
+                "threads": _threads(),
+            }
+            save_npz(cache_path(name, texts, q, cache_dir), embeddings=vectors, meta=np.array(json.dumps(meta, sort_keys=True)))
+    all_layers = pooled[pooling]
     return _select(all_layers, layers, spec)
 
 
@@ -212,12 +221,13 @@ def representations(
     """Every representation of every instruction: an ordered dict name -> ``(396, d)`` float32,
     rows in :func:`lva.instructions.all_instructions` order.
 
-    Order: ``agent-seed<N>`` for each N in ``cfg.checks.agent_seeds`` (E_L of the trained agents,
+    Order: ``agent-seed<N>`` for each N in ``cfg.agent_seeds`` (E_L of the trained agents,
     trained once then cached by :func:`lva.train.load_agents`); ``untrained-agent`` (the same
     architecture built by ``build_agent(cfg, agent_seeds[0])``, i.e. the first agent before
     training); the language models of ``lva.models.select(models)`` at their registered pooling
     and layer (``models``: ``"offline"``, ``"paper"`` or a list of names; a missing one fails at
-    once, naming it); then every default control of the registry (``random``, ``bag-of-words``,
+    once, naming it; ``"offline"`` also includes the profile's ``cfg.extra_models``, e.g. the
+    optional Qwen2.5-Coder-1.5B of the ``full`` profile); then every default control of the registry (``random``, ``bag-of-words``,
     ``semantic-features``). Language-model and control vectors come from :func:`embed`'s cache;
     E_L is recomputed from the cached checkpoints (milliseconds), so a warm call takes seconds.
     """
@@ -225,12 +235,14 @@ def representations(
     from lva.train import load_agents
 
     texts = _default_texts()
+    if isinstance(models, str) and models == "offline":
+        models = [*M.select("offline"), *[n for n in cfg.extra_models if n not in M.select("offline")]]
     names = M.select(models)  # fail fast, before any training, if a model is missing
     lms = [n for n in names if M.REGISTRY[n].family not in ("control", "agent")]
     controls = [s.name for s in M.REGISTRY.values() if s.family == "control" and s.default]
     controls += [n for n in names if M.REGISTRY[n].family == "control" and n not in controls]
     agents = load_agents(cfg, show_progress=show_progress)
-    untrained = build_agent(cfg, cfg.checks.agent_seeds[0])
+    untrained = build_agent(cfg, cfg.agent_seeds[0])
     out = agent_embeddings(agents, untrained, texts)
     for name in lms + controls:
         out[name] = np.asarray(embed(name, texts), dtype=np.float32)
@@ -238,6 +250,13 @@ def representations(
         if x.shape[0] != len(texts) or not np.isfinite(x).all():
             raise RuntimeError(f"{name}: expected ({len(texts)}, d) finite vectors, got {x.shape}")
     return out
+
+
+def all_poolings(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+    """Every pooling of a registry model (``spec.all_poolings``: the registered one first), each
+    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 4
+    writes these caches, chapter 5's specification curve reads them."""
+    return {p: embed(name, texts, p, layers="all", **kwargs) for p in M.get_spec(name).all_poolings}
 
 
 def layerwise(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:

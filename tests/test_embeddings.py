@@ -4,7 +4,7 @@ and the geometry helpers. No training and no model weights: agents are freshly b
 import numpy as np
 import pytest
 
-import lva.train
+import lva.pipeline
 from lva import embeddings as E
 from lva import models as M
 from lva.agent import build_agent
@@ -15,7 +15,7 @@ TEXTS = [i.text for i in all_instructions()]
 
 
 @pytest.fixture
-def tiny_cfg(monkeypatch):
+def tiny_cfg():
     cfg = get_config(
         "fast",
         agent_seeds=(3, 5),
@@ -27,13 +27,12 @@ def tiny_cfg(monkeypatch):
         agent__hidden=8,
         agent__direction_dim=4,
     )
-    # "trained" agents: freshly built ones, so no training happens in tests
-    monkeypatch.setattr(
-        lva.train,
-        "load_agents",
-        lambda c, show_progress=True: {s: build_agent(c, 100 + s) for s in c.agent_seeds},
-    )
     return cfg
+
+
+def fresh_agents(cfg):
+    """"Trained" agents: freshly built ones, so no training happens in tests."""
+    return {s: build_agent(cfg, 100 + s) for s in cfg.agent_seeds}
 
 
 # ---------------------------------------------------------------------------------------------- semantic features
@@ -76,7 +75,7 @@ def test_family_of_every_name_and_unknown_names():
 
 
 def test_representations_keys_order_shapes_and_determinism(tiny_cfg):
-    reps = E.representations(tiny_cfg, models=[], show_progress=False)
+    reps = E.representations(tiny_cfg, fresh_agents(tiny_cfg), models=[], show_progress=False)
     assert list(reps) == [
         "agent-seed3",
         "agent-seed5",
@@ -91,7 +90,7 @@ def test_representations_keys_order_shapes_and_determinism(tiny_cfg):
     # the untrained agent is the first seed's architecture at a fresh random init, not a trained one
     assert np.array_equal(reps["untrained-agent"], build_agent(tiny_cfg, 3).embed(TEXTS))
     assert not np.array_equal(reps["untrained-agent"], reps["agent-seed3"])
-    again = E.representations(tiny_cfg, models=["random"], show_progress=False)
+    again = E.representations(tiny_cfg, fresh_agents(tiny_cfg), models=["random"], show_progress=False)
     assert list(again) == list(reps)  # a control asked for explicitly is not listed twice
     for name in reps:
         assert np.array_equal(reps[name], again[name]), name
@@ -101,11 +100,11 @@ def test_representations_fail_fast_for_missing_models_before_training(tiny_cfg, 
     def boom(*a, **k):
         raise AssertionError("trained before checking the models")
 
-    monkeypatch.setattr(lva.train, "load_agents", boom)
+    monkeypatch.setattr(lva.pipeline, "agents", boom)
     monkeypatch.delenv("LVA_MODELS_DIR", raising=False)
     monkeypatch.setattr(M, "_local_dir", lambda spec: None)
     with pytest.raises(M.ModelUnavailable, match="bert-base"):
-        E.representations(tiny_cfg, models=["bert-base"])
+        lva.pipeline.embeddings(tiny_cfg, models=["bert-base"])
 
 
 def test_layerwise_is_embed_all_layers():
@@ -191,10 +190,9 @@ def test_zipped_model_is_verified_unpacked_once_and_filtered(tmp_path, monkeypat
     def boom(*a, **k):
         raise AssertionError("unpacked twice")
 
-    monkeypatch.setattr(M, "assemble_chunks", boom)
-    assert M.unpack_zip_model(spec) == folder  # cached
-    monkeypatch.undo()
-    monkeypatch.setattr(M, "_chunk_paths", lambda spec: chunks)
+    with monkeypatch.context() as patch:  # undone at the end of the block; the cache isolation stays
+        patch.setattr(M, "assemble_chunks", boom)
+        assert M.unpack_zip_model(spec) == folder  # cached
     with pytest.raises(ValueError, match="sha256 mismatch"):
         M.unpack_zip_model(dataclasses.replace(spec, sha256="0" * 64), force=True)
 

@@ -31,17 +31,14 @@ def test_demonstrations_are_built_once_then_loaded(tmp_path):
     assert np.array_equal(first.action, second.action) and np.array_equal(first.image, second.image)
 
 
-def test_agents_are_one_per_agent_seed_and_the_old_name_still_works(tmp_path):
-    import lva.train
-
+def test_agents_are_one_per_agent_seed(tmp_path):
     cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(2,), **TINY)
     agents = pipeline.agents(cfg, show_progress=False)
     assert list(agents) == [2]
     assert pipeline.checkpoint_paths(cfg, 2)[0].exists()
-    again = lva.train.load_agents(cfg, show_progress=False)  # lva.embeddings' name for the stage
+    again, _, cached = pipeline.trained_agent(cfg, 2, show_progress=False)
     texts = ["go to the red ball", "grab the blue key"]
-    assert np.array_equal(agents[2].embed(texts), again[2].embed(texts))
-    assert pipeline.trained_agent(cfg, 2, show_progress=False)[2]  # cached
+    assert cached and np.array_equal(agents[2].embed(texts), again.embed(texts))
 
 
 def test_alignment_takes_k_from_the_config():

@@ -215,14 +215,23 @@ def agent_embeddings(agents: dict[int, Any], untrained: Any, texts: Sequence[str
     return out
 
 
+def model_names(cfg: Any, models: str | Sequence[str] = "offline") -> list[str]:
+    """The language models and controls a build embeds: ``lva.models.select(models)``, where
+    ``"offline"`` also includes the profile's ``cfg.extra_models`` (e.g. the optional
+    Qwen2.5-Coder-1.5B of the ``full`` profile). A missing one fails at once, naming it."""
+    if isinstance(models, str) and models == "offline":
+        models = [*M.select("offline"), *[n for n in cfg.extra_models if n not in M.select("offline")]]
+    return M.select(models)
+
+
 def representations(
-    cfg: Any, models: str | Sequence[str] = "offline", show_progress: bool = True
+    cfg: Any, agents: dict[int, Any], models: str | Sequence[str] = "offline", show_progress: bool = True
 ) -> dict[str, np.ndarray]:
     """Every representation of every instruction: an ordered dict name -> ``(396, d)`` float32,
     rows in :func:`lva.instructions.all_instructions` order.
 
-    Order: ``agent-seed<N>`` for each N in ``cfg.agent_seeds`` (E_L of the trained agents,
-    trained once then cached by :func:`lva.train.load_agents`); ``untrained-agent`` (the same
+    Order: ``agent-seed<N>`` for each trained agent of ``agents`` (seed -> agent, as
+    :func:`lva.pipeline.agents` returns them); ``untrained-agent`` (the same
     architecture built by ``build_agent(cfg, agent_seeds[0])``, i.e. the first agent before
     training); the language models of ``lva.models.select(models)`` at their registered pooling
     and layer (``models``: ``"offline"``, ``"paper"`` or a list of names; a missing one fails at
@@ -232,16 +241,12 @@ def representations(
     E_L is recomputed from the cached checkpoints (milliseconds), so a warm call takes seconds.
     """
     from lva.agent import build_agent
-    from lva.train import load_agents
 
     texts = _default_texts()
-    if isinstance(models, str) and models == "offline":
-        models = [*M.select("offline"), *[n for n in cfg.extra_models if n not in M.select("offline")]]
-    names = M.select(models)  # fail fast, before any training, if a model is missing
+    names = model_names(cfg, models)
     lms = [n for n in names if M.REGISTRY[n].family not in ("control", "agent")]
     controls = [s.name for s in M.REGISTRY.values() if s.family == "control" and s.default]
     controls += [n for n in names if M.REGISTRY[n].family == "control" and n not in controls]
-    agents = load_agents(cfg, show_progress=show_progress)
     untrained = build_agent(cfg, cfg.agent_seeds[0])
     out = agent_embeddings(agents, untrained, texts)
     for name in lms + controls:

@@ -145,9 +145,10 @@ def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
 def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
     """Stage 4: every representation of every instruction (:func:`lva.embeddings.representations`:
     each agent's E_L, the untrained agent, the language models of ``models`` and the controls)."""
-    from .embeddings import representations
+    from .embeddings import model_names, representations
 
-    return representations(cfg, models=models, show_progress=show_progress)
+    names = model_names(cfg, models)  # fail fast, before any training, if a model is missing
+    return representations(cfg, agents(cfg, show_progress), models=names, show_progress=show_progress)
 
 
 def anchor(cfg: Config) -> str:

@@ -183,11 +183,3 @@ def train(
     history.transitions_per_s = seen / elapsed
     agent.eval()
     return agent, history
-
-
-def load_agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
-    """The trained agent of every seed in ``cfg.agent_seeds``: :func:`lva.pipeline.agents`, under the
-    name :mod:`lva.embeddings` imports (kept until it takes its agents from the pipeline)."""
-    from .pipeline import agents
-
-    return agents(cfg, show_progress=show_progress)

@@ -63,7 +63,7 @@ from lva import report
 from lva import robustness as rb
 from lva import pipeline, viz
 from lva.config import get_config
-from lva.embeddings import all_poolings, family_of
+from lva.embeddings import family_of
 from lva.instructions import TASK_NAMES, all_instructions
 
 viz.setup_charts()
@@ -229,7 +229,7 @@ pd.DataFrame(paired).T.style.format({"mean_diff": "{:+.3f}", "low": "{:+.3f}", "
 # %%
 decoders = [n for n in reps if family[n] == "decoder"]
 encoders = [n for n in reps if family[n] == "encoder"]
-pooled = {name: all_poolings(name) for name in decoders + encoders}  # every pooling, every layer (chapter 4's cache)
+pooled = pipeline.language_model_poolings(reps)  # every pooling, every layer (chapter 4's cache)
 anatomy_spaces = dict(reps)
 for name in decoders:
     for pooling, layers in pooled[name].items():
@@ -285,8 +285,7 @@ layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_t
 # band is the paper's 0.70-0.73 and the dashed line chance.
 
 # %%
-curve = rb.specification_curve(reps[anchor], pooled, k=K, n_perm=align.n_perm, n_perm_retrieval=align.n_perm_retrieval,
-                               seed=align.seed, halves=halves)
+curve = pipeline.robustness(cfg, reps, pooled)  # rb.specification_curve with the config's sizes, cached
 glue("n_specs", len(curve), display=False)
 viz.specification_curve(curve, f"Every specification against the action space ({anchor})")
 
@@ -380,10 +379,11 @@ report.paper_table(headline, matrix, family, anchor, N, K).style.format(
 
 # %% [markdown]
 # Each of the paper's claims, checked against every specification of section 6 (or every agent
-# seed) rather than against one choice. A claim *holds* when at least two thirds of its
-# specifications support it, *does not hold* when at most one third do, and *depends on the
-# specification* in between (`lva.report.verdicts`; the sentences below are generated from the
-# numbers, not written in advance):
+# seed) rather than against one choice, followed by two checks the paper does not report
+# (marked "Check"). A claim *holds* when at least two thirds of its specifications support it,
+# *does not hold* when at most one third do, and *depends on the specification* in between
+# (`lva.report.verdicts`; the sentences below are generated from the numbers, not written in
+# advance):
 
 # %%
 found = report.verdicts(curve, family, reps, anchor, seeds, k=K)

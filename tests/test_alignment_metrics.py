@@ -54,3 +54,14 @@ def test_chance_levels_come_from_the_records() -> None:
     assert al.chance("procrustes_retrieval", 100, k=5) == 0.05
     assert al.chance("cka", 50) == al.chance("rsa", 50) == 0.0
     assert np.isnan(al.chance("cka_biased", 50)) and np.isnan(al.chance("procrustes_disparity", 50))
+
+
+def test_measure_each_equals_measure_one_by_one():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((60, 5))
+    Bs = [rng.standard_normal((60, d)) for d in (3, 8, 70)]
+    for metric in ("mutual_knn", "procrustes_retrieval", "cka", "rsa"):
+        expected = [al.measure(metric, A, B, k=5) if metric in al.PER_ITEM_METRICS else al.measure(metric, A, B) for B in Bs]
+        opts = {"k": 5} if metric in al.PER_ITEM_METRICS else {}
+        np.testing.assert_array_equal(al.measure_each(metric, A, Bs, **opts), expected)
+    assert al.measure_each("cka", A, []).shape == (0,)

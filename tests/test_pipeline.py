@@ -1,6 +1,7 @@
 """The pipeline: stages in order, each loading its artifact or building and caching it."""
 
 import numpy as np
+import pandas as pd
 
 from lva import pipeline
 from lva.config import get_config
@@ -14,8 +15,8 @@ TINY = {
 
 
 def test_stages_are_named_in_order_in_the_module_and_its_diagram():
-    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "embeddings", "alignment")
-    diagram = next(line for line in pipeline.__doc__.splitlines() if "──►" in line)
+    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "embeddings", "alignment", "robustness")
+    diagram = "\n".join(line for line in pipeline.__doc__.splitlines() if "──►" in line)
     assert [diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES] == sorted(diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES)
     assert all(callable(getattr(pipeline, stage)) for stage in pipeline.STAGES)
 
@@ -56,3 +57,22 @@ def test_alignment_takes_k_from_the_config():
     assert rows.loc["mutual_knn", "score"] == al.measure("mutual_knn", reps["agent-seed4"], reps["other"], k=10)
     default = pipeline.alignment(get_config("fast", **sizes), reps).set_index("metric")
     assert default.loc["mutual_knn", "chance"] == 15 / 39
+
+
+def test_robustness_stage_is_cached_under_a_hash_of_its_inputs(tmp_path):
+    from lva.instructions import all_instructions
+
+    cfg = get_config("fast", cache_dir=tmp_path, align__n_perm=10, align__n_perm_retrieval=3)
+    n = len(all_instructions())
+    rng = np.random.default_rng(0)
+    reps = {pipeline.anchor(cfg): rng.standard_normal((n, 8))}
+    pooled = {"lm": {"mean": rng.standard_normal((2, n, 6))}}
+    info: dict = {}
+    first = pipeline.robustness(cfg, reps, pooled, info=info)
+    assert not info["cached"] and len(first) == 2 * 4 * 2  # normalisations x metrics x layer choices
+    again = pipeline.robustness(cfg, reps, pooled, info=info)
+    assert info["cached"]
+    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    pooled["lm"]["mean"][1, 0, 0] += 1.0  # one number changed: recomputed
+    pipeline.robustness(cfg, reps, pooled, info=info)
+    assert not info["cached"]

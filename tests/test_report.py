@@ -59,17 +59,18 @@ def test_paper_table_puts_our_scores_beside_the_papers(world):
 def test_verdicts_count_specifications_and_name_the_outcome(world):
     spaces, family, curve, seeds = world
     found = rp.verdicts(curve, family, spaces, "agent-seed0", seeds)
-    assert len(found) == 5
-    level = found[0]  # the decoder shares the agent's meanings: 0.73-1.00 under both precision metrics
-    assert level.total == 2 * 2 * 2 and level.status == "holds" and "0.73-1.00" in level.detail
+    assert len(found) == 6
+    for level in found[:2]:  # the decoder shares the agent's meanings: high under both precision metrics
+        assert level.total == 2 * 2 and level.status == "holds"
+    assert "mutual k-NN" in found[0].claim and "retrieval" in found[1].claim
     order = [v for v in found if v.claim.startswith("Decoders align")]
     # 1 pooling x 2 layer choices x 2 normalisations x 4 metrics, all above the noisier encoder
     assert order[0].status == "holds" and order[0].support == order[0].total == 16
     assert order[1].status == "holds" and order[1].total == 2  # both seeds
-    training = [v for v in rp.verdicts(curve, family, spaces, "agent-seed0", seeds) if v.claim.startswith("Training")][0]
+    training = [v for v in found if v.claim.startswith("Check: training")][0]
     assert training.total == 2 * 4 and training.status == "holds"  # trained agent shares the meanings, untrained does not
     table = rp.verdict_table(rp.verdicts(curve, family, spaces, "agent-seed0", seeds))
-    assert list(table.columns) == ["claim", "verdict", "support", "share"] and len(table) == 5
+    assert list(table.columns) == ["claim", "verdict", "support", "share"] and len(table) == 6
 
 
 @pytest.mark.parametrize("support,total,status", [(2, 3, "holds"), (1, 3, "does not hold"), (1, 2, "depends on the specification"),

@@ -6,7 +6,9 @@ artifact from the cache, or builds it and caches it.
     demonstrations(cfg) ──► visual_features(cfg) ──► agents(cfg) ──► embeddings(cfg) ──► alignment(cfg, reps)
        chapter 1             chapter 2 (imagenet      chapter 3       chapter 4            chapter 5
        lva.demos             vision only)             lva.train       lva.embeddings       lva.alignment
-                             lva.vision
+                             lva.vision                                       │
+                                                                              └──► robustness(cfg, reps)
+                                                                                   chapter 5, lva.robustness
 
 Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
 features when ``cfg.agent.vision == "imagenet"``), the embeddings include every agent's E_L, and
@@ -14,7 +16,8 @@ the alignment compares the embeddings. The stage modules named under each stage 
 this module decides where artifacts live (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the
 config sections each stage depends on) and writes them atomically (:mod:`lva.io`). Torch runs on
 ``cfg.threads`` threads in every stage that computes with it. Language-model embeddings have
-their own cache (:mod:`lva.embeddings`); chapter 5's statistics are recomputed, not cached.
+their own cache (:mod:`lva.embeddings`); chapter 5's headline statistics are recomputed, and its
+specification curve (the slowest of them) is cached under a hash of everything it reads.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from .train import History, train
 T = TypeVar("T")
 
 #: The stages in order (the functions of this module).
-STAGES = ("demonstrations", "visual_features", "agents", "embeddings", "alignment")
+STAGES = ("demonstrations", "visual_features", "agents", "embeddings", "alignment", "robustness")
 
 
 def _load_or_build(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], Any],
@@ -162,3 +165,48 @@ def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
     from .alignment import headline_for
 
     return headline_for(reps, anchor(cfg), cfg.align)
+
+
+def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Every pooling (all layers) of each decoder and encoder among ``reps``, from chapter 4's
+    cache (:func:`lva.embeddings.all_poolings`)."""
+    from .embeddings import all_poolings, family_of
+
+    return {name: all_poolings(name) for name in reps if family_of(name) in ("decoder", "encoder")}
+
+
+def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
+               info: dict[str, Any] | None = None) -> Any:
+    """Stage 6: the specification curve of every language model against :func:`anchor`
+    (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
+    ``<cache>/robustness/curve-<hash>.json``, the hash covering ``cfg.align`` and the bytes of
+    every vector it reads, so any change to an agent or an embedding recomputes it."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from .robustness import meaning_halves, specification_curve
+
+    pooled = language_model_poolings(reps) if pooled is None else pooled
+    name = anchor(cfg)
+    h = hashlib.sha256(json.dumps({"align": cfg.to_dict()["align"], "anchor": name}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(reps[name]).tobytes())
+    for model in sorted(pooled):
+        for pooling in sorted(pooled[model]):
+            h.update(f"{model}/{pooling}".encode())
+            h.update(np.ascontiguousarray(pooled[model][pooling]).tobytes())
+    path = Path(cfg.cache_dir) / "robustness" / f"curve-{h.hexdigest()[:12]}.json"
+    align = cfg.align
+
+    def build() -> Any:
+        return specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
+                                   n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
+                                   halves=meaning_halves(seed=align.seed))
+
+    def load(p: Path) -> Any:
+        stored = load_json(p)
+        return pd.DataFrame(stored["rows"])[stored["columns"]]
+
+    return _load_or_build(path, load, build, lambda curve, p: save_json(
+        p, {"columns": list(curve.columns), "rows": curve.to_dict(orient="records")}), info)

@@ -108,12 +108,14 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
     :func:`lva.robustness.specification_curve`) or over seeds (``seeds``, from
     :func:`lva.robustness.seed_spread` on mutual k-NN)."""
     fam = curve["model"].map(family)
-    knn_like = curve["metric"].isin(["mutual_knn", "procrustes_retrieval"])
-    dec = curve[(fam == "decoder") & knn_like]
-    out = [Verdict(
-        f"Action aligns with decoder LLMs at precision@{k} >= {low:.2f}", int((dec["score"] >= low).sum()), len(dec),
-        f"decoder specifications under mutual k-NN and retrieval; their scores range "
-        f"{dec['score'].min():.2f}-{dec['score'].max():.2f}" if len(dec) else "no decoder here")]
+    out = []
+    for metric, label in (("mutual_knn", "mutual k-NN"), ("procrustes_retrieval", "retrieval after a Procrustes map")):
+        dec = curve[(fam == "decoder") & (curve["metric"] == metric)]
+        out.append(Verdict(
+            f"Action aligns with decoder LLMs at precision@{k} >= {low:.2f}, read as {label}",
+            int((dec["score"] >= low).sum()), len(dec),
+            f"decoder specifications; their scores range {dec['score'].min():.2f}-{dec['score'].max():.2f}"
+            if len(dec) else "no decoder here"))
 
     from lva.robustness import decoder_vs_encoder
 
@@ -128,7 +130,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
     bow = {m: al.measure(m, spaces[anchor], spaces["bag-of-words"], **({"k": k} if m in al.PER_ITEM_METRICS else {}))
            for m in lm_rows["metric"].unique()} if "bag-of-words" in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
-    out.append(Verdict("Language models align with action beyond word overlap (above bag-of-words)", above,
+    out.append(Verdict("Check: language models align with action beyond word overlap (above bag-of-words)", above,
                        len(lm_rows) if bow else 0, "language-model specifications above the bag-of-words control "
                        "under the same metric"))
 
@@ -141,7 +143,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
             return al.measure(m, spaces[a], spaces[b], **({"k": k} if m in al.PER_ITEM_METRICS else {}))
 
         trained = sum(score(anchor, n, m) > score("untrained-agent", n, m) for n, m in pairs)
-        out.append(Verdict("Training makes the agent's space more like the language models'", int(trained), len(pairs),
+        out.append(Verdict("Check: training makes the agent's space more like the language models'", int(trained), len(pairs),
                            "(language model, metric) pairs where the trained agent is closer to the model than the "
                            "untrained one (registered poolings)"))
 

@@ -108,9 +108,8 @@ def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "ce
     """The score of every layer against A; NaN for a layer whose rows are all identical (e.g.
     the token embedding under ``prompt`` pooling: every prompt ends with the same token)."""
     out = np.full(len(layers), np.nan)
-    for i, layer in enumerate(layers):
-        if np.ptp(layer, axis=0).max() > 0:
-            out[i] = al.measure(metric, A, normalise(layer, norm), **_metric_options(metric, k))
+    varied = [i for i, layer in enumerate(layers) if np.ptp(layer, axis=0).max() > 0]
+    out[varied] = al.measure_each(metric, A, [normalise(layers[i], norm) for i in varied], **_metric_options(metric, k))
     return out
 
 

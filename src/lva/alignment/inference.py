@@ -6,6 +6,7 @@ i.i.d. uniform permutations from ``np.random.default_rng(seed)``; bootstrap draw
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -63,6 +64,19 @@ def measure(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> float:
     """
     m, a, b, pair = _prepared_pair(metric, A, B, options)
     return m.score(a, b, **pair)
+
+
+def measure_each(metric: str, A: ArrayLike, Bs: Sequence[ArrayLike], **options: Any) -> np.ndarray:
+    """``[measure(metric, A, B, **options) for B in Bs]``, with A prepared once and the Bs
+    prepared and scored on the worker threads (e.g. every layer of a model against A)."""
+    m = _record(metric)
+    pairs = [_as_pair(A, B) for B in Bs]
+    if not pairs:
+        return np.empty(0)
+    prep, pair = m.split(options)
+    a = m.prepare(pairs[0][0], **prep)
+    with _blas_single(), _pool() as pool:
+        return np.array(list(pool.map(lambda ab: m.score(a, m.prepare(ab[1], **prep), **pair), pairs)))
 
 
 def per_item(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> np.ndarray:

@@ -197,9 +197,9 @@ timing.style.format("{:.2f}")
 #   causal model each token sees only the words before it, so the opening verb phrase dominates;
 # - `echo`: the sentence written twice ("Rewrite the sentence: ... Rewritten sentence: ..."),
 #   mean over the second copy, whose every token has seen the whole sentence in the first
-#   (Springer et al. 2024);
+#   {cite:p}`springer2024repetition`;
 # - `prompt`: the sentence inside PromptEOL's one-word summary prompt
-#   (`This sentence : "..." means in one word:"`), state of the last token (Jiang et al. 2023).
+#   (`This sentence : "..." means in one word:"`), state of the last token {cite:p}`jiang2023prompteol`.
 #
 # `mean`, `last` and `first` share one forward pass; `echo` and `prompt` need one each, over
 # longer inputs, which is where this chapter spends most of its time on a cold run.

@@ -223,8 +223,8 @@ pd.DataFrame(paired).T.style.format({"mean_diff": "{:+.3f}", "low": "{:+.3f}", "
 # object type, or the whole meaning (a synonym: same task, colour and object, other words). The
 # last row is chance: the share among all other instructions. The decoders appear at each of
 # their poolings (chapter 4 explains them): `mean` averages all tokens, `last` reads the last
-# token, `echo` averages the second copy of the sentence written twice (Springer et al. 2024),
-# `prompt` reads the last token of a one-word summary prompt (Jiang et al. 2023).
+# token, `echo` averages the second copy of the sentence written twice {cite:p}`springer2024repetition`,
+# `prompt` reads the last token of a one-word summary prompt {cite:p}`jiang2023prompteol`.
 
 # %%
 decoders = [n for n in reps if family[n] == "decoder"]
@@ -279,8 +279,7 @@ layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_t
 # Every combination of pooling (decoders: 4; the encoder keeps its trained mean) x layer (last,
 # cross-validated) x normalisation (centred, or z-scored to remove a few dominant "rogue"
 # dimensions) x metric (mutual k-NN@15, retrieval@15, debiased CKA, RSA) is one *specification*,
-# scored against the action space with its own permutation p-value (Simonsohn, Simmons & Nelson
-# 2020). Within each metric the specifications are sorted by score; filled points have p < 0.05;
+# scored against the action space with its own permutation p-value {cite:p}`simonsohn2020specification`. Within each metric the specifications are sorted by score; filled points have p < 0.05;
 # the indicator panel below each curve shows which choices each specification made; the orange
 # band is the paper's 0.70-0.73 and the dashed line chance.
 

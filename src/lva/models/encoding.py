@@ -1,0 +1,216 @@
+"""Sentence vectors from a loaded model: attention-aware pooling of every layer's hidden states,
+the prompt-based poolings (echo, prompt), and the controls computed from the texts alone.
+
+Hidden states of every layer (embedding output = layer 0) are pooled with the attention mask, so
+padding never changes a sentence's vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lva.instructions import ALL_TYPES, COLORS, TASKS
+
+from .loaders import Loaded
+from .registry import ECHO_TEMPLATE, POOLINGS, PROMPT_TEMPLATE, ModelSpec
+
+#: Poolings that read the plain sentence (one forward pass serves them all), and the reducer
+#: each prompt-based pooling applies to its own forward pass.
+_PLAIN = ("mean", "last", "first")
+_REDUCE = {"mean": "mean", "last": "last", "first": "first", "echo": "mean", "prompt": "last"}
+
+
+def pool(hidden: Any, mask: Any, pooling: str = "mean") -> Any:
+    """Pool token states ``(..., n, t, d)`` with a 0/1 ``mask`` ``(n, t)`` into ``(..., n, d)``.
+
+    ``mean``: mean over tokens where the mask is 1; ``last``: the last such token (right or left
+    padding alike); ``first``: the first such token. Masked positions never enter the result
+    (even if they hold NaN), so padding does not change a sentence's vector.
+    """
+    import torch
+
+    if pooling not in _PLAIN:
+        raise ValueError(f"pool() reduces with one of {', '.join(_PLAIN)}, not {pooling!r} (echo and prompt are "
+                         "mean and last over their own prompt: see encode_poolings)")
+    mask = mask.to(torch.bool)
+    if pooling == "mean":
+        m = mask.unsqueeze(-1)
+        total = torch.where(m, hidden, torch.zeros((), dtype=hidden.dtype, device=hidden.device)).sum(-2)
+        return total / m.sum(-2).clamp(min=1).to(hidden.dtype)
+    pos = torch.arange(mask.shape[-1], device=mask.device).expand_as(mask)
+    if pooling == "last":
+        idx = torch.where(mask, pos, -1).amax(-1)
+    else:
+        idx = torch.where(mask, pos, mask.shape[-1]).amin(-1)
+    idx = idx.clamp(0, mask.shape[-1] - 1)
+    gather = idx.view(*([1] * (hidden.dim() - 3)), -1, 1, 1).expand(*hidden.shape[:-2], 1, hidden.shape[-1])
+    return hidden.gather(-2, gather).squeeze(-2)
+
+
+def prompt_template(pooling: str) -> str:
+    """The text each sentence ``{s}`` is written into before the forward pass of ``pooling``."""
+    return {"echo": ECHO_TEMPLATE, "prompt": PROMPT_TEMPLATE}.get(pooling, "{s}")
+
+
+def _pool_mask(pooling: str, enc: Any, spec: ModelSpec, starts: Sequence[int]) -> Any:
+    """The 0/1 token mask ``pooling`` reduces over, for one tokenized batch.
+
+    ``mean`` drops special tokens for decoders (BOS is an attention sink); ``echo`` keeps the
+    non-special tokens that overlap the second copy of the sentence (character offsets at or
+    after ``starts[i]``), so the first copy never enters the mean.
+    """
+    import torch
+
+    mask = enc["attention_mask"]
+    if pooling == "echo":
+        offsets = enc["offset_mapping"]  # (b, t, 2); special and padding tokens are (0, 0)
+        start = torch.as_tensor(list(starts)).unsqueeze(-1)
+        keep = mask.bool() & (offsets[..., 1] > start) & (offsets[..., 1] > offsets[..., 0])
+        if not bool(keep.any(-1).all()):
+            raise RuntimeError(f"{spec.name}: no token of the echoed sentence found (offsets)")
+        return keep.to(mask.dtype)
+    if pooling == "mean" and spec.skip_special_in_mean:
+        keep = mask * (1 - enc["special_tokens_mask"])
+        return torch.where(keep.sum(-1, keepdim=True) > 0, keep, mask)
+    return mask
+
+
+def _hf_encode(
+    loaded: Loaded, texts: list[str], poolings: Sequence[str], batch_size: int, padding_side: str, desc: str
+) -> dict[str, np.ndarray]:
+    """Pooled hidden states of every layer for poolings that share one template (one pass)."""
+    import torch
+
+    from lva.io import progress
+
+    template = prompt_template(poolings[0])
+    if any(prompt_template(p) != template for p in poolings):
+        raise ValueError(f"poolings {poolings} need different prompts; encode them separately")
+    spec, model, tok = loaded.spec, loaded.model, loaded.tokenizer
+    if "echo" in poolings and not getattr(tok, "is_fast", False):
+        raise ValueError(f"{spec.name}: echo pooling needs a fast tokenizer (character offsets)")
+    takes_pos = "position_ids" in inspect.signature(model.forward).parameters
+    tok.padding_side = padding_side
+    out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
+    with torch.inference_mode(), progress(len(texts), desc, unit="text") as bar:
+        for begin in range(0, len(texts), batch_size):
+            batch = texts[begin : begin + batch_size]
+            written = [template.format(s=t) for t in batch]
+            # where the echoed (second) copy begins, in characters
+            starts = [len(w) - len(t) for w, t in zip(written, batch)]
+            enc = tok(written, return_tensors="pt", padding=True, return_special_tokens_mask=True,
+                      return_offsets_mapping="echo" in poolings)
+            mask = enc["attention_mask"]
+            inputs = {"input_ids": enc["input_ids"].to(loaded.device), "attention_mask": mask.to(loaded.device)}
+            if takes_pos:
+                inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(loaded.device)
+            hidden = torch.stack(model(**inputs, output_hidden_states=True).hidden_states).float()  # (L, b, t, d)
+            for p in poolings:
+                pool_mask = _pool_mask(p, enc, spec, starts).to(loaded.device)
+                out[p].append(pool(hidden, pool_mask, _REDUCE[p]).cpu().numpy())
+            bar.update(len(batch))
+    return {p: np.concatenate(chunks, axis=1).astype(np.float32) for p, chunks in out.items()}
+
+
+def encode_poolings(
+    loaded: Loaded,
+    texts: Sequence[str],
+    poolings: Sequence[str] | None = None,
+    batch_size: int = 64,
+    padding_side: str = "right",
+    progress_desc: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Several poolings at once: pooling -> float32 ``(n_layers, n, d)`` (layer 0 = embeddings).
+
+    Poolings that read the same text (``mean``, ``last``, ``first``) share one forward pass;
+    ``echo`` and ``prompt`` each need their own. Default: the model's ``all_poolings``.
+    """
+    spec = loaded.spec
+    poolings = list(poolings or spec.all_poolings)
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if unknown:
+        raise ValueError(f"unknown pooling {unknown[0]!r}; valid: {', '.join(POOLINGS)}")
+    texts = list(texts)
+    if loaded.model is None:  # controls and static vectors: one layer, mean of words only
+        bad = [p for p in poolings if p != "mean"] if loaded.vectors is not None else []
+        if bad:
+            raise ValueError(f"{spec.name}: static word vectors support pooling 'mean' only, not {bad[0]!r}")
+        vectors = _encode_without_model(loaded, texts)
+        return {p: vectors for p in poolings}
+    result: dict[str, np.ndarray] = {}
+    groups: dict[str, list[str]] = {}
+    for p in poolings:
+        groups.setdefault(prompt_template(p), []).append(p)
+    for group in groups.values():
+        desc = progress_desc or f"embed {spec.name} ({', '.join(group)})"
+        result.update(_hf_encode(loaded, texts, group, batch_size, padding_side, desc))
+    return {p: result[p] for p in poolings}
+
+
+def encode(
+    loaded: Loaded,
+    texts: Sequence[str],
+    pooling: str | None = None,
+    batch_size: int = 64,
+    padding_side: str = "right",
+    progress_desc: str | None = None,
+) -> np.ndarray:
+    """Pooled hidden states of every layer: float32 ``(n_layers, n, d)`` (layer 0 = embeddings)."""
+    pooling = pooling or loaded.spec.pooling
+    return encode_poolings(loaded, texts, [pooling], batch_size, padding_side, progress_desc)[pooling]
+
+
+# ------------------------------------------------------------------------------------------------
+# Without a model: the controls and static word vectors
+# ------------------------------------------------------------------------------------------------
+
+
+def semantic_features(texts: Sequence[str]) -> np.ndarray:
+    """The ``semantic-features`` control: ``(n, 13)`` float32, one-hot task (``TASKS`` order), then
+    one-hot colour (``COLORS``), then one-hot object type (``ALL_TYPES``). Synonyms get the same
+    vector; a text that is not an instruction of this world raises ``ValueError``."""
+    from lva.instructions import parse
+
+    out = np.zeros((len(texts), len(TASKS) + len(COLORS) + len(ALL_TYPES)), dtype=np.float32)
+    for i, text in enumerate(texts):
+        ins = parse(text)
+        out[i, TASKS.index(ins.task)] = 1
+        out[i, len(TASKS) + COLORS.index(ins.color)] = 1
+        out[i, len(TASKS) + len(COLORS) + ALL_TYPES.index(ins.obj_type)] = 1
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def _encode_without_model(loaded: Loaded, texts: list[str]) -> np.ndarray:
+    """``(1, n, d)`` vectors of the controls and of static word vectors (mean of the words)."""
+    spec = loaded.spec
+    if spec.loader == "random":
+        rows = [
+            np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:16], 16)).standard_normal(spec.dim)
+            for t in texts
+        ]
+        return np.asarray(rows, dtype=np.float32)[None]
+    if spec.loader == "semantic":
+        return semantic_features(texts)[None]
+    if spec.loader == "bow":
+        vocab = sorted({w for t in texts for w in _words(t)})
+        col = {w: i for i, w in enumerate(vocab)}
+        out = np.zeros((1, len(texts), len(vocab)), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in _words(t):
+                out[0, i, col[w]] += 1
+        return out
+    out = np.zeros((1, len(texts), spec.dim), dtype=np.float32)
+    for i, t in enumerate(texts):
+        vecs = [v for v in (loaded.vectors(w) for w in _words(t)) if v is not None]
+        if vecs:
+            out[0, i] = np.mean(vecs, axis=0)
+    return out

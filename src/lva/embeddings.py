@@ -24,8 +24,6 @@ from lva import models as M
 from lva.config import default_cache_dir
 from lva.io import load_npz, save_npz
 
-available = M.available
-load = M.load
 
 _LOADED: dict[str, M.Loaded] = {}
 

@@ -271,7 +271,16 @@ glue("verb_chance", f"{anatomy.loc['chance', 'verb phrase']:.1%}", display=False
 # %%
 halves = rb.meaning_halves(seed=align.seed)
 layers_table = rb.layer_summary(reps[anchor], pooled, "mutual_knn", K, halves)
+depth = [int(x) / n for chosen, n in zip(layers_table["layers chosen"], layers_table["layers"]) for x in chosen.split("/")]
+glue("early_share", f"{np.mean(np.array(depth) <= 0.25):.0%}", display=False)
 layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_table[c].dtype == float}).hide(axis="index")
+
+# %% [markdown]
+# Two things to read here. The honest choice recovers much of the after-the-fact maximum for the
+# decoders, so layers below the top do carry more of the agent's structure than the last one.
+# And {glue:text}`early_share` of the layers it chooses lie in the first quarter of the network,
+# where a decoder's vectors are still close to its token embeddings, that is, to the words
+# themselves: the bag-of-words control is a reminder of how far word identity alone goes here.
 
 # %% [markdown]
 # ### 6.3 A specification curve
@@ -304,13 +313,14 @@ spec_table.style.format({"min": "{:.2f}", "median": "{:.2f}", "max": "{:.2f}", "
 rb.decoder_vs_encoder(curve, family).style.format({"share above the encoder": "{:.0%}"}).hide(axis="index")
 
 # %% [markdown]
-# The specifications that reach the paper's 0.70 under a precision@k metric, if any:
+# Where the paper's 0.70-0.73 is reached under a precision@k metric, if anywhere: per model and
+# metric, how many specifications reach 0.70, how many fall inside 0.70-0.73, and the best one.
+# Remember the two metrics' scales: retrieval after a map is easy here (the bag-of-words control
+# scores {glue:text}`bow_retrieval` on it), neighbourhood overlap is not.
 
 # %%
-top = rb.reaching(curve)
-glue("n_reaching", len(top), display=False)
-(top[["model", "pooling", "layer", "layers read", "normalisation", "metric", "score", "p"]].head(12)
- .style.format({"score": "{:.3f}", "p": "{:.3f}"}).hide(axis="index"))
+glue("bow_retrieval", f"{al.measure('procrustes_retrieval', reps[anchor], reps['bag-of-words'], k=K):.2f}", display=False)
+rb.reaching(curve).style.format({"best": "{:.3f}"}).hide(axis="index")
 
 # %% [markdown]
 # ### 6.4 Model scale
@@ -338,7 +348,7 @@ seeds = rb.seed_spread(reps, agents, "mutual_knn", K)
 viz.seed_chart(seeds, f"Mutual k-NN@{K} against each trained agent")
 
 # %%
-seeds.astype(float).style.format("{:.3f}", na_rep="-").format({"seeds": "{:.0f}"}).set_table_attributes('style="font-size: 0.78em"')
+seeds.astype(float).style.format({c: "{:.0f}" if c == "seeds" else "{:.3f}" for c in seeds.columns}, na_rep="-")
 
 # %% [markdown]
 # ## 7. Within each task
@@ -426,8 +436,8 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # ```{exercise} Uncentred cosines
 # :label: ex-05-center
 #
-# Decoder vectors are anisotropic: before centring, every pair of instructions has cosine close to
-# 1. Recompute mutual k-NN precision@15 between the action space and each decoder with
+# Decoder vectors are anisotropic: before centring, every pair of instructions has a cosine close
+# to one. Recompute mutual k-NN precision@15 between the action space and each decoder with
 # `center=False` (an option of `lva.alignment.measure`). Does the score change, and why could it?
 # ```
 #

@@ -132,6 +132,11 @@ def test_specification_curve_covers_every_combination_and_orders_models():
     assert (versus["share above the encoder"] == 1.0).all()
     summary = R.spec_summary(curve, fam)
     assert set(summary["model"]) == {"good", "noise"} and (summary["min"] <= summary["max"]).all()
+    reach = R.reaching(curve, low=0.5, high=0.6)
+    good_knn = reach[(reach["model"] == "good") & (reach["metric"] == "mutual_knn")].iloc[0]
+    subset = curve[(curve["model"] == "good") & (curve["metric"] == "mutual_knn")]
+    assert good_knn["specifications"] == len(subset) == 8 and good_knn[">= 0.50"] == (subset["score"] >= 0.5).sum()
+    assert good_knn["best"] == subset["score"].max() and good_knn["in 0.50-0.60"] == subset["score"].between(0.5, 0.6).sum()
     with pytest.raises(ValueError, match="unknown metric 'cka_biased'"):
         R.specification_curve(A, models, metrics=["cka_biased"])
 

@@ -246,10 +246,19 @@ def decoder_vs_encoder(curve: pd.DataFrame, family: Mapping[str, str]) -> pd.Dat
 
 def reaching(curve: pd.DataFrame, low: float = 0.70, high: float = 0.73,
              metrics: Sequence[str] = ("mutual_knn", "procrustes_retrieval")) -> pd.DataFrame:
-    """The specifications whose score lies in [low, high] (or above) under a precision@k metric:
-    where, if anywhere, the paper's 0.70-0.73 is reached."""
-    sub = curve[curve["metric"].isin(metrics) & (curve["score"] >= low)]
-    return sub.assign(inside=sub["score"] <= high).sort_values("score", ascending=False)
+    """Where, if anywhere, the paper's 0.70-0.73 is reached: per model and precision@k metric,
+    the number of specifications, how many score at least ``low``, how many fall inside
+    [low, high], the best score and the specification that reaches it."""
+    rows = []
+    for (model, metric), g in curve[curve["metric"].isin(metrics)].groupby(["model", "metric"], sort=False):
+        best = g.loc[g["score"].idxmax()]
+        rows.append({"model": model, "metric": metric, "specifications": len(g),
+                     f">= {low:.2f}": int((g["score"] >= low).sum()),
+                     f"in {low:.2f}-{high:.2f}": int(g["score"].between(low, high).sum()),
+                     "best": float(best["score"]),
+                     "best specification": f"{best['pooling']}, {best['layer']} (layer {best['layers read']}), "
+                                           f"{best['normalisation']}"})
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -265,7 +274,7 @@ def seed_spread(spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric:
         scores = {a: al.measure(metric, spaces[a], X, **opts) for a in agents if a != name}
         s = al.spread_over_seeds(list(scores.values()))
         rows[name] = {**scores, "mean": s.mean, "min": s.min, "max": s.max, "std": s.std, "seeds": s.n}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T[[*agents, "mean", "min", "max", "std", "seeds"]]
 
 
 def scale_table(curve: pd.DataFrame, params: Mapping[str, float], pooling_of: Mapping[str, str]) -> pd.DataFrame:

@@ -118,10 +118,10 @@ def specification_curve(curve: Any, title: str, band: tuple[float, float] | None
         indicator = alt.Chart(marks).mark_tick(thickness=2, size=9).encode(
             x=alt.X("rank:Q", title="specifications, sorted by score", axis=alt.Axis(labels=False, ticks=False),
                     scale=alt.Scale(domain=[-1, len(g)])),
-            y=alt.Y("choice:N", title=None, sort=order, axis=alt.Axis(labelLimit=160)),
+            y=alt.Y("choice:N", title=None, sort=order, axis=alt.Axis(labelLimit=150, labelFontSize=9)),
             color=alt.Color("model:N", legend=None))
-        panels.append(alt.vconcat(alt.layer(*layers).properties(width=300, height=170),
-                                  indicator.properties(width=300, height=11 * len(order)), spacing=2))
+        panels.append(alt.vconcat(alt.layer(*layers).properties(width=215, height=160),
+                                  indicator.properties(width=215, height=10 * len(order)), spacing=2))
     rows = [alt.hconcat(*panels[i:i + 2]) for i in range(0, len(panels), 2)]
     return alt.vconcat(*rows).properties(title=title).resolve_scale(color="shared")
 
@@ -144,17 +144,18 @@ def anatomy_chart(table: Any, title: str) -> alt.Chart:
 
 
 def scale_chart(table: Any, title: str) -> alt.Chart:
-    """Score against parameter count (log axis), one panel per metric, one line per layer choice
-    (a DataFrame from ``lva.robustness.scale_table``)."""
-    base = alt.Chart(table).mark_line(point=alt.OverlayMarkDef(size=60)).encode(
-        x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters"),
-        y=alt.Y("score:Q", title=None),
-        color=alt.Color("layer:N", title="layer"),
-        detail="series:N",
+    """Score against parameter count (log axis), one panel per metric (two per row), a point per
+    model (shape) and layer choice (colour), lines joining the sizes of one family (a DataFrame
+    from ``lva.robustness.scale_table``)."""
+    enc = {"x": alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters", axis=alt.Axis(format="~s")),
+           "y": alt.Y("score:Q", title=None), "color": alt.Color("layer:N", title="layer")}
+    lines = alt.Chart().mark_line().encode(detail="series:N", **enc)
+    points = alt.Chart().mark_point(size=70, filled=True).encode(
+        shape=alt.Shape("model:N", title="model"),
         tooltip=["model", "series", "metric", "layer", alt.Tooltip("params:Q", format=".3s"),
-                 alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f")])
-    return base.properties(width=200, height=160).facet(column=alt.Column("metric:N", title=None)).resolve_scale(
-        y="independent").properties(title=title)
+                 alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f")], **enc)
+    return alt.layer(lines, points, data=table).properties(width=230, height=150).facet(
+        facet=alt.Facet("metric:N", title=None), columns=2).resolve_scale(y="independent").properties(title=title)
 
 
 def seed_chart(table: Any, title: str) -> alt.Chart:

@@ -59,8 +59,9 @@ def test_repository_toc_lists_every_notebook():
 def test_check_offline_flags_external_scripts_and_styles(tmp_path):
     (tmp_path / "a.html").write_text('<script src="https://cdn.example/x.js"></script><link href="//cdn/y.css" rel="stylesheet">')
     (tmp_path / "b.html").write_text('<script src="_static/x.js"></script><a href="https://example.org">a link is fine</a>')
+    (tmp_path / "c.html").write_text('<script>requirejs.config({paths: {"vega": "https://cdn.jsdelivr.net/npm/vega@6?noext"}});</script>')
     found = check_offline(tmp_path)
-    assert len(found) == 2 and all(f.startswith("a.html") for f in found)
+    assert len(found) == 3 and all(f.startswith(("a.html", "c.html")) for f in found)
 
 
 def test_check_quiet_flags_stderr_blocks(tmp_path):

@@ -18,7 +18,10 @@ from pathlib import Path
 from .config import PROFILES, repo_root
 
 CHAPTERS_DIR = Path("book") / "chapters"
-_EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//""", re.IGNORECASE)
+_EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
+                       # a chart drawn by altair's default renderer loads vega from a CDN at run time
+                       r"""|["'](https?:)?//cdn\.jsdelivr\.net/npm/vega[^"']*["']""",
+                       re.IGNORECASE)
 # a cell's stderr output as myst-nb renders it: <div class="output stderr ..."><div class="highlight"><pre>...
 _STDERR = re.compile(r"""<div class="output stderr[^"]*">(.*?)</pre>""", re.DOTALL)
 

@@ -179,7 +179,7 @@ viz.knn_curves(curves, f"Action ({anchor}) against each representation", highlig
 # full-data score.
 
 # %%
-headline = al.headline_for(reps, anchor, align)  # al.headline with the config's sizes
+headline = pipeline.alignment(cfg, reps)  # al.headline with the config's sizes and threads
 headline["family"] = headline["model"].map(family)
 others = [n for n in reps if n != anchor]
 cell = headline.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(headline["score"], headline["low"], headline["high"])])

@@ -65,3 +65,21 @@ def test_measure_each_equals_measure_one_by_one():
         opts = {"k": 5} if metric in al.PER_ITEM_METRICS else {}
         np.testing.assert_array_equal(al.measure_each(metric, A, Bs, **opts), expected)
     assert al.measure_each("cka", A, []).shape == (0,)
+
+
+def test_threads_context_sets_the_workers_and_restores_them(monkeypatch):
+    seen = []
+    real = al.common.ThreadPoolExecutor
+    monkeypatch.setattr(al.common, "ThreadPoolExecutor", lambda n: seen.append(n) or real(n))
+    before = al.common._THREADS
+    rng = np.random.default_rng(0)
+    A, Bs = rng.standard_normal((40, 4)), [rng.standard_normal((40, 3))]
+    with al.threads(1):
+        one = al.measure_each("cka", A, Bs)
+    assert seen == [1] and al.common._THREADS == before
+    with al.threads(3):
+        np.testing.assert_array_equal(al.measure_each("cka", A, Bs), one)
+    assert seen == [1, 3]
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        with al.threads(0):
+            pass

@@ -162,9 +162,10 @@ def anchor(cfg: Config) -> str:
 def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
     """Stage 5: the headline table, :func:`anchor` against every other representation under every
     metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`)."""
-    from .alignment import headline_for
+    from .alignment import headline_for, threads
 
-    return headline_for(reps, anchor(cfg), cfg.align)
+    with threads(cfg.threads):
+        return headline_for(reps, anchor(cfg), cfg.align)
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -200,9 +201,12 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
     align = cfg.align
 
     def build() -> Any:
-        return specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
-                                   n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
-                                   halves=meaning_halves(seed=align.seed))
+        from .alignment import threads
+
+        with threads(cfg.threads):
+            return specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
+                                       n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
+                                       halves=meaning_halves(seed=align.seed))
 
     def load(p: Path) -> Any:
         stored = load_json(p)

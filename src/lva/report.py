@@ -103,7 +103,7 @@ class Verdict:
 
 
 def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str, np.ndarray], anchor: str,
-             seeds: pd.DataFrame, k: int = 15, low: float = PAPER_RANGE[0]) -> list[Verdict]:
+             seeds: pd.DataFrame, k: int = al.DEFAULT_K, low: float = PAPER_RANGE[0]) -> list[Verdict]:
     """The paper's claims, each counted over the specification curve (``curve``, from
     :func:`lva.robustness.specification_curve`) or over seeds (``seeds``, from
     :func:`lva.robustness.seed_spread` on mutual k-NN)."""

@@ -98,13 +98,13 @@ def _score_half(metric: str, A: np.ndarray, B: np.ndarray, rows: np.ndarray, k: 
 
 
 def choose_layer(metric: str, A: np.ndarray, layers: np.ndarray, rows: np.ndarray, norm: str = "centred",
-                 k: int = 15) -> int:
+                 k: int = al.DEFAULT_K) -> int:
     """The layer whose vectors align best with A on ``rows`` only (normalised on those rows):
     nothing outside ``rows`` is read. Ties go to the shallower layer."""
     return int(np.nanargmax(layer_scores(metric, np.asarray(A)[rows], np.asarray(layers)[:, rows], norm, k)))
 
 
-def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "centred", k: int = 15) -> np.ndarray:
+def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "centred", k: int = al.DEFAULT_K) -> np.ndarray:
     """The score of every layer against A; NaN for a layer whose rows are all identical (e.g.
     the token embedding under ``prompt`` pooling: every prompt ends with the same token)."""
     out = np.full(len(layers), np.nan)
@@ -114,7 +114,7 @@ def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "ce
 
 
 def cv_layer(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
-             norm: str = "centred", k: int = 15) -> LayerChoice:
+             norm: str = "centred", k: int = al.DEFAULT_K) -> LayerChoice:
     """Choose a layer on one half of the meanings, score it on the other, swap, and average
     (weighted by the halves' sizes). ``layers``: ``(n_layers, N, d)``."""
     layers = np.asarray(layers)
@@ -128,7 +128,7 @@ def cv_layer(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nd
 
 
 def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
-            choice: LayerChoice, norm: str = "centred", k: int = 15, n_perm: int = 1000, seed: int = 0) -> np.ndarray:
+            choice: LayerChoice, norm: str = "centred", k: int = al.DEFAULT_K, n_perm: int = 1000, seed: int = 0) -> np.ndarray:
     """Null distribution of :func:`cv_layer`'s score with the chosen layers held fixed: B's rows
     are permuted (the same permutations for both folds) and each fold's half is rescored."""
     layers = np.asarray(layers)
@@ -144,7 +144,7 @@ def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nda
 
 
 # ----------------------------------------------------------------------------- neighbour anatomy
-def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = 15,
+def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = al.DEFAULT_K,
                       instructions: Sequence[Instruction] | None = None) -> pd.DataFrame:
     """For each space, the share of each instruction's k nearest neighbours (centred cosine,
     self excluded, ties by row index as in :mod:`lva.alignment`) that share its task, verb
@@ -170,7 +170,7 @@ def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = 15,
 
 # ----------------------------------------------------------------------------- specification curve
 def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]],
-                        metrics: Sequence[str] = SPEC_METRICS, k: int = 15, n_perm: int = 1000,
+                        metrics: Sequence[str] = SPEC_METRICS, k: int = al.DEFAULT_K, n_perm: int = 1000,
                         n_perm_retrieval: int | None = None, seed: int = 0,
                         halves: tuple[np.ndarray, np.ndarray] | None = None,
                         progress: Any = None) -> pd.DataFrame:
@@ -263,7 +263,7 @@ def reaching(curve: pd.DataFrame, low: float = 0.70, high: float = 0.73,
 
 # ----------------------------------------------------------------------------- seeds
 def seed_spread(spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric: str = "mutual_knn",
-                k: int = 15) -> pd.DataFrame:
+                k: int = al.DEFAULT_K) -> pd.DataFrame:
     """Each representation scored against every trained agent seed (never against itself): one
     row per representation with the score per seed, their mean, min, max and std (ddof=1)."""
     if not agents:
@@ -288,7 +288,7 @@ def scale_table(curve: pd.DataFrame, params: Mapping[str, float], pooling_of: Ma
 
 
 def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]], metric: str = "mutual_knn",
-                  k: int = 15, halves: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                  k: int = al.DEFAULT_K, halves: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Per model and pooling (centred): the last layer's score, the cross-validated layer's
     score, and the best layer chosen after the fact on all items (an upper bound, not a result:
     a maximum over noisy scores is biased upwards)."""

@@ -38,7 +38,7 @@ The package, from the bottom up (each module imports only those above it):
 """
 from __future__ import annotations
 
-from .common import _perms, neighbours
+from .common import _perms, neighbours, threads
 from .inference import (Interval, Paired, Spread, bootstrap_ci, calibrated, measure, measure_each,
                         paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
                         spread_over_seeds)
@@ -52,4 +52,4 @@ __all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITE
            "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "calibrated", "chance",
            "compare_all", "headline", "headline_for", "knn_curve", "layer_curve", "measure", "measure_each",
            "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
-           "spread_over_seeds", "within_groups"]
+           "spread_over_seeds", "threads", "within_groups"]

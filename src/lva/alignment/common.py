@@ -2,9 +2,12 @@
 similarities, PCA on training rows and seeded permutations."""
 from __future__ import annotations
 
+import contextlib
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,20 @@ from scipy.linalg import eigh
 # calls into multithreaded OpenBLAS thrash, and it spins on its many small calls).  The one
 # place the package reads its number of threads (a test sets it to 1).
 _THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the statistics inside the block on ``n`` worker threads (the book passes its config's
+    ``threads``: ``lva.pipeline`` wraps its alignment stages in ``threads(cfg.threads)``)."""
+    global _THREADS
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"threads must be an integer >= 1; got {n!r}")
+    saved, _THREADS = _THREADS, int(n)
+    try:
+        yield
+    finally:
+        _THREADS = saved
 
 
 def _pool() -> ThreadPoolExecutor:

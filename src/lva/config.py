@@ -200,6 +200,7 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         "extra_models": ("qwen2.5-coder-1.5b",),  # a second Qwen size for the score-vs-scale figure
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
+        "ground": {"episodes_per_task": 4000, "epochs": 20, "pool_size": 1000},
         "checks": {
             "expert_episodes_per_task": 1000,
             "bot_episodes": 500,

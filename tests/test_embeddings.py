@@ -1,4 +1,4 @@
-"""Chapter 4's API: representations(), layerwise(), family_of(), the semantic-features control
+"""Chapter 5's API: representations(), layerwise(), family_of(), the semantic-features control
 and the geometry helpers. No training and no model weights: agents are freshly built tiny ones."""
 
 import numpy as np

@@ -120,7 +120,7 @@ class GroundConfig:
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """Chapter 5's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
+    """Chapter 6's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
 
     k: int = 15  # neighbourhood size of mutual k-NN and retrieval (the paper's precision@15)
     ks: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 50, 75, 100)  # precision@k against k
@@ -139,7 +139,7 @@ class Config:
     profile: str = "fast"
     seed: int = 0
     threads: int = 2  # torch threads of every stage that computes (the one thread setting)
-    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 4-5 (>= 2: an action ceiling); no cache key
+    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 5-6 (>= 2: an action ceiling); no cache key
     extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)

@@ -1,4 +1,4 @@
-"""Cached sentence embeddings of the instructions (chapter 4).
+"""Cached sentence embeddings of the instructions (chapter 5).
 
 ``embed(name, texts)`` returns ``(n, d)`` float32 vectors (``layers="last"`` or a layer index) or
 ``(n_layers, n, d)`` (``layers="all"``, layer 0 = token embeddings). One forward pass yields every
@@ -176,7 +176,7 @@ def cache_info(name: str, texts: Sequence[str] | None = None, pooling: str | Non
 
 
 # ------------------------------------------------------------------------------------------------
-# Every representation of the instructions, for chapters 4-5
+# Every representation of the instructions, for chapters 5-6
 # ------------------------------------------------------------------------------------------------
 
 #: Names of representations that are not registry models.
@@ -274,8 +274,8 @@ def representations(
 
 def all_poolings(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
     """Every pooling of a registry model (``spec.all_poolings``: the registered one first), each
-    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 4
-    writes these caches, chapter 5's specification curve reads them."""
+    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 5
+    writes these caches, chapter 6's specification curve reads them."""
     return {p: embed(name, texts, p, layers="all", **kwargs) for p in M.get_spec(name).all_poolings}
 
 

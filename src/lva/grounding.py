@@ -328,6 +328,12 @@ def retrieval_chance(query_meaning: np.ndarray, pool_meaning: np.ndarray, k: int
     return 1.0 - np.array([math.comb(n - m, k) / math.comb(n, k) for m in same])
 
 
+def similarity(enc: GroundedEncoder, texts: list[str], features: np.ndarray) -> np.ndarray:
+    """``(len(texts), len(features))`` cosine between each text and each episode's ``(V, 40, 7, 7)`` views."""
+    text = F.normalize(torch.from_numpy(enc.embed(texts)), dim=1)
+    return (text @ F.normalize(torch.from_numpy(enc.embed_images(features)), dim=1).T).numpy()
+
+
 def retrieval(enc: GroundedEncoder, pairs: Pairs, pool: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
     """Text -> image retrieval among the pool's episodes: each pool episode's instruction is a
     query, every pool episode's views a candidate; a hit when a top-k candidate has the query's
@@ -336,10 +342,8 @@ def retrieval(enc: GroundedEncoder, pairs: Pairs, pool: np.ndarray, ks: tuple[in
 
     meaning = meanings()[pairs.instruction[pool]]
     names = [i.text for i in all_instructions()]
-    text = enc.embed([names[i] for i in pairs.instruction[pool]])
-    image = enc.embed_images(pairs.features[pairs.index[pool]])
-    sim = F.normalize(torch.from_numpy(text), dim=1) @ F.normalize(torch.from_numpy(image), dim=1).T
-    cols = {f"top-{k}": retrieval_hits(sim.numpy(), meaning, meaning, k) for k in ks}
+    sim = similarity(enc, [names[i] for i in pairs.instruction[pool]], pairs.features[pairs.index[pool]])
+    cols = {f"top-{k}": retrieval_hits(sim, meaning, meaning, k) for k in ks}
     cols.update({f"chance top-{k}": retrieval_chance(meaning, meaning, k) for k in ks})
     df = pd.DataFrame(cols).assign(task=[TASK_NAMES[TASKS[t]] for t in pairs.task[pool]])
     table = pd.concat([df.groupby("task", sort=False).mean(), df.drop(columns="task").mean().rename("all").to_frame().T])

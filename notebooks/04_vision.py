@@ -50,6 +50,7 @@ profile = "fast"
 # encoder is trained per seed of `agent_seeds`, like the agents.
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -94,7 +95,9 @@ for e in examples:
     rgb = render_views(pairs.views[pairs.index[e]], 16)
     images += list(rgb)
     titles += [f"“{INSTRUCTIONS[pairs.instruction[e]].text}”\n{name} view" for name in pairs.view_names]
-viz.show_images(images, titles, width=2.2)
+fig = viz.show_images(images, titles, width=2.2)
+plt.close(fig)  # shown once, as the cell's value
+fig
 
 # %% [markdown]
 # How often each view shows the named object (the same colour and type anywhere in the view,

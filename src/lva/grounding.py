@@ -40,10 +40,12 @@ partly natural (ImageNet features of rendered tiles). Training is deterministic 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,27 +198,27 @@ class GroundedEncoder(nn.Module):
     def temperature(self) -> float:
         return float(torch.exp(-self.log_scale.detach()))
 
-    @torch.no_grad()
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """The text tower's output for each text, ``(n, embed_dim)`` float32, in eval mode."""
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients for the block, the previous mode restored after it."""
         was = self.training
         self.eval()
         try:
-            ids, mask = self.tokenizer.encode(list(texts))
-            return self.text(ids, mask).float().numpy().astype(np.float32)
+            with torch.no_grad():
+                yield
         finally:
             self.train(was)
 
-    @torch.no_grad()
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """The text tower's output for each text, ``(n, embed_dim)`` float32, in eval mode."""
+        with self._evaluating():
+            return self.text(*self.tokenizer.encode(list(texts))).float().numpy().astype(np.float32)
+
     def embed_images(self, features: np.ndarray, batch: int = 1024) -> np.ndarray:
         """The image tower's output for ``(n, V, 40, 7, 7)`` view features, float32, in eval mode."""
-        was = self.training
-        self.eval()
-        try:
+        with self._evaluating():
             parts = [self.image(torch.from_numpy(features[i : i + batch].astype(np.float32))) for i in range(0, len(features), batch)]
             return torch.cat(parts).numpy().astype(np.float32) if parts else np.zeros((0, self.agent_cfg.embed_dim), np.float32)
-        finally:
-            self.train(was)
 
 
 def build_encoder(cfg: Config, seed: int) -> GroundedEncoder:

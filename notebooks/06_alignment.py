@@ -40,7 +40,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the vision-grounded encoders), 5 (the embeddings) |
-# | Time to run | `fast`: about 1.5-2 minutes once chapter 5's embeddings and the agents are cached (2 CPU cores); `full`: about 6 minutes |
+# | Time to run | `fast`: about 2.5 minutes once chapter 5's embeddings and the agents are cached, plus about 6 minutes the first time for the specification curve (2 CPU cores shared with other jobs; the triangle of section 8 takes about 50 s); `full`: about 6 minutes before the triangle |
 
 # %% tags=["parameters"]
 profile = "fast"

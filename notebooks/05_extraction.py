@@ -318,9 +318,10 @@ except M.ModelUnavailable as err:
 # ## Summary
 #
 # - `lva.pipeline.embeddings(cfg)` gives chapter 6 one `(396, d)` matrix per
-#   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, five
-#   offline language models (two decoders, an encoder, two static word-vector tables) and three
-#   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.
+#   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, the
+#   vision-grounded encoders of chapter 4 and their untrained twin, five offline language models
+#   (two decoders, an encoder, two static word-vector tables) and three controls.
+#   `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
 #   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
 #   their last token, and also by mean, echo and prompt pooling (`lva.embeddings.all_poolings`).

@@ -17,8 +17,9 @@
 #
 # Chapter 5 gave every instruction several vectors: the agent's $E_L$ (one per training seed),
 # the same network untrained, the vision-grounded encoder of chapter 4 (one per seed, and
-# untrained), language models of several families, and controls that know only the words. This chapter asks the paper's question of them: *do the instructions stand in the
-# same relations to one another in the agent's space as in a language model's?* It answers with
+# untrained), language models of several families, and controls that know only the words. This
+# chapter asks the paper's question of them: *do the instructions stand in the same relations to
+# one another in the agent's space as in a language model's?* It answers with
 # several metrics, each against its own chance level, with permutation nulls, bootstrap
 # intervals and structured controls, so that a number is never read without what it would be by
 # chance or by a trivial encoder:

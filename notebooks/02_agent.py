@@ -18,7 +18,7 @@
 # The paper's agent reads an instruction with a small transformer and looks at its view with an
 # ImageNet-pretrained CNN, then picks one of six actions. The interesting part for the rest of the
 # book is in the middle of the language pathway: a single 128-dimensional vector per instruction,
-# $E_L$, which behavioural cloning shapes and which chapters 4-5 compare with language models.
+# $E_L$, which behavioural cloning shapes and which chapters 5-6 compare with language models.
 # This chapter builds the agent piece by piece from `lva.agent` and follows one real batch
 # through it:
 #
@@ -130,7 +130,7 @@ pd.DataFrame(trace, columns=["pathway", "stage", "shape"]).assign(shape=lambda d
 # `Agent.embed` maps a list of instructions to an $(n, 128)$ array. Before training, the
 # similarities between instructions only reflect shared words and positions: "go to the red ball"
 # and "go to the blue ball" share four of five tokens, so their vectors are close, whatever they
-# mean. Chapter 3 changes that; chapter 5 uses this untrained agent as a control.
+# mean. Chapter 3 changes that; chapter 6 uses this untrained agent as a control.
 
 # %%
 examples = [

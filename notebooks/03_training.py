@@ -140,8 +140,8 @@ else:
 # %% [markdown]
 # ## 4. Seeds and encoders
 #
-# Chapters 4 and 5 compare the $E_L$ of several agents trained identically except for their
-# random seed (their agreement is the *action ceiling* of chapter 5), so each must follow
+# Chapters 5 and 6 compare the $E_L$ of several agents trained identically except for their
+# random seed (their agreement is the *action ceiling* of chapter 6), so each must follow
 # instructions on its own. The `full` profile also trains the other vision encoder for comparison.
 
 # %%
@@ -185,7 +185,7 @@ ablation.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}
 # - Behavioural cloning trains the whole agent end to end from the expert's demonstrations;
 #   the tables above give its success on fresh episodes per task, synonym and object type.
 # - Nothing in training tells the agent that "grab" and "pick up" mean the same thing; only the
-#   actions they call for. Chapter 4 looks at what this did to $E_L$.
+#   actions they call for. Chapter 5 looks at what this did to $E_L$.
 #
 # - Without a way to match the instruction's words to the objects in view, cloning learns to go
 #   to *an* object but not the named one; a linear match map fixes that, and the ablation above
@@ -193,8 +193,10 @@ ablation.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}
 #
 # ## What's next
 #
-# Chapter 4 reads $E_L$ for every instruction from the trained agent and computes the embeddings
-# of the same instructions from language models.
+# Chapter 4 trains a second network with the same language module, grounded in what the agent
+# *sees* rather than in what it does; chapter 5 reads $E_L$ for every instruction from the trained
+# agents and from that network, and computes the embeddings of the same instructions from
+# language models.
 
 # %% [markdown]
 # ## Exercises

@@ -83,3 +83,14 @@ def test_periodic_and_final_evaluation_sizes_have_different_names():
     cfg = get_config("fast", train__monitor_episodes_per_task=5, checks__eval_episodes_per_task=7)
     assert cfg.train.monitor_episodes_per_task == 5 and cfg.checks.eval_episodes_per_task == 7
     assert not hasattr(cfg.train, "eval_episodes_per_task")
+
+
+def test_vision_stages_depend_on_the_ground_section_and_the_text_tower():
+    base = get_config("fast")
+    assert base.stage_dir("vision") != get_config("fast", ground__epochs=1).stage_dir("vision")
+    assert base.stage_dir("vision") != get_config("fast", agent__token_init="identical").stage_dir("vision")
+    assert base.stage_dir("vision") == get_config("fast", train__epochs=9, agent_seeds=(4, 5)).stage_dir("vision")
+    # the views and their features: env and demos only (the file name carries the two ground fields)
+    assert base.stage_dir("vision-pairs") == get_config("fast", ground__epochs=1).stage_dir("vision-pairs")
+    assert base.stage_dir("agent") == get_config("fast", ground__epochs=1).stage_dir("agent")
+    assert get_config("full").ground.epochs > base.ground.epochs

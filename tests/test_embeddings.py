@@ -1,4 +1,4 @@
-"""Chapter 4's API: representations(), layerwise(), family_of(), the semantic-features control
+"""Chapter 5's API: representations(), layerwise(), family_of(), the semantic-features control
 and the geometry helpers. No training and no model weights: agents are freshly built tiny ones."""
 
 import numpy as np
@@ -66,6 +66,8 @@ def test_family_of_every_name_and_unknown_names():
     assert E.family_of("agent-seed0") == E.family_of("agent-seed12") == "agent"
     assert E.family_of("untrained-agent") == "control"
     assert E.family_of("semantic-features") == "control"
+    assert E.family_of("vision-seed0") == E.family_of("vision-seed7") == "vision-grounded"
+    assert E.family_of("untrained-vision") == "control"
     for bad in ("gpt-9", "agent-seed", "agent-seedx", "Agent-seed0"):
         with pytest.raises(ValueError, match="unknown representation") as err:
             E.family_of(bad)
@@ -95,6 +97,17 @@ def test_representations_keys_order_shapes_and_determinism(tiny_cfg):
     assert list(again) == list(reps)  # a control asked for explicitly is not listed twice
     for name in reps:
         assert np.array_equal(reps[name], again[name]), name
+
+
+def test_representations_list_the_vision_family_after_the_agents(tiny_cfg):
+    from lva.grounding import build_encoder
+
+    cfg = tiny_cfg
+    vision = {s: build_encoder(cfg, 100 + s) for s in cfg.agent_seeds}
+    reps = E.representations(cfg, fresh_agents(cfg), models=[], show_progress=False, vision=vision)
+    assert list(reps)[:6] == ["agent-seed3", "agent-seed5", "untrained-agent", "vision-seed3", "vision-seed5", "untrained-vision"]
+    assert reps["vision-seed3"].shape == (396, 12) and np.array_equal(reps["vision-seed5"], vision[5].embed(TEXTS))
+    assert np.array_equal(reps["untrained-vision"], build_encoder(cfg, 3).embed(TEXTS))
 
 
 def test_representations_fail_fast_for_missing_models_before_training(tiny_cfg, monkeypatch):

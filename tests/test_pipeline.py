@@ -15,7 +15,7 @@ TINY = {
 
 
 def test_stages_are_named_in_order_in_the_module_and_its_diagram():
-    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "embeddings", "alignment", "robustness")
+    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
     diagram = "\n".join(line for line in pipeline.__doc__.splitlines() if "──►" in line)
     assert [diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES] == sorted(diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES)
     assert all(callable(getattr(pipeline, stage)) for stage in pipeline.STAGES)
@@ -40,6 +40,22 @@ def test_agents_are_one_per_agent_seed(tmp_path):
     again, _, cached = pipeline.trained_agent(cfg, 2, show_progress=False)
     texts = ["go to the red ball", "grab the blue key"]
     assert cached and np.array_equal(agents[2].embed(texts), again.embed(texts))
+
+
+def test_vision_encoders_are_one_per_agent_seed_then_loaded(tmp_path):
+    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(2,), ground__episodes_per_task=4, ground__epochs=1,
+                     ground__batch_size=4, ground__width=4, **TINY)
+    info: dict = {}
+    pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
+    assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
+    encoders = pipeline.vision_encoders(cfg, show_progress=False)
+    assert list(encoders) == [2] and (cfg.stage_dir("vision") / "seed2.pt").exists()
+    again, history, cached = pipeline.trained_vision_encoder(cfg, 2, show_progress=False)
+    texts = ["go to the red ball", "grab the blue key"]
+    assert cached and history.epoch == [1] and np.array_equal(encoders[2].embed(texts), again.embed(texts))
+    pipeline.vision_pairs(cfg, show_progress=False, info=info)
+    assert info["cached"]
+    assert pipeline.referent_control(cfg).shape == (396, 40)
 
 
 def test_alignment_takes_k_from_the_config():

@@ -1,4 +1,4 @@
-"""Chapter 5's tables and verdicts (lva.report) on small synthetic inputs with known answers."""
+"""Chapter 6's tables and verdicts (lva.report) on small synthetic inputs with known answers."""
 
 from __future__ import annotations
 

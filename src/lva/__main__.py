@@ -110,12 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("embed", help="compute (or load cached) every representation of chapter 4 and list them")
+    p = sub.add_parser("embed", help="compute (or load cached) every representation of chapter 5 and list them")
     p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
     p.set_defaults(func=_embed)
 
-    p = sub.add_parser("align", help="chapter 5's headline table: the agent's E_L against every representation, every metric")
+    p = sub.add_parser("align", help="chapter 6's headline table: the agent's E_L against every representation, every metric")
     p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
     p.set_defaults(func=_align)

@@ -3,7 +3,7 @@
 Language pathway (as the paper states): words -> 100-d learned token embeddings (+ learned
 positions) -> ONE pre-norm transformer block -> masked mean pooling over the real tokens -> a
 linear map to the 128-d language embedding **E_L**. :meth:`Agent.embed` reads E_L exactly there
-(after pooling, before any fusion with vision); chapter 4 compares it with language models.
+(after pooling, before any fusion with vision); chapter 5 compares it with language models.
 
 Vision pathway: ``vision="grid"`` is a small residual CNN over MiniGrid's symbolic 7 x 7 x 3 view
 (each channel's integer code is embedded and the three embeddings summed per cell);

@@ -101,8 +101,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class GroundConfig:
+    """The vision-grounded text encoder trained here (see :mod:`lva.grounding`; its text tower is
+    built from the ``agent`` section). Fixed epoch counts, so a seed reproduces an encoder."""
+
+    episodes_per_task: int = 1500  # demonstrations used per task (the first ones: balanced over instructions)
+    views: tuple[str, ...] = ("first", "final")  # the episode views the image tower reads (lva.grounding.VIEWS)
+    width: int = 32  # channels of the image tower's convolutions
+    epochs: int = 12
+    batch_size: int = 256  # pairs per batch (same-meaning pairs are masked, not negatives)
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    temperature: float = 0.1  # initial softmax temperature
+    learn_temperature: bool = True  # CLIP-style learned temperature (else fixed)
+    holdout_fraction: float = 0.1  # episodes held out: validation loss and the retrieval pool
+    pool_size: int = 500  # held-out episodes in the text -> image retrieval pool
+
+
+@dataclass(frozen=True)
 class AlignConfig:
-    """Chapter 5's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
+    """Chapter 6's alignment statistics (see :mod:`lva.alignment`; not part of any cache key)."""
 
     k: int = 15  # neighbourhood size of mutual k-NN and retrieval (the paper's precision@15)
     ks: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 50, 75, 100)  # precision@k against k
@@ -121,7 +139,7 @@ class Config:
     profile: str = "fast"
     seed: int = 0
     threads: int = 2  # torch threads of every stage that computes (the one thread setting)
-    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 4-5 (>= 2: an action ceiling); no cache key
+    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 5-6 (>= 2: an action ceiling); no cache key
     extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -129,6 +147,7 @@ class Config:
     checks: CheckConfig = field(default_factory=CheckConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ground: GroundConfig = field(default_factory=GroundConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
 
     def section(self, name: str) -> Any:
@@ -166,9 +185,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "demos": ("env", "demos"),
     "features": ("env", "demos"),
     "agent": ("env", "demos", "agent", "train"),
+    "vision-pairs": ("env", "demos"),  # episode views + ImageNet features; the file name carries ground.episodes_per_task and ground.views
+    "vision": ("env", "demos", "agent", "ground"),  # the vision-grounded encoders (text tower: cfg.agent)
 }
 
-_SECTIONS = ("env", "demos", "checks", "agent", "train", "align")
+_SECTIONS = ("env", "demos", "checks", "agent", "train", "ground", "align")
 
 #: Per profile: section overrides (``{"demos": {...}}``) and top-level fields (``"agent_seeds": ...``).
 _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -179,6 +200,7 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         "extra_models": ("qwen2.5-coder-1.5b",),  # a second Qwen size for the score-vs-scale figure
         "demos": {"episodes_per_task": 12000},
         "agent": {"vision": "imagenet"},
+        "ground": {"episodes_per_task": 4000, "epochs": 20, "pool_size": 1000},
         "checks": {
             "expert_episodes_per_task": 1000,
             "bot_episodes": 500,

@@ -1,4 +1,4 @@
-"""Cached sentence embeddings of the instructions (chapter 4).
+"""Cached sentence embeddings of the instructions (chapter 5).
 
 ``embed(name, texts)`` returns ``(n, d)`` float32 vectors (``layers="last"`` or a layer index) or
 ``(n_layers, n, d)`` (``layers="all"``, layer 0 = token embeddings). One forward pass yields every
@@ -174,12 +174,14 @@ def cache_info(name: str, texts: Sequence[str] | None = None, pooling: str | Non
 
 
 # ------------------------------------------------------------------------------------------------
-# Every representation of the instructions, for chapters 4-5
+# Every representation of the instructions, for chapters 5-6
 # ------------------------------------------------------------------------------------------------
 
 #: Names of representations that are not registry models.
 _AGENT_NAME = re.compile(r"^agent-seed(\d+)$")
 UNTRAINED_AGENT = "untrained-agent"
+_VISION_NAME = re.compile(r"^vision-seed(\d+)$")
+UNTRAINED_VISION = "untrained-vision"
 
 
 def _default_texts() -> list[str]:
@@ -190,19 +192,23 @@ def _default_texts() -> list[str]:
 
 def family_of(name: str) -> str:
     """The family of a representation: ``decoder`` / ``encoder`` / ``vision-language`` /
-    ``static`` / ``agent`` / ``control``.
+    ``static`` / ``agent`` / ``vision-grounded`` / ``control``.
 
-    ``agent-seed<N>`` (a trained agent's E_L) is ``agent``; ``untrained-agent`` (the same network
-    at its random initialisation) and ``semantic-features`` are ``control``; registry models have
-    their registered family. Unknown names raise ``ValueError`` listing the valid ones.
+    ``agent-seed<N>`` (a trained agent's E_L) is ``agent``; ``vision-seed<N>`` (the text tower of
+    the vision-grounded encoder trained here, :mod:`lva.grounding`) is ``vision-grounded``;
+    ``untrained-agent`` and ``untrained-vision`` (the same networks at their random
+    initialisation) and ``semantic-features`` are ``control``; registry models have their
+    registered family. Unknown names raise ``ValueError`` listing the valid ones.
     """
     if _AGENT_NAME.match(name):
         return "agent"
-    if name == UNTRAINED_AGENT:
+    if _VISION_NAME.match(name):
+        return "vision-grounded"
+    if name in (UNTRAINED_AGENT, UNTRAINED_VISION):
         return "control"
     if name in M.REGISTRY:
         return M.REGISTRY[name].family
-    valid = ["agent-seed<N>", UNTRAINED_AGENT, *M.REGISTRY]
+    valid = ["agent-seed<N>", UNTRAINED_AGENT, "vision-seed<N>", UNTRAINED_VISION, *M.REGISTRY]
     raise ValueError(f"unknown representation {name!r}; valid: {', '.join(valid)}")
 
 
@@ -223,7 +229,8 @@ def model_names(cfg: Any, models: str | Sequence[str] = "offline") -> list[str]:
 
 
 def representations(
-    cfg: Any, agents: dict[int, Any], models: str | Sequence[str] = "offline", show_progress: bool = True
+    cfg: Any, agents: dict[int, Any], models: str | Sequence[str] = "offline", show_progress: bool = True,
+    vision: dict[int, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every representation of every instruction: an ordered dict name -> ``(396, d)`` float32,
     rows in :func:`lva.instructions.all_instructions` order.
@@ -231,7 +238,10 @@ def representations(
     Order: ``agent-seed<N>`` for each trained agent of ``agents`` (seed -> agent, as
     :func:`lva.pipeline.agents` returns them); ``untrained-agent`` (the same
     architecture built by ``build_agent(cfg, agent_seeds[0])``, i.e. the first agent before
-    training); the language models of ``lva.models.select(models)`` at their registered pooling
+    training); with ``vision`` (seed -> encoder, as :func:`lva.pipeline.vision_encoders` returns
+    them), ``vision-seed<N>`` for each vision-grounded encoder's text tower and
+    ``untrained-vision`` (``lva.grounding.build_encoder(cfg, agent_seeds[0])``, untrained); the
+    language models of ``lva.models.select(models)`` at their registered pooling
     and layer (``models``: ``"offline"``, ``"paper"`` or a list of names; a missing one fails at
     once, naming it; ``"offline"`` also includes the profile's ``cfg.extra_models``, e.g. the
     optional Qwen2.5-Coder-1.5B of the ``full`` profile); then every default control of the registry (``random``, ``bag-of-words``,
@@ -247,6 +257,11 @@ def representations(
     controls += [n for n in names if M.REGISTRY[n].family == "control" and n not in controls]
     untrained = build_agent(cfg, cfg.agent_seeds[0])
     out = agent_embeddings(agents, untrained, texts)
+    if vision is not None:
+        from lva.grounding import build_encoder
+
+        out.update({f"vision-seed{seed}": np.asarray(enc.embed(texts), dtype=np.float32) for seed, enc in vision.items()})
+        out[UNTRAINED_VISION] = np.asarray(build_encoder(cfg, cfg.agent_seeds[0]).embed(texts), dtype=np.float32)
     for name in lms + controls:
         out[name] = np.asarray(embed(name, texts), dtype=np.float32)
     for name, x in out.items():
@@ -257,8 +272,8 @@ def representations(
 
 def all_poolings(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
     """Every pooling of a registry model (``spec.all_poolings``: the registered one first), each
-    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 4
-    writes these caches, chapter 5's specification curve reads them."""
+    with all its layers: pooling -> ``(n_layers, n, d)``. Cached like :func:`embed`; chapter 5
+    writes these caches, chapter 6's specification curve reads them."""
     return {p: embed(name, texts, p, layers="all", **kwargs) for p in M.get_spec(name).all_poolings}
 
 

@@ -3,21 +3,28 @@ artifact from the cache, or builds it and caches it.
 
 ::
 
-    demonstrations(cfg) ──► visual_features(cfg) ──► agents(cfg) ──► embeddings(cfg) ──► alignment(cfg, reps)
-       chapter 1             chapter 2 (imagenet      chapter 3       chapter 4            chapter 5
-       lva.demos             vision only)             lva.train       lva.embeddings       lva.alignment
-                             lva.vision                                       │
-                                                                              └──► robustness(cfg, reps)
-                                                                                   chapter 5, lva.robustness
+    demonstrations(cfg) ──► visual_features(cfg) ──► agents(cfg) ──► vision_encoders(cfg) ──►
+       chapter 1             chapter 2 (imagenet      chapter 3       chapter 4
+       lva.demos             vision only)             lva.train       lva.grounding
+                             lva.vision
+
+    ──► embeddings(cfg) ──► alignment(cfg, reps)
+        chapter 5            chapter 6
+        lva.embeddings       lva.alignment
+               │
+               └──► robustness(cfg, reps)
+                    chapter 6, lva.robustness
 
 Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
-features when ``cfg.agent.vision == "imagenet"``), the embeddings include every agent's E_L, and
-the alignment compares the embeddings. The stage modules named under each stage only compute;
-this module decides where artifacts live (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the
-config sections each stage depends on) and writes them atomically (:mod:`lva.io`). Torch runs on
-``cfg.threads`` threads in every stage that computes with it. Language-model embeddings have
-their own cache (:mod:`lva.embeddings`); chapter 5's headline statistics are recomputed, and its
-specification curve (the slowest of them) is cached under a hash of everything it reads.
+features when ``cfg.agent.vision == "imagenet"``); the vision-grounded encoders learn from the
+same demonstrations' views (never their actions) with the agent's text architecture; the
+embeddings include every agent's and every encoder's E_L, and the alignment compares them. The
+stage modules named under each stage only compute; this module decides where artifacts live
+(``cfg.artifact`` / ``cfg.stage_dir``, keyed by the config sections each stage depends on) and
+writes them atomically (:mod:`lva.io`). Torch runs on ``cfg.threads`` threads in every stage
+that computes with it. Language-model embeddings have their own cache (:mod:`lva.embeddings`);
+chapter 6's headline statistics are recomputed, and its specification curve (the slowest of
+them) is cached under a hash of everything it reads.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from .agent import Agent, load_checkpoint, save_checkpoint
 from .config import Config
 from .demos import Demos, generate
 from .evaluate import evaluate, success_table
+from .grounding import (GroundedEncoder, GroundHistory, Pairs, chosen_episodes, episode_views, load_encoder,
+                        make_pairs, save_encoder, train_encoder)
 from .instructions import TASK_NAMES
 from .io import load_json, load_npz, save_json, save_npz
 from .train import History, train
@@ -40,7 +49,7 @@ from .train import History, train
 T = TypeVar("T")
 
 #: The stages in order (the functions of this module).
-STAGES = ("demonstrations", "visual_features", "agents", "embeddings", "alignment", "robustness")
+STAGES = ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
 
 
 def _load_or_build(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], Any],
@@ -145,22 +154,70 @@ def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
     return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
 
 
+def vision_pairs(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> Pairs:
+    """Stage 4's data: the first and final views of ``ground.episodes_per_task`` demonstrations
+    per task with their frozen ImageNet features and instructions (:func:`lva.grounding.make_pairs`),
+    cached under the ``vision-pairs`` stage (``env``, ``demos``) in a file named after the two
+    ``ground`` fields it depends on. ``info`` receives ``cached`` and ``seconds``."""
+    gc = cfg.ground
+
+    def build() -> Pairs:
+        _use_threads(cfg)
+        demos = demonstrations(cfg, show_progress)
+        episodes = chosen_episodes(demos.task, gc.episodes_per_task)
+        views = episode_views(demos, cfg.env, episodes, gc.views, show_progress)
+        return make_pairs(demos.instruction[episodes], views, cfg.env.rgb_tile, gc.views, show_progress)
+
+    path = cfg.artifact("vision-pairs", f"pairs-{gc.episodes_per_task}-{'-'.join(gc.views)}.npz")
+    return _load_or_build(path, lambda p: Pairs.from_arrays(load_npz(p)), build, lambda v, p: save_npz(p, **v.to_arrays()), info)
+
+
+def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[GroundedEncoder, GroundHistory, bool]:
+    """Stage 4 for one seed (``cfg.seed`` by default): ``(encoder, history, cached)``, from its
+    checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
+    seed = cfg.seed if seed is None else seed
+    ckpt, hist_path = cfg.artifact("vision", f"seed{seed}.pt"), cfg.artifact("vision", f"seed{seed}-history.json")
+    if ckpt.exists() and hist_path.exists():
+        return load_encoder(ckpt), GroundHistory(**load_json(hist_path)), True
+    encoder, history = train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress)
+    save_json(hist_path, history.to_dict())
+    save_encoder(encoder, ckpt)
+    return encoder, history, False
+
+
+def vision_encoders(cfg: Config, show_progress: bool = True) -> dict[int, GroundedEncoder]:
+    """Stage 4: the vision-grounded encoder of every seed in ``cfg.agent_seeds`` (trained once, then cached)."""
+    return {seed: trained_vision_encoder(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
+
+
+def referent_control(cfg: Config) -> np.ndarray:
+    """Chapter 6's referent-only vision control: ``(396, 40)`` frozen ImageNet features of each
+    instruction's object rendered alone, task-blind (:func:`lva.grounding.referent_control`;
+    24 views, computed in well under a second, not cached)."""
+    from .grounding import referent_control as features
+
+    _use_threads(cfg)
+    return features(cfg.env.rgb_tile)
+
+
 def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
-    """Stage 4: every representation of every instruction (:func:`lva.embeddings.representations`:
-    each agent's E_L, the untrained agent, the language models of ``models`` and the controls)."""
+    """Stage 5: every representation of every instruction (:func:`lva.embeddings.representations`:
+    each agent's E_L, the untrained agent, each vision-grounded encoder's text output and its
+    untrained twin, the language models of ``models`` and the controls)."""
     from .embeddings import model_names, representations
 
     names = model_names(cfg, models)  # fail fast, before any training, if a model is missing
-    return representations(cfg, agents(cfg, show_progress), models=names, show_progress=show_progress)
+    return representations(cfg, agents(cfg, show_progress), models=names, show_progress=show_progress,
+                           vision=vision_encoders(cfg, show_progress))
 
 
 def anchor(cfg: Config) -> str:
-    """The name of the action space chapter 5 compares everything with: the first agent's E_L."""
+    """The name of the action space chapter 6 compares everything with: the first agent's E_L."""
     return f"agent-seed{cfg.agent_seeds[0]}"
 
 
 def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
-    """Stage 5: the headline table, :func:`anchor` against every other representation under every
+    """Stage 6: the headline table, :func:`anchor` against every other representation under every
     metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`)."""
     from .alignment import headline_for, threads
 
@@ -169,7 +226,7 @@ def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Every pooling (all layers) of each decoder and encoder among ``reps``, from chapter 4's
+    """Every pooling (all layers) of each decoder and encoder among ``reps``, from chapter 5's
     cache (:func:`lva.embeddings.all_poolings`)."""
     from .embeddings import all_poolings, family_of
 
@@ -178,7 +235,7 @@ def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, 
 
 def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
                info: dict[str, Any] | None = None) -> Any:
-    """Stage 6: the specification curve of every language model against :func:`anchor`
+    """Stage 7: the specification curve of every language model against :func:`anchor`
     (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
     ``<cache>/robustness/curve-<hash>.json``, the hash covering ``cfg.align`` and the bytes of
     every vector it reads, so any change to an agent or an embedding recomputes it."""

@@ -1,4 +1,4 @@
-"""Chapter 5's summary tables and verdict sentences, computed (and tested) rather than written
+"""Chapter 6's summary tables and verdict sentences, computed (and tested) rather than written
 in a cell: block means of the pair matrix, our numbers beside the paper's, and each of the
 paper's claims checked against every specification of :mod:`lva.robustness`.
 

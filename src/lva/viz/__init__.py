@@ -7,8 +7,9 @@ same HTML. In JupyterLab the same output carries altair's own mimetype and rende
 The charts live in one module per part of the book, all re-exported here (``viz.pca_maps``, ...):
 
   world      chapters 1-3: the grid world, instructions, expert, architecture, training, episodes
-  maps       chapter 4: PCA maps, similarity heatmaps, anisotropy
-  alignment  chapter 5: matrices, curves, specification curve, anatomy, scale, seeds
+  maps       chapter 5: PCA maps, similarity heatmaps, anisotropy
+  vision     chapter 4 and 6: the vision-grounded encoder's training and retrievals, the triangle
+  alignment  chapter 6: matrices, curves, specification curve, anatomy, scale, seeds
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import altair as alt
 
 from .alignment import (METRIC_LABELS, alignment_matrix, anatomy_chart, knn_curves, layer_curves, scale_chart,
                         seed_chart, specification_curve, task_scores)
+from .vision import PAIR_COLORS, ground_curves, retrieval_chart, retrieved_examples, triangle_chart
 from .maps import LABEL_COLORS, anisotropy_chart, pca_maps, similarity_heatmap
 from .world import (TASK_COLORS, action_chart, architecture_diagram, draw_path, expert_path, filmstrip,
                     length_chart, show_images, task_examples, training_curves, vocabulary_chart)
@@ -69,7 +71,8 @@ def write_vega_bundle(static_dir: str | Path) -> Path:
 
 
 __all__ = [
-    "BUNDLE_NAME", "LABEL_COLORS", "METRIC_LABELS", "RENDERER", "TASK_COLORS", "action_chart", "alignment_matrix",
+    "BUNDLE_NAME", "LABEL_COLORS", "METRIC_LABELS", "PAIR_COLORS", "ground_curves", "retrieval_chart",
+    "retrieved_examples", "triangle_chart", "RENDERER", "TASK_COLORS", "action_chart", "alignment_matrix",
     "anatomy_chart", "anisotropy_chart", "architecture_diagram", "draw_path", "expert_path", "filmstrip", "knn_curves",
     "layer_curves", "length_chart", "pca_maps", "scale_chart", "seed_chart", "setup_charts", "show_images",
     "similarity_heatmap", "specification_curve", "task_examples", "task_scores", "training_curves",

@@ -1,4 +1,4 @@
-"""Charts of chapter 5: alignment matrices, k-NN and layer curves, per-task scores, the
+"""Charts of chapter 6: alignment matrices, k-NN and layer curves, per-task scores, the
 specification curve, neighbour anatomy, scale and seed spread."""
 
 from __future__ import annotations

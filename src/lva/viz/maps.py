@@ -1,4 +1,4 @@
-"""Charts of chapter 4: what the representations look like (PCA maps, cosine-similarity
+"""Charts of chapter 5: what the representations look like (PCA maps, cosine-similarity
 heatmaps, anisotropy)."""
 
 from __future__ import annotations

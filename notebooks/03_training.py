@@ -78,7 +78,7 @@ viz.training_curves({f"seed {cfg.seed}": history})
 # action).
 
 # %%
-results = evaluate(agent, cfg)
+results = pipeline.evaluation(cfg)  # lva.evaluate.evaluate, cached beside the checkpoint
 per_task = success_table(results, "task").rename(index=TASK_NAMES)
 per_task.style.format({"success": "{:.1%}"})
 

@@ -1,6 +1,7 @@
 """The pipeline: stages in order, each loading its artifact or building and caching it."""
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from lva import pipeline
@@ -92,3 +93,16 @@ def test_robustness_stage_is_cached_under_a_hash_of_its_inputs(tmp_path):
     pooled["lm"]["mean"][1, 0, 0] += 1.0  # one number changed: recomputed
     pipeline.robustness(cfg, reps, pooled, info=info)
     assert not info["cached"]
+
+
+def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
+    cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1,
+                     train__monitor_episodes_per_task=2, checks__eval_episodes_per_task=3)
+    info: dict = {}
+    first = pipeline.evaluation(cfg, info=info)
+    assert not info["cached"] and len(first) == 3 * 3 and set(first["success"]) <= {True, False, 0, 1}
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: pytest.fail("rolled out twice"))
+    again = pipeline.evaluation(cfg, info=info)
+    assert info["cached"]
+    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    assert set(pipeline.trained_success(cfg)) == {"GO-TO", "PICK-UP", "ESCAPE-FROM", "training s"}

@@ -67,6 +67,19 @@ def _load_or_build(path: Path, load: Callable[[Path], T], build: Callable[[], T]
     return value
 
 
+def _save_table(table: Any, path: Path) -> None:
+    """A DataFrame as JSON (its columns in order, then its rows), written atomically."""
+    save_json(path, {"columns": list(table.columns), "rows": table.to_dict(orient="records")})
+
+
+def _load_table(path: Path) -> Any:
+    """The DataFrame :func:`_save_table` wrote, columns in their original order."""
+    import pandas as pd
+
+    stored = load_json(path)
+    return pd.DataFrame(stored["rows"], columns=stored["columns"])
+
+
 def _use_threads(cfg: Config) -> None:
     import torch
 
@@ -146,11 +159,22 @@ def agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
     return {seed: trained_agent(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
 
 
+def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None = None) -> Any:
+    """The trained agent of ``seed`` (``cfg.seed`` by default) on ``checks.eval_episodes_per_task``
+    fresh episodes per task (:func:`lva.evaluate.evaluate`, the ``eval`` stream of ``cfg.seed``):
+    one row per episode, cached beside the agent's checkpoint, so chapter 3's tables and its
+    comparison of seeds roll each agent out once per machine, not once per table."""
+    seed = cfg.seed if seed is None else seed
+    n = cfg.checks.eval_episodes_per_task
+    path = cfg.artifact("agent", f"seed{seed}-eval{n}-stream{cfg.seed}.json")
+    return _load_or_build(path, _load_table, lambda: evaluate(trained_agent(cfg, seed)[0], cfg), _save_table, info)
+
+
 def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
     """The trained agent of ``cfg`` and ``seed`` evaluated on ``checks.eval_episodes_per_task`` fresh
     episodes per task: success rate per task (keyed by display name) and its training seconds."""
-    agent, history, _ = trained_agent(cfg, seed)
-    table = success_table(evaluate(agent, cfg), "task")["success"]
+    _, history, _ = trained_agent(cfg, seed)
+    table = success_table(evaluation(cfg, seed), "task")["success"]
     return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
 
 
@@ -242,8 +266,6 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
     import hashlib
     import json
 
-    import pandas as pd
-
     from .robustness import meaning_halves, specification_curve
 
     pooled = language_model_poolings(reps) if pooled is None else pooled
@@ -265,9 +287,4 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
                                        n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
                                        halves=meaning_halves(seed=align.seed))
 
-    def load(p: Path) -> Any:
-        stored = load_json(p)
-        return pd.DataFrame(stored["rows"])[stored["columns"]]
-
-    return _load_or_build(path, load, build, lambda curve, p: save_json(
-        p, {"columns": list(curve.columns), "rows": curve.to_dict(orient="records")}), info)
+    return _load_or_build(path, _load_table, build, _save_table, info)

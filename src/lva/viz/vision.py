@@ -60,7 +60,7 @@ def retrieved_examples(queries: Sequence[str], ranked: Sequence[Sequence[int]], 
     episodes, titled with the view's name, the rank and whether the episode has the query's meaning."""
     import matplotlib.pyplot as plt
 
-    from .vision import render_views
+    from ..vision import render_views
 
     n_views, top = len(view_names), max(len(r) for r in ranked)
     fig, axes = plt.subplots(len(queries), top * n_views, figsize=(1.25 * top * n_views, 1.6 * len(queries)), squeeze=False)

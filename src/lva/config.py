@@ -169,9 +169,9 @@ class Config:
 
     def artifact(self, stage: str, name: str) -> Path:
         """Path of one artifact of a stage (the folder is created, the file is not)."""
-        folder = self.stage_dir(stage)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
+        from .io import make_folder  # a CacheError naming the folder if it cannot be created
+
+        return make_folder(self.stage_dir(stage)) / name
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view, for printing in the book."""
@@ -316,11 +316,11 @@ def _checked(where: str, value: Any, hint: Any) -> Any:
         if not all(test(v) for v in items):
             raise _bad(where, value, f"made of items that are {allowed}")
         return items
-    value = _scalar(where, value, hint)
+    normal = _scalar(where, value, hint)
     test, allowed = _rule(where, hint)
-    if not test(value):
+    if not test(normal):
         raise _bad(where, value, allowed)
-    return value
+    return normal
 
 
 def _check_fields(cls: type, values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

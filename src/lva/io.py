@@ -38,9 +38,25 @@ STALE_AFTER_S = 600.0
 FILE_MODE = 0o644
 
 
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
 def _unwritable(folder: Path, err: OSError) -> CacheError:
     return CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
                       "LVA_CACHE at a writable folder")
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and its parents) if missing; :class:`CacheError` with one clear line if
+    it cannot be (read-only, or a file in the way)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        if err.errno in _UNWRITABLE:
+            raise _unwritable(folder, err) from None
+        raise
+    return folder
 
 
 def _remove_if_abandoned(path: Path) -> bool:
@@ -82,9 +98,9 @@ def sweep_stale(folder: str | Path) -> list[Path]:
 def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
     """A new temporary file (or folder) ``.<name>.<random>.tmp`` in ``folder`` and an open
     descriptor holding its lock, after sweeping the stale ones."""
+    make_folder(folder)
+    sweep_stale(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        sweep_stale(folder)
         for _ in range(10):
             if directory:
                 path = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
@@ -99,7 +115,7 @@ def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
                     return path, fd
             os.close(fd)
     except OSError as err:
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+        if err.errno in _UNWRITABLE:
             raise _unwritable(folder, err) from None
         raise
     raise CacheError(f"cannot create a temporary file in {folder}")

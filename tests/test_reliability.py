@@ -71,7 +71,7 @@ def _tiny_cfg(tmp_path: Path):
     return get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1, train__epochs=1, agent_seeds=(0,))
 
 
-def test_a_checkpoint_with_flipped_bytes_is_rejected_naming_the_retrain_command(tmp_path, fake_training, capsys):
+def test_a_checkpoint_with_flipped_bytes_is_rejected_naming_the_retrain_command(tmp_path, fake_training, capfd):
     cfg = _tiny_cfg(tmp_path)
     agent, _, cached = pipeline.trained_agent(cfg, 0)
     assert not cached and pipeline.trained_agent(cfg, 0)[2]  # verified and loaded
@@ -85,7 +85,7 @@ def test_a_checkpoint_with_flipped_bytes_is_rejected_naming_the_retrain_command(
     # `python -m lva train` passes retrain=True: one line, then retrained
     again, _, cached = pipeline.trained_agent(cfg, 0, retrain=True)
     assert not cached and fake_training == [0, 0]
-    assert "retraining it" in _one_line(capsys.readouterr().err)
+    assert "retraining it" in _one_line(capfd.readouterr().err)
     assert pipeline.trained_agent(cfg, 0)[2]
 
 
@@ -113,14 +113,14 @@ def test_an_agent_without_manifest_or_with_another_config_is_rejected(tmp_path, 
 # ---------------------------------------------------------------------------------------------- demonstrations
 
 
-def test_a_truncated_demonstrations_file_is_rebuilt_after_one_line(tmp_path, capsys):
+def test_a_truncated_demonstrations_file_is_rebuilt_after_one_line(tmp_path, capfd):
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1)
     first = pipeline.demonstrations(cfg, show_progress=False)
     path = cfg.artifact("demos", "demos.npz")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     info: dict = {}
     again = pipeline.demonstrations(cfg, show_progress=False, info=info)
-    line = _one_line(capsys.readouterr().err)
+    line = _one_line(capfd.readouterr().err)
     assert str(path) in line and "truncated" in line and line.endswith("rebuilding it")
     assert not info["cached"] and np.array_equal(first.action, again.action)
     pipeline.demonstrations(cfg, show_progress=False, info=info)
@@ -132,7 +132,7 @@ class Rebuilt(Exception):
 
 
 @pytest.mark.parametrize("how", ["file only", "with its manifest", "with a forged manifest"])
-def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_path, monkeypatch, capsys, how):
+def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_path, monkeypatch, capfd, how):
     small = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=2)
     big = get_config("fast", cache_dir=tmp_path)
     assert big.demos.episodes_per_task == 6000
@@ -150,7 +150,7 @@ def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_pat
     monkeypatch.setattr(pipeline, "generate", generate)
     with pytest.raises(Rebuilt):
         pipeline.demonstrations(big, show_progress=False)
-    line = _one_line(capsys.readouterr().err)
+    line = _one_line(capfd.readouterr().err)
     expected = {"file only": "no manifest", "with its manifest": "demos.episodes_per_task = 2, expected 6000",
                 "with a forged manifest": "holds episodes_per_task.escape = 2, expected 6000"}[how]
     assert str(dst) in line and expected in line
@@ -159,22 +159,22 @@ def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_pat
 # ---------------------------------------------------------------------------------------------- embeddings
 
 
-def test_an_embeddings_file_of_the_wrong_shape_is_recomputed(capsys):
+def test_an_embeddings_file_of_the_wrong_shape_is_recomputed(capfd):
     good = E.embed("random", TEXTS, layers="all")
     path = E.cache_path("random", TEXTS)
     save_npz(path, embeddings=np.full((2, 3), np.nan, dtype=np.float32))  # the probe: (2, 3) NaN for 4 texts
     np.testing.assert_array_equal(E.embed("random", TEXTS, layers="all"), good)
-    assert "recomputing it" in _one_line(capsys.readouterr().err)
+    assert "recomputing it" in _one_line(capfd.readouterr().err)
     # the same, with a manifest forged to match the file: the counts give it away
     cache.write(path, {"embeddings": np.zeros((1, 2, 3), dtype=np.float32)}, lambda a, p: save_npz(p, **a),
                 E._built_from("random", TEXTS, None), E._counts)
     np.testing.assert_array_equal(E.embed("random", TEXTS, layers="all"), good)
-    assert "holds texts = 2, expected 4" in _one_line(capsys.readouterr().err)
+    assert "holds texts = 2, expected 4" in _one_line(capfd.readouterr().err)
     assert E.cache_info("random", TEXTS)["n"] == len(TEXTS)
 
 
 @pytest.mark.parametrize("damage", ["bit flip", "truncated", "manifest garbage", "garbage with a matching manifest"])
-def test_a_damaged_embeddings_file_is_recomputed(capsys, damage):
+def test_a_damaged_embeddings_file_is_recomputed(capfd, damage):
     good = E.embed("bag-of-words", TEXTS, layers="all")
     path = E.cache_path("bag-of-words", TEXTS)
     if damage == "bit flip":
@@ -187,7 +187,7 @@ def test_a_damaged_embeddings_file_is_recomputed(capsys, damage):
         cache.write(path, b"PK\x03\x04 not a zip", lambda b, p: p.write_bytes(b), E._built_from("bag-of-words", TEXTS, None),
                     lambda b: {})
     np.testing.assert_array_equal(E.embed("bag-of-words", TEXTS, layers="all"), good)
-    line = _one_line(capsys.readouterr().err)
+    line = _one_line(capfd.readouterr().err)
     expected = {"bit flip": "sha256", "truncated": "truncated", "manifest garbage": "unreadable",
                 "garbage with a matching manifest": "cannot be read (BadZipFile"}[damage]
     assert str(path) in line and expected in line
@@ -196,7 +196,7 @@ def test_a_damaged_embeddings_file_is_recomputed(capsys, damage):
 # ---------------------------------------------------------------------------------------------- robustness curve
 
 
-def test_a_corrupt_robustness_curve_is_recomputed(tmp_path, monkeypatch, capsys):
+def test_a_corrupt_robustness_curve_is_recomputed(tmp_path, monkeypatch, capfd):
     import pandas as pd
 
     import lva.robustness
@@ -219,7 +219,7 @@ def test_a_corrupt_robustness_curve_is_recomputed(tmp_path, monkeypatch, capsys)
     path.write_text(path.read_text()[:-40])  # cut short: the JSON no longer parses
     again = pipeline.robustness(cfg, reps, pooled, info=info)
     assert not info["cached"] and len(calls) == 2 and again.equals(first)
-    assert str(path) in _one_line(capsys.readouterr().err)
+    assert str(path) in _one_line(capfd.readouterr().err)
 
 
 # ---------------------------------------------------------------------------------------------- writes
@@ -246,10 +246,12 @@ def test_kill_9_mid_write_leaves_a_temporary_file_that_the_next_write_sweeps(tmp
 
 
 def test_a_writer_in_progress_is_not_swept_and_files_get_normal_permissions(tmp_path):
+    (tmp_path / ".notes.tmp").write_text("not ours")  # another program's file: never swept
     with atomic_open(tmp_path / "slow.json") as fh:
         fh.write("{}")
         save_json(tmp_path / "fast.json", {})  # sweeps the folder meanwhile
         assert len(list(tmp_path.glob(".slow.json.*.tmp"))) == 1
+    assert (tmp_path / ".notes.tmp").exists()
     assert (tmp_path / "slow.json").read_text() == "{}"
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1)
     pipeline.demonstrations(cfg, show_progress=False)
@@ -294,14 +296,14 @@ def test_lva_cache_is_expanded_and_made_absolute(tmp_path, monkeypatch):
     assert get_config(cache_dir="~/y").cache_dir == tmp_path.resolve() / "y"
 
 
-def test_lva_cache_pointing_at_a_file_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
+def test_lva_cache_pointing_at_a_file_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capfd):
     afile = tmp_path / "file"
     afile.write_text("")
     monkeypatch.setenv("LVA_CACHE", str(afile))
     with pytest.raises(ValueError, match="LVA_CACHE=.* is a file, not a folder"):
         get_config()
     assert lva_main(["demos"]) == 2
-    assert _one_line(capsys.readouterr().err).startswith(f"error: LVA_CACHE={afile} is a file")
+    assert _one_line(capfd.readouterr().err).startswith(f"error: LVA_CACHE={afile} is a file")
     # the real command line, in a fresh process
     out = subprocess.run([sys.executable, "-m", "lva", "demos"], capture_output=True, text=True,
                          env={**_env(), "LVA_CACHE": str(afile)})
@@ -313,7 +315,7 @@ def test_lva_cache_pointing_at_a_file_is_one_line_and_exit_code_2(tmp_path, monk
 
 @pytest.mark.parametrize("damage,expected", [("config only", "no weights file"), ("bad json", "config.json is not valid JSON"),
                                              ("no tokenizer", "no tokenizer file")])
-def test_a_malformed_local_model_folder_fails_before_any_training(tmp_path, monkeypatch, capsys, damage, expected):
+def test_a_malformed_local_model_folder_fails_before_any_training(tmp_path, monkeypatch, capfd, damage, expected):
     folder = tmp_path / "models" / "bert-base"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{oops" if damage == "bad json" else json.dumps({"model_type": "bert"}))
@@ -327,13 +329,13 @@ def test_a_malformed_local_model_folder_fails_before_any_training(tmp_path, monk
     with pytest.raises(M.ModelUnavailable, match=expected):
         M.load("bert-base", path=folder)
     assert lva_main(["embed", "--models", "bert-base"]) == 2
-    assert expected in _one_line(capsys.readouterr().err)
+    assert expected in _one_line(capfd.readouterr().err)
 
 
 # ---------------------------------------------------------------------------------------------- converted models
 
 
-def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capsys):
+def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capfd):
     chunk = tmp_path / "chunk"
     chunk.write_bytes(b"gguf" * 1000)
     spec = dataclasses.replace(M.REGISTRY["gemma-3-270m"], sha256=hashlib.sha256(chunk.read_bytes()).hexdigest())
@@ -352,7 +354,7 @@ def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capsys):
     _flip(weights_file)  # same size, new content
     assert not M._converted_ok(folder, spec)
     weights._build_once(spec, False, fill)
-    assert len(built) == 2 and "does not match its stamp's sha256" in _one_line(capsys.readouterr().err)
+    assert len(built) == 2 and "does not match its stamp's sha256" in _one_line(capfd.readouterr().err)
     # a flip that keeps the modification time passes the cheap check; --verify hashes every file
     stat = weights_file.stat()
     _flip(weights_file)
@@ -366,9 +368,9 @@ def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capsys):
     assert not list(weights.models_cache_dir().glob(".*.tmp"))  # the build folders are gone
 
 
-def test_converting_a_model_that_is_not_gguf_names_the_convertible_ones(capsys):
+def test_converting_a_model_that_is_not_gguf_names_the_convertible_ones(capfd):
     assert M.main(["convert", "random"]) == 2
-    line = _one_line(capsys.readouterr().err)
+    line = _one_line(capfd.readouterr().err)
     assert "random is not a GGUF model" in line and "gemma-3-270m" in line and "sha256" not in line
     out = subprocess.run([sys.executable, "-m", "lva.models", "convert", "random"], capture_output=True, text=True, env=_env())
     assert out.returncode == 2 and "not a GGUF model" in _one_line(out.stderr)
@@ -386,7 +388,7 @@ def test_the_makefile_checks_the_profile_before_installing_anything():
     assert subprocess.run(["make", "-n", "book", "PROFILE=full"], capture_output=True, cwd=repo_root()).returncode == 0
 
 
-def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugging(monkeypatch, capsys):
+def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugging(monkeypatch, capfd):
     def failing(exc):
         def main(argv):
             raise exc
@@ -398,9 +400,9 @@ def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugg
              (RuntimeError("r"), 1, "error: RuntimeError: r (LVA_DEBUG=1 shows the traceback)")]
     for exc, code, line in cases:
         assert failing(exc)(None) == code
-        assert _one_line(capsys.readouterr().err) == line
+        assert _one_line(capfd.readouterr().err) == line
     assert lva_main(["embed", "--models", "gpt-9"]) == 2
-    assert "unknown model 'gpt-9'" in _one_line(capsys.readouterr().err)
+    assert "unknown model 'gpt-9'" in _one_line(capfd.readouterr().err)
     monkeypatch.setenv("LVA_DEBUG", "1")
     with pytest.raises(RuntimeError):
         failing(RuntimeError("r"))(None)

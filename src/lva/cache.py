@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -64,8 +65,10 @@ def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
 
 
 def notice(message: str) -> None:
-    """One line on stderr (``lva: ...``): what the cache found and what it does about it."""
-    print(f"lva: {message}", file=sys.stderr, flush=True)
+    """One line on stderr (``lva: ...``): what the cache found and what it does about it. While
+    the book is built (``LVA_NO_PROGRESS=1``) it goes to the terminal, not onto the page."""
+    book = os.environ.get("LVA_NO_PROGRESS") == "1" and sys.__stderr__ is not None
+    print(f"lva: {message}", file=sys.__stderr__ if book else sys.stderr, flush=True)
 
 
 def write(path: str | Path, value: T, save: Callable[[T, Path], Any], built_from: Mapping[str, Any],

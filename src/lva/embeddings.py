@@ -33,9 +33,9 @@ from lva.io import load_npz, save_npz
 _LOADED: dict[str, M.Loaded] = {}
 
 
-def texts_hash(texts: Sequence[str]) -> str:
-    """sha256 of the ordered list of strings (12 hex digits)."""
-    return hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:12]
+def texts_hash(texts: Sequence[str], digits: int = 12) -> str:
+    """sha256 of the ordered list of strings (its first ``digits`` hex digits)."""
+    return hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:digits]
 
 
 def cache_path(
@@ -55,7 +55,7 @@ def _built_from(name: str, texts: Sequence[str], pooling: str | None) -> dict[st
     spec = M.get_spec(name)
     return {"model": spec.name, "source": spec.source, "sha256": spec.sha256, "schema": M.MODELS_SCHEMA,
             "pooling": pooling or spec.pooling, "n": len(texts),
-            "texts_sha256": hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()}
+            "texts_sha256": texts_hash(texts, 64)}
 
 
 def _counts(data: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ flushed and fsynced, then renamed over the destination with ``os.replace`` (atom
 an interrupted run never leaves a file that a later run trusts. The writer holds an exclusive
 lock (``flock``) on its temporary file while it writes; a temporary file nobody holds belongs to a
 killed writer (``kill -9``, power loss), and the next write into that folder deletes it
-(:func:`sweep_stale`; without ``flock``, e.g. on Windows: when untouched for 10 minutes). Files
+(:func:`sweep_stale`; where there is no ``flock``, e.g. on Windows: when untouched for 10 minutes). Files
 get ordinary permissions (0o644). What an artifact holds, and checking it on load, is
 :mod:`lva.cache`'s job.
 """
@@ -16,6 +16,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -41,21 +42,24 @@ FILE_MODE = 0o644
 _UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
 
 
-def _unwritable(folder: Path, err: OSError) -> CacheError:
-    return CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
-                      "LVA_CACHE at a writable folder")
+@contextlib.contextmanager
+def _writing_in(folder: Path) -> Iterator[None]:
+    """Turn "cannot write here" errors of the block into one clear :class:`CacheError`."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _UNWRITABLE:
+            raise CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
+                             "LVA_CACHE at a writable folder") from None
+        raise
 
 
 def make_folder(folder: str | Path) -> Path:
     """Create ``folder`` (and its parents) if missing; :class:`CacheError` with one clear line if
     it cannot be (read-only, or a file in the way)."""
     folder = Path(folder)
-    try:
+    with _writing_in(folder):
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        if err.errno in _UNWRITABLE:
-            raise _unwritable(folder, err) from None
-        raise
     return folder
 
 
@@ -66,14 +70,18 @@ def _remove_if_abandoned(path: Path) -> bool:
     except OSError:
         return False
     try:
+        young = time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S
         if fcntl is None:
-            if time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S:
+            if young:
                 return False
         else:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 return False  # a live writer holds it
+            except OSError:
+                if young:  # no locks on this file system: judge by age
+                    return False
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -86,13 +94,18 @@ def _remove_if_abandoned(path: Path) -> bool:
         os.close(fd)
 
 
+#: The temporary files this module makes: ``.<name>.<8 random characters of tempfile>.tmp``.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
 def sweep_stale(folder: str | Path) -> list[Path]:
-    """Delete the temporary files (``.*.tmp``) that killed writers left in ``folder``; returns them."""
+    """Delete the temporary files (``.<name>.<random>.tmp``) that killed writers left in
+    ``folder``; returns them."""
     try:
         entries = sorted(Path(folder).iterdir())
     except OSError:
         return []
-    return [p for p in entries if p.name.startswith(".") and p.name.endswith(".tmp") and _remove_if_abandoned(p)]
+    return [p for p in entries if _TEMPORARY.match(p.name) and _remove_if_abandoned(p)]
 
 
 def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
@@ -100,7 +113,7 @@ def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
     descriptor holding its lock, after sweeping the stale ones."""
     make_folder(folder)
     sweep_stale(folder)
-    try:
+    with _writing_in(folder):
         for _ in range(10):
             if directory:
                 path = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
@@ -109,15 +122,12 @@ def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
                 fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
                 path = Path(tmp)
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                with contextlib.suppress(OSError):  # no locks on this file system: sweeps judge by age
+                    fcntl.flock(fd, fcntl.LOCK_EX)
             with contextlib.suppress(FileNotFoundError):
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not swept between creation and lock
                     return path, fd
             os.close(fd)
-    except OSError as err:
-        if err.errno in _UNWRITABLE:
-            raise _unwritable(folder, err) from None
-        raise
     raise CacheError(f"cannot create a temporary file in {folder}")
 
 

@@ -156,6 +156,28 @@ def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_pat
     assert str(dst) in line and expected in line
 
 
+def test_bit_flips_in_the_imagenet_features_are_caught_and_rebuilt(tmp_path, monkeypatch, capfd):
+    import lva.vision
+
+    calls = []
+
+    def features(views, tile, show_progress=True):  # stands in for EfficientNet (seconds, and its weights)
+        calls.append(len(views))
+        return np.random.default_rng(len(calls)).standard_normal((len(views), 40, 7, 7)).astype(np.float32)
+
+    monkeypatch.setattr(lva.vision, "imagenet_features", features)
+    cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1, agent__vision="imagenet")
+    first, index = pipeline.visual_features(cfg, show_progress=False)
+    assert pipeline.visual_features(cfg, show_progress=False)[0].shape == first.shape and len(calls) == 1
+    path = cfg.artifact("features", "imagenet-stride8.npz")
+    _flip(path)
+    info: dict = {}
+    pipeline.visual_features(cfg, show_progress=False, info=info)
+    assert not info["cached"] and len(calls) == 2
+    line = _one_line(capfd.readouterr().err)
+    assert str(path) in line and "sha256" in line
+
+
 # ---------------------------------------------------------------------------------------------- embeddings
 
 

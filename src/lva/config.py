@@ -345,7 +345,7 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
             sec, fld = name.split("__", 1)
             if sec not in _SECTIONS:
                 raise ValueError(f"unknown config section {sec!r}; valid sections: {', '.join(_SECTIONS)}")
-            valid = {f.name for f in dataclasses.fields(type(getattr(Config(), sec)))}
+            valid = {f.name for f in dataclasses.fields(typing.get_type_hints(Config)[sec])}
             if fld not in valid:
                 raise ValueError(f"unknown field {fld!r} in section {sec!r}; valid fields: {', '.join(sorted(valid))}")
             sections.setdefault(sec, {})[fld] = value
@@ -354,8 +354,8 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
         else:
             choices = sorted(top_fields) + [f"{s}__<field>" for s in _SECTIONS]
             raise ValueError(f"unknown config override {name!r}; valid: {', '.join(choices)}")
-    base = Config()
     top = _check_fields(Config, top)
+    base = Config(cache_dir=top["cache_dir"]) if "cache_dir" in top else Config()  # LVA_CACHE unread if overridden
     built = {sec: dataclasses.replace(getattr(base, sec), **_check_fields(type(getattr(base, sec)), vals, f"{sec}."))
              for sec, vals in sections.items()}
     cfg = dataclasses.replace(base, **top, **built)

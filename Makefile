@@ -1,5 +1,9 @@
 # Two commands on a fresh clone: `make book` (the main job) and `make test`.
 PROFILE ?= fast
+# Checked before anything is installed: a one-line error for an unknown profile.
+ifeq ($(filter $(PROFILE),fast full),)
+$(error PROFILE must be fast or full, not '$(PROFILE)')
+endif
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed

@@ -47,6 +47,24 @@ def test_invariant_to_rotation_scaling_and_shift(metric: str) -> None:
     assert al.measure(metric, A, 0.5 * A @ rotation(rng, A.shape[1])) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("metric", INVARIANT)
+def test_extreme_scales_give_the_unscaled_score(metric: str) -> None:
+    """Sums of squares overflowed or underflowed at extreme scales (CKA of A * 1e-100 was inf, RSA
+    at 1e160 NaN): each space is rescaled by a power of two first, and ordinary scales are untouched."""
+    A, B = related(np.random.default_rng(0), 40)
+    base = al.measure(metric, A, B)
+    for scale in (1e-300, 1e-100, 1e-20, 1e20, 1e160, 1e300):
+        assert al.measure(metric, A * scale, B) == pytest.approx(base, abs=1e-9), scale
+        assert al.measure(metric, A, B * scale) == pytest.approx(base, abs=1e-9), scale
+    np.testing.assert_allclose(al.permutation_null(metric, A * 1e-100, B, 5), al.permutation_null(metric, A, B, 5), atol=1e-6)  # nulls accumulate in float32
+
+
+def test_a_non_finite_score_is_an_error_not_a_number() -> None:
+    simplex = np.eye(6)  # every cosine distance equal: the RDM is constant, Spearman's rho undefined
+    with pytest.raises(ValueError, match="rsa: the score is nan"):
+        al.measure("rsa", simplex, np.random.default_rng(0).standard_normal((6, 3)))
+
+
 def test_related_spaces_score_well_above_chance() -> None:
     rng = np.random.default_rng(0)
     A, B = related(rng)
@@ -230,6 +248,11 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_seeded() -> None:
         assert ci.estimate == pytest.approx(al.measure(metric, A, B))
         assert ci.low <= ci.estimate <= ci.high and ci.high - ci.low > 0
         assert ci == al.bootstrap_ci(metric, A, B, n_boot=40, seed=0)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n_boot .*must be an integer >= 1"):
+            al.bootstrap_ci("cka", A, B, n_boot=bad)
+        with pytest.raises(ValueError, match="n_boot must be an integer >= 1"):
+            al.paired_comparison("mutual_knn", A, B, B, n_boot=bad)
 
 
 def test_paired_comparison_detects_the_better_partner() -> None:

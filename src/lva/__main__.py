@@ -1,12 +1,20 @@
-"""Command line for headless use: ``python -m lva {book,demos,train,embed,align,student} --help``."""
+"""Command line for headless use: ``python -m lva {book,demos,train,embed,align,student} --help``.
+
+Errors are one line on stderr and an exit code: 2 for bad input (an unknown model, a bad
+setting, a malformed model folder, ``LVA_CACHE`` pointing at a file), 1 for a failed build (a
+cached agent that fails its checks, an unwritable cache, a failing notebook); ``LVA_DEBUG=1``
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .config import PROFILES
+from .errors import guarded
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -52,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = get_config(args.profile)
     for seed in args.seed or list(cfg.agent_seeds):
-        result = trained_success(cfg, seed)
+        result = trained_success(cfg, seed, retrain=True)  # a cached agent failing its checks is retrained
         seconds = result.pop("training s")
         print(f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)")
     return 0
@@ -90,7 +98,8 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+@guarded
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lva", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -105,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
     p.set_defaults(func=_demos)
 
-    p = sub.add_parser("train", help="train (or load cached) agents by behavioural cloning and report success per task")
+    p = sub.add_parser("train", help="train (or load cached) agents by behavioural cloning and report success per task "
+                       "(a cached agent that fails its checks is retrained)")
     p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)")
     p.set_defaults(func=_train)
@@ -128,13 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_student)
 
     args = parser.parse_args(argv)
-    from .models import ModelUnavailable
-
-    try:
-        return int(args.func(args))
-    except (ModelUnavailable, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return int(args.func(args))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import AgentConfig, Config, EnvConfig
+from .config import TOKEN_INITS, VISIONS, AgentConfig, Config, EnvConfig
 from .env import ACTION_NAMES
 from .instructions import vocabulary
 from .io import atomic_path
@@ -52,8 +52,6 @@ from .io import atomic_path
 N_ACTIONS = len(ACTION_NAMES)
 #: Sizes of MiniGrid's symbolic codes: object type (0..10), colour (0..5), state (0..2).
 CODE_SIZES = (11, 6, 3)
-VISIONS = ("grid", "imagenet")
-TOKEN_INITS = ("random", "identical")
 
 PAD, UNK = "<pad>", "<unk>"
 

@@ -3,6 +3,10 @@
 Every chapter starts from ``get_config(profile)``; artifacts live under
 ``<cache_dir>/<stage>-<hash>/`` where the hash covers exactly the config sections the stage
 depends on, so changing a knob invalidates what it influenced and nothing else.
+``get_config`` checks the type and range of every value it is given (``ValueError`` naming the
+field, the value and what is allowed) and normalises them before anything is hashed: an int
+field takes ints only (``0``, not ``0.0`` or ``'0'``), a float field takes ints too (``1`` is
+``1.0``), a tuple field takes a list too.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 PROFILES = ("fast", "full")
+VISIONS = ("grid", "imagenet")  # AgentConfig.vision (see lva.agent)
+TOKEN_INITS = ("random", "identical")  # AgentConfig.token_init
+EXPERT_MODES = ("shortest", "look-first")  # DemoConfig.expert (see lva.expert)
 
 
 def repo_root() -> Path:
@@ -163,6 +173,13 @@ class Config:
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def inputs(self, stage: str) -> dict[str, Any]:
+        """What a stage's artifacts are built from (its manifests record it, see :mod:`lva.cache`):
+        the stage, its cache key and the config sections the key covers."""
+        sections = STAGES[stage] if stage in STAGES else self.section(stage)  # unknown: ValueError
+        return {"stage": stage, "key": self.key(*sections), "schema": SCHEMA_VERSION,
+                **{name: dataclasses.asdict(self.section(name)) for name in sections}}
+
     def stage_dir(self, stage: str) -> Path:
         """The folder of one pipeline stage's artifacts, keyed by the config it depends on."""
         if stage not in STAGES:
@@ -171,9 +188,9 @@ class Config:
 
     def artifact(self, stage: str, name: str) -> Path:
         """Path of one artifact of a stage (the folder is created, the file is not)."""
-        folder = self.stage_dir(stage)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
+        from .io import make_folder  # a CacheError naming the folder if it cannot be created
+
+        return make_folder(self.stage_dir(stage)) / name
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view, for printing in the book."""
@@ -211,10 +228,126 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 
+def _cache_folder(value: Any, where: str) -> Path:
+    """``value`` as an absolute folder path (``~`` expanded), or ``ValueError`` if it is a file."""
+    path = Path(os.path.expandvars(os.path.expanduser(str(value)))).resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{where}={value!s} is a file, not a folder: point it at a folder (created if missing)")
+    return path
+
+
 def default_cache_dir() -> Path:
-    """``$LVA_CACHE`` if set, else ``<repo>/.cache/lva``."""
+    """``$LVA_CACHE`` (``~`` expanded, made absolute) if set, else ``<repo>/.cache/lva``."""
     env = os.environ.get("LVA_CACHE")
-    return Path(env) if env else repo_root() / ".cache" / "lva"
+    return _cache_folder(env, "LVA_CACHE") if env else repo_root() / ".cache" / "lva"
+
+
+# ------------------------------------------------------------------------------------------------
+# Checking and normalising values
+# ------------------------------------------------------------------------------------------------
+
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def _at_least(low: float) -> Rule:
+    return (lambda v: v >= low), f"a number >= {low}"
+
+
+def _inside(low: float, high: float) -> Rule:
+    return (lambda v: low < v < high), f"a number strictly between {low} and {high}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Rule:
+    return (lambda v: v in choices), f"one of the valid choices: {', '.join(choices)}"
+
+
+_POSITIVE, _ANY = _at_least(1), ((lambda v: True), "")
+#: Range of each field (``section.field``; top-level fields by name); every other int is >= 0.
+_RULES: dict[str, Rule] = {
+    "threads": _POSITIVE,
+    "env.room_size": _at_least(5),
+    "env.num_doors": _POSITIVE,
+    "env.max_steps": _POSITIVE,
+    "env.escape_distance": _POSITIVE,
+    "env.view_size": ((lambda v: v >= 3 and v % 2 == 1), "an odd number >= 3"),
+    "env.rgb_tile": _POSITIVE,
+    "demos.episodes_per_task": _POSITIVE,
+    "demos.expert": _one_of(EXPERT_MODES),
+    "checks.eval_episodes_per_task": _POSITIVE,
+    "checks.compare_visions": _one_of(VISIONS),
+    **{f"agent.{f}": _POSITIVE for f in ("token_dim", "embed_dim", "heads", "mlp_dim", "max_len", "channels",
+                                        "direction_dim", "hidden")},
+    "agent.token_init": _one_of(TOKEN_INITS),
+    "agent.vision": _one_of(VISIONS),
+    **{f"train.{f}": _POSITIVE for f in ("epochs", "batch_episodes", "eval_every", "monitor_episodes_per_task")},
+    "train.lr": ((lambda v: v > 0), "a number > 0"),
+    "train.grad_clip": ((lambda v: v > 0), "a number > 0"),
+    "train.val_fraction": _inside(0, 1),
+    **{f"align.{f}": _POSITIVE for f in ("k", "ks", "n_perm", "n_perm_retrieval")},
+    "align.level": _inside(0, 1),
+    "align.alpha": _inside(0, 1),
+}
+_NON_EMPTY = {"agent_seeds", "align.ks"}  # tuples that need at least one item (the others may be empty)
+
+
+def _bad(where: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"config field {where} = {value!r} ({type(value).__name__}) is not allowed: must be {allowed}")
+
+
+def _scalar(where: str, value: Any, kind: type) -> Any:
+    """``value`` as a plain ``kind`` (int, float, str or bool), or ValueError."""
+    if kind is bool:
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return bool(value)
+        raise _bad(where, value, "True or False")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise _bad(where, value, "a string")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _bad(where, value, "an integer (not a float or a string)" if kind is int else "a number")
+    if kind is int:
+        if not isinstance(value, numbers.Integral):
+            raise _bad(where, value, "an integer (not a float or a string)")
+        return int(value)
+    if value != value or abs(value) == float("inf"):
+        raise _bad(where, value, "a finite number")
+    return float(value)
+
+
+def _rule(where: str, kind: Any) -> Rule:
+    return _RULES.get(where, _at_least(0) if kind is int else _ANY)
+
+
+def _checked(where: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against its field's type ``hint`` and range, and normalised."""
+    if hint is Path:
+        if not isinstance(value, (str, os.PathLike)):
+            raise _bad(where, value, "a folder path")
+        return _cache_folder(value, where)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+            raise _bad(where, value, f"a tuple of {item.__name__} (a list is fine)")
+        if where in _NON_EMPTY and not value:
+            raise _bad(where, value, f"a non-empty tuple of {item.__name__}")
+        items = tuple(_scalar(f"{where}[{i}]", v, item) for i, v in enumerate(value))
+        if where == "agent_seeds" and len(set(items)) != len(items):
+            raise _bad(where, value, "distinct seeds")
+        test, allowed = _rule(where, item)
+        if not all(test(v) for v in items):
+            raise _bad(where, value, f"made of items that are {allowed}")
+        return items
+    normal = _scalar(where, value, hint)
+    test, allowed = _rule(where, hint)
+    if not test(normal):
+        raise _bad(where, value, allowed)
+    return normal
+
+
+def _check_fields(cls: type, values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {name: _checked(f"{prefix}{name}", v, hints[name]) for name, v in values.items()}
 
 
 def get_config(profile: str = "fast", **overrides: Any) -> Config:
@@ -234,7 +367,7 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
             sec, fld = name.split("__", 1)
             if sec not in _SECTIONS:
                 raise ValueError(f"unknown config section {sec!r}; valid sections: {', '.join(_SECTIONS)}")
-            valid = {f.name for f in dataclasses.fields(type(getattr(Config(), sec)))}
+            valid = {f.name for f in dataclasses.fields(typing.get_type_hints(Config)[sec])}
             if fld not in valid:
                 raise ValueError(f"unknown field {fld!r} in section {sec!r}; valid fields: {', '.join(sorted(valid))}")
             sections.setdefault(sec, {})[fld] = value
@@ -243,6 +376,14 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
         else:
             choices = sorted(top_fields) + [f"{s}__<field>" for s in _SECTIONS]
             raise ValueError(f"unknown config override {name!r}; valid: {', '.join(choices)}")
-    base = Config()
-    built = {sec: dataclasses.replace(getattr(base, sec), **vals) for sec, vals in sections.items()}
-    return dataclasses.replace(base, **top, **built)
+    top = _check_fields(Config, top)
+    base = Config(cache_dir=top["cache_dir"]) if "cache_dir" in top else Config()  # LVA_CACHE unread if overridden
+    built = {sec: dataclasses.replace(getattr(base, sec), **_check_fields(type(getattr(base, sec)), vals, f"{sec}."))
+             for sec, vals in sections.items()}
+    cfg = dataclasses.replace(base, **top, **built)
+    if cfg.agent.token_dim % cfg.agent.heads:
+        raise ValueError(f"config field agent.heads = {cfg.agent.heads} must divide agent.token_dim = {cfg.agent.token_dim}")
+    if cfg.env.escape_start_max >= cfg.env.escape_distance:
+        raise ValueError(f"config field env.escape_start_max = {cfg.env.escape_start_max} must be smaller than "
+                         f"env.escape_distance = {cfg.env.escape_distance}")
+    return cfg

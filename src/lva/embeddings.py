@@ -5,7 +5,10 @@
 layer, so each (model, pooling, texts) is computed once and stored with all its layers in
 ``<cache>/embeddings/<model>/<pooling>-<texts sha12>.npz`` (atomic write); any layer request is a
 slice of that file, so the cache key is effectively (model, pooling, layer, instruction-list
-hash). A warm call only reads the file. Models are loaded lazily, once per process.
+hash). Each file has a manifest (:mod:`lva.cache`: the model, its source, the pooling, the full
+hash of the texts, the array's shape): a file that fails its checks (corrupt, truncated, another
+shape than the texts need, NaN) is recomputed after a one-line notice. A warm call only reads
+the file. Models are loaded lazily, once per process.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from typing import Any
 
 import numpy as np
 
+from lva import cache as lva_cache
 from lva import models as M
 from lva.config import default_cache_dir
+from lva.errors import CacheError
 from lva.io import load_npz, save_npz
 
 
 _LOADED: dict[str, M.Loaded] = {}
 
 
-def texts_hash(texts: Sequence[str]) -> str:
-    """sha256 of the ordered list of strings (12 hex digits)."""
-    return hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:12]
+def texts_hash(texts: Sequence[str], digits: int = 12) -> str:
+    """sha256 of the ordered list of strings (its first ``digits`` hex digits)."""
+    return hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:digits]
 
 
 def cache_path(
@@ -43,6 +48,34 @@ def cache_path(
     src = hashlib.sha256(f"{spec.source}|{spec.sha256}|{M.MODELS_SCHEMA}".encode()).hexdigest()[:6]
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return root / "embeddings" / spec.name / f"{pooling}-{texts_hash(texts)}-{src}.npz"
+
+
+def _built_from(name: str, texts: Sequence[str], pooling: str | None) -> dict[str, Any]:
+    """What the cache file of (model, pooling, texts) is built from (its manifest records it)."""
+    spec = M.get_spec(name)
+    return {"model": spec.name, "source": spec.source, "sha256": spec.sha256, "schema": M.MODELS_SCHEMA,
+            "pooling": pooling or spec.pooling, "n": len(texts),
+            "texts_sha256": texts_hash(texts, 64)}
+
+
+def _counts(data: dict[str, np.ndarray]) -> dict[str, Any]:
+    x = data["embeddings"]
+    return {"shape": list(x.shape), "texts": int(x.shape[1]) if x.ndim == 3 else None,
+            "dtype": str(x.dtype), "finite": bool(np.isfinite(x).all())}
+
+
+def _read(name: str, texts: Sequence[str], pooling: str | None, cache_dir: str | Path | None) -> dict[str, np.ndarray] | None:
+    """The verified cache file of (model, pooling, texts) as arrays, or ``None`` when it is
+    missing or fails its checks (then after a one-line notice: it is recomputed)."""
+    file = cache_path(name, texts, pooling, cache_dir)
+    if not file.exists():
+        return None
+    try:
+        return lva_cache.read(file, load_npz, _built_from(name, texts, pooling), _counts,
+                          {"texts": len(texts), "finite": True, "dtype": "float32"})
+    except CacheError as err:
+        lva_cache.notice(f"{err}; recomputing it")
+        return None
 
 
 def _select(all_layers: np.ndarray, layers: str | int, spec: M.ModelSpec) -> np.ndarray:
@@ -92,21 +125,19 @@ def embed(
         from lva.instructions import all_instructions
 
         texts = [i.text for i in all_instructions()]
-    texts = list(texts)
+    texts = M.check_texts(texts)
     if pooling is not None and pooling not in M.POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(M.POOLINGS)}")
     use_cache = cache and path is None
-    file = cache_path(name, texts, pooling, cache_dir)
-    if use_cache and file.exists():
-        data = load_npz(file)
+    if use_cache and (data := _read(name, texts, pooling, cache_dir)) is not None:
         return _select(data["embeddings"], layers, spec)
     loaded, load_s = _loaded(name, path, device)
     pooling = pooling or spec.pooling
-    # poolings of the same forward pass (mean / last / first) not cached yet come for free
+    # poolings of the same forward pass (mean / last / first) not cached (or not valid) yet come for free
     group = [pooling]
     if use_cache:
         group += [q for q in spec.all_poolings if q != pooling and M.prompt_template(q) == M.prompt_template(pooling)
-                  and not cache_path(name, texts, q, cache_dir).exists()]
+                  and lva_cache.problem(cache_path(name, texts, q, cache_dir), _built_from(name, texts, q)) is not None]
     t0 = time.perf_counter()
     pooled = M.encode_poolings(loaded, texts, group, batch_size=batch_size)
     embed_s = time.perf_counter() - t0
@@ -125,7 +156,9 @@ def embed(
                 "device": loaded.device,
                 "threads": _threads(),
             }
-            save_npz(cache_path(name, texts, q, cache_dir), embeddings=vectors, meta=np.array(json.dumps(meta, sort_keys=True)))
+            lva_cache.write(cache_path(name, texts, q, cache_dir),
+                            {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},
+                            lambda arrays, p: save_npz(p, **arrays), _built_from(name, texts, q), _counts)
     all_layers = pooled[pooling]
     return _select(all_layers, layers, spec)
 
@@ -157,7 +190,7 @@ def cache_info(name: str, texts: Sequence[str] | None = None, pooling: str | Non
     file = cache_path(name, texts, pooling)
     if not file.exists():
         raise FileNotFoundError(f"{name}: no cached embeddings at {file}; call embed({name!r}) first")
-    data = load_npz(file)
+    data = lva_cache.read(file, load_npz, _built_from(name, texts, pooling), _counts)
     meta = json.loads(str(data["meta"]))
     n_layers, n, d = data["embeddings"].shape
     return {

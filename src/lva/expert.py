@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from minigrid.core.actions import Actions
 
-from .config import EnvConfig
+from .config import EXPERT_MODES, EnvConfig
 from .env import InstructionRoomEnv, episode_seeds, make_env
 from .instructions import TASKS
 from .planner import plan, plan_to_face, search
@@ -29,7 +29,7 @@ __all__ = ["EXPERT_MODES", "BotComparison", "Expert", "check_expert", "compare_w
 #: ``look-first`` first turns left until the named object is in the agent's view (at most a full
 #: turn: from a corner, an object in the opposite corner stays out of the 7 x 7 view), then follows
 #: the shortest path, so that demonstrated actions can be inferred from what the agent sees.
-EXPERT_MODES = ("shortest", "look-first")
+#: (``EXPERT_MODES`` is defined in :mod:`lva.config`, which checks ``DemoConfig.expert`` against it.)
 
 
 def next_actions(env: InstructionRoomEnv, mode: str = "shortest", turns: int = 0) -> list[int]:

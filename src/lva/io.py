@@ -1,16 +1,25 @@
 """Atomic artifact writes: a file is either absent or complete, never half-written.
 
-Each writer goes to a temporary file in the destination folder, is flushed and fsynced, then
-renamed over the destination with ``os.replace`` (atomic on POSIX), so an interrupted run never
-leaves a file that a later run trusts.
+Each writer goes to a temporary file ``.<name>.<random>.tmp`` in the destination folder, is
+flushed and fsynced, then renamed over the destination with ``os.replace`` (atomic on POSIX), so
+an interrupted run never leaves a file that a later run trusts. The writer holds an exclusive
+lock (``flock``) on its temporary file while it writes; a temporary file nobody holds belongs to a
+killed writer (``kill -9``, power loss), and the next write into that folder deletes it
+(:func:`sweep_stale`; where there is no ``flock``, e.g. on Windows: when untouched for 10 minutes). Files
+get ordinary permissions (0o644). What an artifact holds, and checking it on load, is
+:mod:`lva.cache`'s job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -18,23 +27,138 @@ from typing import IO, Any
 import numpy as np
 from tqdm.std import tqdm
 
+from .errors import CacheError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+#: Without ``flock``: a temporary file untouched this long (seconds) is stale.
+STALE_AFTER_S = 600.0
+FILE_MODE = 0o644
+
+
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
+@contextlib.contextmanager
+def _writing_in(folder: Path) -> Iterator[None]:
+    """Turn "cannot write here" errors of the block into one clear :class:`CacheError`."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _UNWRITABLE:
+            raise CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
+                             "LVA_CACHE at a writable folder") from None
+        raise
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and its parents) if missing; :class:`CacheError` with one clear line if
+    it cannot be (read-only, or a file in the way)."""
+    folder = Path(folder)
+    with _writing_in(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _remove_if_abandoned(path: Path) -> bool:
+    """Delete a temporary file or folder whose writer is gone (nobody holds its lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        young = time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S
+        if fcntl is None:
+            if young:
+                return False
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a live writer holds it
+            except OSError:
+                if young:  # no locks on this file system: judge by age
+                    return False
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                return False  # a read-only folder: the write that follows says so
+        return True
+    finally:
+        os.close(fd)
+
+
+#: The temporary files this module makes: ``.<name>.<8 random characters of tempfile>.tmp``.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def sweep_stale(folder: str | Path) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp``) that killed writers left in
+    ``folder``; returns them."""
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if _TEMPORARY.match(p.name) and _remove_if_abandoned(p)]
+
+
+def _locked_temp(folder: Path, name: str, directory: bool) -> tuple[Path, int]:
+    """A new temporary file (or folder) ``.<name>.<random>.tmp`` in ``folder`` and an open
+    descriptor holding its lock, after sweeping the stale ones."""
+    make_folder(folder)
+    sweep_stale(folder)
+    with _writing_in(folder):
+        for _ in range(10):
+            if directory:
+                path = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
+                fd = os.open(path, os.O_RDONLY)
+            else:
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+                path = Path(tmp)
+            if fcntl is not None:
+                with contextlib.suppress(OSError):  # no locks on this file system: sweeps judge by age
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not swept between creation and lock
+                    return path, fd
+            os.close(fd)
+    raise CacheError(f"cannot create a temporary file in {folder}")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path, fd = _locked_temp(dest.parent, dest.name, directory=False)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def temp_folder(parent: str | Path, name: str) -> Iterator[Path]:
+    """A locked temporary folder ``.<name>.<random>.tmp`` in ``parent`` (removed afterwards; swept
+    by the next write there if its process is killed): where a folder artifact is built before
+    it is renamed into place."""
+    path, fd = _locked_temp(Path(parent), name, directory=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
 
 
 @contextlib.contextmanager

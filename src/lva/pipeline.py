@@ -21,50 +21,44 @@ same demonstrations' views (never their actions) with the agent's text architect
 embeddings include every agent's and every encoder's E_L, and the alignment compares them. The
 stage modules named under each stage only compute; this module decides where artifacts live
 (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the config sections each stage depends on) and
-writes them atomically (:mod:`lva.io`). Torch runs on ``cfg.threads`` threads in every stage
-that computes with it. Language-model embeddings have their own cache (:mod:`lva.embeddings`);
-chapter 6's headline statistics are recomputed, and its specification curve (the slowest of
-them) is cached under a hash of everything it reads.
+writes them atomically (:mod:`lva.io`), each with a manifest that every load checks
+(:mod:`lva.cache`): a corrupt, truncated or mislabelled artifact is rebuilt after a one-line
+notice, except an agent, which is not retrained unasked: the error names the command that
+retrains it (``python -m lva train --profile <p> --seed <n>``). Torch runs on ``cfg.threads``
+threads in every stage that computes with it. Language-model embeddings have their own cache
+(:mod:`lva.embeddings`); chapter 6's headline statistics are recomputed, and its specification
+curve (the slowest of them) is cached under a hash of everything it reads.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
+from . import cache
 from .agent import Agent, load_checkpoint, save_checkpoint
-from .config import Config
+from .config import Config, get_config
 from .demos import Demos, generate
+from .errors import CacheError
 from .evaluate import evaluate, success_table
 from .grounding import (GroundedEncoder, GroundHistory, Pairs, chosen_episodes, episode_views, load_encoder,
                         make_pairs, save_encoder, train_encoder)
-from .instructions import TASK_NAMES
+from .instructions import TASK_NAMES, TASKS
 from .io import load_json, load_npz, save_json, save_npz
 from .train import History, train
-
-T = TypeVar("T")
 
 #: The stages in order (the functions of this module).
 STAGES = ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
 
 
-def _load_or_build(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], Any],
-                   info: dict[str, Any] | None) -> T:
-    """``load(path)`` if the artifact exists, else ``build()`` then ``save``; fills ``info`` with
-    ``cached`` and ``seconds`` (load or build time, saving excluded)."""
-    start = time.perf_counter()
-    cached = path.exists()
-    value = load(path) if cached else build()
-    seconds = time.perf_counter() - start
-    if not cached:
-        save(value, path)
-    if info is not None:
-        info.update(cached=cached, seconds=seconds)
-    return value
+def _demos_counts(demos: Demos) -> dict[str, Any]:
+    per_task = np.bincount(demos.task, minlength=len(TASKS))
+    return {"episodes": demos.n_episodes, "transitions": demos.n_transitions,
+            "episodes_per_task": {task: int(n) for task, n in zip(TASKS, per_task)}}
 
 
 def _save_table(table: Any, path: Path) -> None:
@@ -92,12 +86,13 @@ def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any]
     ``info``, if given, receives ``cached``, ``seconds`` and, when generated now, ``episodes_per_s``.
     """
     info = {} if info is None else info
-    demos = _load_or_build(
+    demos = cache.load_or_build(
         cfg.artifact("demos", "demos.npz"),
         Demos.load,
         lambda: generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert),
         lambda d, path: d.save(path),
-        info,
+        built_from=cfg.inputs("demos"), counts=_demos_counts,
+        expect={"episodes_per_task": {task: cfg.demos.episodes_per_task for task in TASKS}}, info=info,
     )
     if not info["cached"]:
         info["episodes_per_s"] = demos.n_episodes / info["seconds"]
@@ -124,9 +119,11 @@ def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any
         data = load_npz(path)
         return data["features"], data["index"]
 
-    features, index = _load_or_build(
+    features, index = cache.load_or_build(
         cfg.artifact("features", "imagenet-stride8.npz"), load, build,
-        lambda fi, path: save_npz(path, features=fi[0], index=fi[1]), info,
+        lambda fi, path: save_npz(path, features=fi[0], index=fi[1]), built_from=cfg.inputs("features"),
+        counts=lambda fi: {"features": list(fi[0].shape), "views": len(fi[1]), "index_max": int(fi[1].max(initial=-1))},
+        info=info,
     )
     if not info["cached"]:
         info.update(views=len(index), distinct=len(features), views_per_s=len(features) / info["seconds"])
@@ -138,19 +135,53 @@ def checkpoint_paths(cfg: Config, seed: int) -> tuple[Path, Path]:
     return cfg.artifact("agent", f"seed{seed}.pt"), cfg.artifact("agent", f"seed{seed}-history.json")
 
 
-def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[Agent, History, bool]:
+def _agent_counts(agent: Agent) -> dict[str, Any]:
+    return {"config": dataclasses.asdict(agent.cfg), "view_size": agent.view_size,
+            "parameters": sum(p.numel() for p in agent.state_dict().values())}
+
+
+def _history_counts(history: History) -> dict[str, Any]:
+    return {"epochs": len(history.epoch)}
+
+
+def retrain_command(cfg: Config, seed: int) -> str:
+    """How to rebuild the agent of ``cfg`` and ``seed``: the command line when ``cfg`` is its
+    profile's own, else deleting its files (it is retrained on next use)."""
+    ckpt, hist_path = checkpoint_paths(cfg, seed)
+    delete = f"delete {ckpt.name} and {hist_path.name} in {ckpt.parent} to retrain it on next use"
+    if cfg.key("env", "demos", "agent", "train") != get_config(cfg.profile).key("env", "demos", "agent", "train"):
+        return delete
+    return f"retrain it with `python -m lva train --profile {cfg.profile} --seed {seed}` (or {delete})"
+
+
+def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = True,
+                  retrain: bool = False) -> tuple[Agent, History, bool]:
     """Stage 3 for one seed (``cfg.seed`` by default): ``(agent, history, cached)``, from its
     checkpoint if present, else trained by behavioural cloning on :func:`demonstrations` (and
-    :func:`visual_features`) and saved."""
+    :func:`visual_features`) and saved.
+
+    A checkpoint or history that fails its manifest's checks raises :class:`CacheError` naming
+    :func:`retrain_command` (training takes minutes to hours: never started unasked), unless
+    ``retrain`` (``python -m lva train`` passes it): then it is retrained after a one-line notice."""
     seed = cfg.seed if seed is None else seed
     ckpt, hist_path = checkpoint_paths(cfg, seed)
-    if ckpt.exists() and hist_path.exists():
-        return load_checkpoint(ckpt), History(**load_json(hist_path)), True
+    built_from = {**cfg.inputs("agent"), "seed": seed}
+    if ckpt.exists():
+        try:
+            history = cache.read(hist_path, lambda p: History(**load_json(p)), built_from, _history_counts,
+                                 {"epochs": cfg.train.epochs})
+            agent = cache.read(ckpt, load_checkpoint, built_from, _agent_counts,
+                               {"config": dataclasses.asdict(cfg.agent), "view_size": cfg.env.view_size})
+            return agent, history, True
+        except CacheError as err:
+            if not retrain:
+                raise CacheError(f"{err}; {retrain_command(cfg, seed)}") from None
+            cache.notice(f"{err}; retraining it")
     demos = demonstrations(cfg, show_progress)
     features = visual_features(cfg, show_progress) if cfg.agent.vision == "imagenet" else None
     agent, history = train(cfg, demos, seed, show_progress=show_progress, features=features)
-    save_json(hist_path, history.to_dict())
-    save_checkpoint(agent, ckpt)
+    cache.write(hist_path, history, lambda h, p: save_json(p, h.to_dict()), built_from, _history_counts)
+    cache.write(ckpt, agent, lambda a, p: save_checkpoint(a, p), built_from, _agent_counts)
     return agent, history, False
 
 
@@ -167,13 +198,18 @@ def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None
     seed = cfg.seed if seed is None else seed
     n = cfg.checks.eval_episodes_per_task
     path = cfg.artifact("agent", f"seed{seed}-eval{n}-stream{cfg.seed}.json")
-    return _load_or_build(path, _load_table, lambda: evaluate(trained_agent(cfg, seed)[0], cfg), _save_table, info)
+    return cache.load_or_build(path, _load_table, lambda: evaluate(trained_agent(cfg, seed)[0], cfg), _save_table,
+                               built_from={**cfg.inputs("agent"), "seed": seed, "episodes_per_task": n,
+                                           "stream": cfg.seed},
+                               counts=lambda table: {"episodes": len(table)}, expect={"episodes": n * len(TASKS)},
+                               info=info)
 
 
-def trained_success(cfg: Config, seed: int | None = None) -> dict[str, float]:
+def trained_success(cfg: Config, seed: int | None = None, retrain: bool = False) -> dict[str, float]:
     """The trained agent of ``cfg`` and ``seed`` evaluated on ``checks.eval_episodes_per_task`` fresh
-    episodes per task: success rate per task (keyed by display name) and its training seconds."""
-    _, history, _ = trained_agent(cfg, seed)
+    episodes per task: success rate per task (keyed by display name) and its training seconds
+    (``retrain``: see :func:`trained_agent`)."""
+    _, history, _ = trained_agent(cfg, seed, retrain=retrain)
     table = success_table(evaluation(cfg, seed), "task")["success"]
     return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
 
@@ -193,7 +229,12 @@ def vision_pairs(cfg: Config, show_progress: bool = True, info: dict[str, Any] |
         return make_pairs(demos.instruction[episodes], views, cfg.env.rgb_tile, gc.views, show_progress)
 
     path = cfg.artifact("vision-pairs", f"pairs-{gc.episodes_per_task}-{'-'.join(gc.views)}.npz")
-    return _load_or_build(path, lambda p: Pairs.from_arrays(load_npz(p)), build, lambda v, p: save_npz(p, **v.to_arrays()), info)
+    return cache.load_or_build(path, lambda p: Pairs.from_arrays(load_npz(p)), build,
+                               lambda v, p: save_npz(p, **v.to_arrays()),
+                               built_from={**cfg.inputs("vision-pairs"), "episodes_per_task": gc.episodes_per_task,
+                                           "views": list(gc.views)},
+                               counts=lambda v: {k: list(a.shape) for k, a in sorted(v.to_arrays().items())},
+                               info=info)
 
 
 def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[GroundedEncoder, GroundHistory, bool]:
@@ -201,12 +242,25 @@ def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: 
     checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
     seed = cfg.seed if seed is None else seed
     ckpt, hist_path = cfg.artifact("vision", f"seed{seed}.pt"), cfg.artifact("vision", f"seed{seed}-history.json")
-    if ckpt.exists() and hist_path.exists():
-        return load_encoder(ckpt), GroundHistory(**load_json(hist_path)), True
+    built_from = {**cfg.inputs("vision"), "seed": seed}
+    if ckpt.exists():
+        try:  # about a minute to retrain: a damaged encoder is rebuilt after a one-line notice
+            history = cache.read(hist_path, lambda p: GroundHistory(**load_json(p)), built_from, _ground_counts)
+            return cache.read(ckpt, load_encoder, built_from, _encoder_counts), history, True
+        except CacheError as err:
+            cache.notice(f"{err}; retraining it")
     encoder, history = train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress)
-    save_json(hist_path, history.to_dict())
-    save_encoder(encoder, ckpt)
+    cache.write(hist_path, history, lambda h, p: save_json(p, h.to_dict()), built_from, _ground_counts)
+    cache.write(ckpt, encoder, lambda e, p: save_encoder(e, p), built_from, _encoder_counts)
     return encoder, history, False
+
+
+def _ground_counts(history: GroundHistory) -> dict[str, Any]:
+    return {"epochs": len(history.epoch)}
+
+
+def _encoder_counts(encoder: GroundedEncoder) -> dict[str, Any]:
+    return {"parameters": sum(p.numel() for p in encoder.state_dict().values())}
 
 
 def vision_encoders(cfg: Config, show_progress: bool = True) -> dict[int, GroundedEncoder]:
@@ -278,6 +332,7 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
             h.update(np.ascontiguousarray(pooled[model][pooling]).tobytes())
     path = Path(cfg.cache_dir) / "robustness" / f"curve-{h.hexdigest()[:12]}.json"
     align = cfg.align
+    built_from = {"stage": "robustness", "inputs_sha256": h.hexdigest()}
 
     def build() -> Any:
         from .alignment import threads
@@ -287,4 +342,5 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
                                        n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
                                        halves=meaning_halves(seed=align.seed))
 
-    return _load_or_build(path, _load_table, build, _save_table, info)
+    return cache.load_or_build(path, _load_table, build, _save_table, built_from=built_from,
+                               counts=lambda curve: {"rows": len(curve), "columns": list(curve.columns)}, info=info)

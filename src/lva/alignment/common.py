@@ -55,8 +55,19 @@ def _blas_single() -> Any:
 
 
 # ----------------------------------------------------------------------------- validation
+#: Spaces whose largest magnitude lies outside [2**-SAFE_EXPONENT, 2**SAFE_EXPONENT] are rescaled.
+SAFE_EXPONENT = 32
+
+
 def _as_matrix(X: ArrayLike, name: str) -> np.ndarray:
-    """X as a finite, non-constant float64 2-D array, or ValueError."""
+    """X as a finite, non-constant float64 2-D array, or ValueError.
+
+    Every metric is invariant to the overall scale of each space, but their sums of squares and
+    products overflow or underflow at extreme scales (CKA of ``A * 1e-100`` was inf, RSA at
+    ``1e160`` NaN). A space whose largest magnitude is outside ``2**±SAFE_EXPONENT`` is divided by
+    the power of two nearest it: exact in floating point, and spaces at ordinary scales are left
+    untouched, so their scores do not change by a single bit.
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_items, dim); got shape {X.shape}")
@@ -66,7 +77,8 @@ def _as_matrix(X: ArrayLike, name: str) -> np.ndarray:
         raise ValueError(f"{name} contains NaN or infinite values")
     if np.all(X == X[0]):
         raise ValueError(f"{name} has no variance: all rows are identical")
-    return X
+    exponent = int(np.frexp(np.abs(X).max())[1])
+    return np.ldexp(X, -exponent) if abs(exponent) > SAFE_EXPONENT else X
 
 
 def _as_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +88,13 @@ def _as_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"A and B must have the same number of rows (items); "
                          f"got {A.shape[0]} and {B.shape[0]}")
     return A, B
+
+
+def _check_count(name: str, n: Any, minimum: int = 1) -> int:
+    """A number of resamples or permutations: an integer >= minimum, or ValueError."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {n!r}")
+    return int(n)
 
 
 def _check_k(k: int, n: int) -> int:

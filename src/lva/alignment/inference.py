@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .common import _as_pair, _blas_single, _pool
+from .common import _as_pair, _blas_single, _check_count, _pool
 from .metrics import Metric, Prepared, _record
 
 
@@ -62,6 +62,15 @@ def measure(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> float:
     smaller dimension (Li et al.), capped at n_train - 1; in_sample=True fits and evaluates on
     all rows (the pitfall: ~1.0 on noise when d >= N).
     """
+    score = _score(metric, A, B, options)
+    if not np.isfinite(score):
+        raise ValueError(f"{metric}: the score is {score} (not finite): the inputs are degenerate for this metric "
+                         "(e.g. every distance equal)")
+    return score
+
+
+def _score(metric: str, A: ArrayLike, B: ArrayLike, options: dict[str, Any]) -> float:
+    """``measure`` without its finiteness check (a bootstrap resample may be degenerate)."""
     m, a, b, pair = _prepared_pair(metric, A, B, options)
     return m.score(a, b, **pair)
 
@@ -149,6 +158,7 @@ def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, se
     interval (conservative) instead of biasing the score upwards.
     """
     m = _record(metric)
+    n_boot = _check_count("n_boot (bootstrap resamples; headline(n_boot=0) skips the intervals)", n_boot)
     A, B = _as_pair(A, B)
     rng, n = np.random.default_rng(seed), len(A)
     if m.per_item is not None:
@@ -159,7 +169,7 @@ def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, se
         draws = [np.unique(rng.integers(0, n, n)) for _ in range(n_boot)]
         with _blas_single(), _pool() as pool:  # resamples on threads
             boots = np.array(list(pool.map(
-                lambda idx: measure(metric, A[idx], B[idx], **options), draws)))
+                lambda idx: _score(metric, A[idx], B[idx], options), draws)))
     return Interval(est, *_interval(boots, level))
 
 
@@ -170,6 +180,7 @@ def paired_comparison(metric: str, A: ArrayLike, B: ArrayLike, C: ArrayLike, n_b
     one-sided paired sign-flip p-value (items treated as independent units: kNN overlaps of
     neighbouring items are correlated, so read p as approximate)."""
     _record(metric, per_item=True)
+    n_boot, n_perm = _check_count("n_boot", n_boot), _check_count("n_perm", n_perm)
     d = per_item(metric, A, B, **options) - per_item(metric, A, C, **options)
     rng, n = np.random.default_rng(seed), len(d)
     low, high = _interval(d[rng.integers(0, n, (n_boot, n))].mean(axis=1), level)

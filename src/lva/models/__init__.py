@@ -39,7 +39,7 @@ from .availability import (
     select,
 )
 from .cli import main
-from .encoding import _pool_mask, encode, encode_poolings, pool, prompt_template, semantic_features
+from .encoding import _pool_mask, check_texts, encode, encode_poolings, pool, prompt_template, semantic_features, token_limit
 from .loaders import Loaded, load, pick_device, quiet
 from .registry import (
     CONTROL_LOADERS,
@@ -70,8 +70,8 @@ from .weights import (
 __all__ = [
     "CONTROL_LOADERS", "DECODER_POOLINGS", "ECHO_TEMPLATE", "FAMILIES", "MODELS_SCHEMA", "POOLINGS",
     "PROMPT_TEMPLATE", "REGISTRY", "ZOO_EXTRA", "ZOO_OPTIONAL", "ZOO_SPECIAL", "Loaded", "ModelSpec",
-    "ModelUnavailable", "assemble_chunks", "available", "convert_gguf", "converted_dir", "encode",
+    "ModelUnavailable", "assemble_chunks", "available", "check_texts", "convert_gguf", "converted_dir", "encode",
     "encode_poolings", "get_spec", "install_zoo", "installed_mb", "is_available", "load", "main",
     "models_cache_dir", "pick_device", "pool", "prompt_template", "provenance_table", "quiet",
-    "registry_table", "select", "semantic_features", "unpack_zip_model",
+    "registry_table", "select", "semantic_features", "token_limit", "unpack_zip_model",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +13,38 @@ from typing import Any
 from .registry import CONTROL_LOADERS, REGISTRY, ModelSpec, get_spec
 
 
-class ModelUnavailable(RuntimeError):
-    """A model's weights are not on this machine (and downloading was not allowed)."""
+from lva.errors import BadInput
+
+
+class ModelUnavailable(BadInput, RuntimeError):
+    """A model's weights are not on this machine (and downloading was not allowed), or the local
+    folder given for it is not a usable model folder."""
+
+
+#: What a local save_pretrained folder must hold besides config.json: weights, and a tokenizer.
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
+
+
+def folder_problem(folder: str | Path) -> str | None:
+    """What is wrong with a local model folder (``None`` if it looks loadable): ``config.json``
+    must parse as a JSON object naming its ``model_type``, and a weights file and a tokenizer
+    file must be present. Checked before anything expensive starts."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except FileNotFoundError:
+        return f"{folder} has no config.json"
+    except (OSError, ValueError) as err:
+        return f"{folder}/config.json is not valid JSON ({err})"
+    if not isinstance(config, dict) or "model_type" not in config:
+        return f"{folder}/config.json does not name a model_type"
+    for kind, names in (("weights", _WEIGHTS), ("tokenizer", _TOKENIZER)):
+        if not any((folder / name).is_file() for name in names):
+            return f"{folder} has no {kind} file (one of {', '.join(names)})"
+    return None
 
 
 def _module_dir(module: str) -> Path | None:
@@ -33,10 +64,11 @@ def _installed(requirement: str) -> bool:
 
 
 def _local_dir(spec: ModelSpec) -> Path | None:
-    """A local copy of an online model: ``$LVA_MODELS_DIR/<name>`` or the Hugging Face cache."""
+    """A local copy of an online model: ``$LVA_MODELS_DIR/<name>`` (when that folder exists,
+    usable or not: :func:`folder_problem`) or the Hugging Face cache."""
     root = os.environ.get("LVA_MODELS_DIR")
-    if root and (Path(root) / spec.name / "config.json").exists():
-        return Path(root) / spec.name
+    if root and (Path(root).expanduser() / spec.name).is_dir():
+        return Path(root).expanduser() / spec.name
     if not spec.hub_id:
         return None
     try:
@@ -57,7 +89,8 @@ def is_available(name: str | ModelSpec) -> bool:
         if spec.chunks and not spec.sha256:
             return False  # registered, chunk layout / hash not pinned yet
         return all(_installed(p) for p in spec.packages if not p.startswith("pyarrow"))
-    return _local_dir(spec) is not None
+    local = _local_dir(spec)
+    return local is not None and folder_problem(local) is None
 
 
 def installed_mb(name: str | ModelSpec) -> float | None:
@@ -115,7 +148,10 @@ def select(models: str | Sequence[str] = "offline") -> list[str]:
 def _missing_message(specs: Sequence[ModelSpec]) -> str:
     lines = [f"model(s) not available on this machine: {', '.join(s.name for s in specs)}"]
     for s in specs:
-        if s.hub_id:
+        local = _local_dir(s) if s.hub_id else None
+        if local is not None and (problem := folder_problem(local)) is not None:
+            lines.append(f"  {s.name}: its local folder is not usable: {problem}")
+        elif s.hub_id:
             lines.append(
                 f"  {s.name}: Hugging Face {s.hub_id!r}; on a machine with hub access run "
                 f"`huggingface-cli download {s.hub_id}` (or set LVA_ALLOW_DOWNLOAD=1), or put a "

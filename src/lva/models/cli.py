@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from lva.errors import guarded
+
 from .availability import is_available
 from .registry import REGISTRY, get_spec, registry_table
-from .weights import convert_gguf, install_zoo
+from .weights import convert_gguf, gguf_models, install_zoo, require_gguf
 
 
+@guarded
 def main(argv: Sequence[str] | None = None) -> int:
+    """Errors are one line on stderr and exit code 2 (bad input) or 1 (a failed build)."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -23,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     inst.add_argument("--optional", action="store_true", help="also MPNet and Qwen2.5-Coder-1.5B")
     inst.add_argument("--dry-run", action="store_true")
     conv = sub.add_parser("convert", help="verify and convert the GGUF decoders once (cache)")
-    conv.add_argument("names", nargs="*")
+    conv.add_argument("names", nargs="*", help=f"default: the zoo's ({', '.join(gguf_models())})")
+    conv.add_argument("--verify", action="store_true", help="hash every file of an existing copy (else sizes and times)")
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for row in registry_table():
@@ -33,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cmd in install_zoo(optional=args.optional, dry_run=args.dry_run):
             print(" ".join(cmd))
     else:
-        for name in args.names or [s.name for s in REGISTRY.values() if s.loader == "gguf" and s.default]:
+        names = args.names or [s.name for s in REGISTRY.values() if s.loader == "gguf" and s.default]
+        specs = [require_gguf(get_spec(name)) for name in names]  # every name checked before the first conversion
+        for spec in specs:
             t0 = time.perf_counter()
-            print(name, convert_gguf(get_spec(name)), f"{time.perf_counter() - t0:.1f}s")
+            print(spec.name, convert_gguf(spec, verify=args.verify), f"{time.perf_counter() - t0:.1f}s")
     return 0

@@ -3,12 +3,19 @@ the prompt-based poolings (echo, prompt), and the controls computed from the tex
 
 Hidden states of every layer (embedding output = layer 0) are pooled with the attention mask, so
 padding never changes a sentence's vector.
+
+Input contract of :func:`encode` / :func:`encode_poolings`: ``texts`` is a list (any sequence) of
+strings; a bare string or a non-string item raises ``TypeError`` saying how to fix it; an empty
+list gives ``(n_layers, 0, d)``; a text longer than the model's limit (the smaller of its
+tokenizer's ``model_max_length`` and its ``max_position_embeddings``) is truncated to it, with a
+warning naming how many were.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +87,42 @@ def _pool_mask(pooling: str, enc: Any, spec: ModelSpec, starts: Sequence[int]) -
     return mask
 
 
+def check_texts(texts: Any) -> list[str]:
+    """``texts`` as a list of strings, or ``TypeError`` naming the fix (a bare string) or the
+    first item that is not a string (its index and type)."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"texts must be a list of strings, not a bare {type(texts).__name__}: wrap it in a list, "
+                        f"e.g. [{texts[:40]!r}]")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(f"texts must be a list of strings, not {type(texts).__name__}") from None
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {text!r:.40} ({type(text).__name__}), not a string")
+    return items
+
+
+def token_limit(loaded: Loaded) -> int | None:
+    """The most tokens ``loaded`` reads per text (``None``: no limit, or no model)."""
+    if loaded.model is None:
+        return None
+    limits = [getattr(loaded.tokenizer, "model_max_length", None),
+              getattr(loaded.model.config, "max_position_embeddings", None)]
+    limits = [int(n) for n in limits if isinstance(n, int) and 0 < n < 10**9]
+    return min(limits) if limits else None
+
+
+def _warn_truncated(loaded: Loaded, written: list[str], limit: int | None) -> None:
+    if limit is None:
+        return
+    lengths = [len(ids) for ids in loaded.tokenizer(written, verbose=False)["input_ids"]]
+    long = [i for i, n in enumerate(lengths) if n > limit]
+    if long:
+        warnings.warn(f"{loaded.spec.name}: {len(long)} text(s) longer than its limit of {limit} tokens were "
+                      f"truncated to it (texts[{long[0]}]: {lengths[long[0]]} tokens)", UserWarning, stacklevel=4)
+
+
 def _hf_encode(
     loaded: Loaded, texts: list[str], poolings: Sequence[str], batch_size: int, padding_side: str, desc: str
 ) -> dict[str, np.ndarray]:
@@ -96,6 +139,8 @@ def _hf_encode(
         raise ValueError(f"{spec.name}: echo pooling needs a fast tokenizer (character offsets)")
     takes_pos = "position_ids" in inspect.signature(model.forward).parameters
     tok.padding_side = padding_side
+    limit = token_limit(loaded)
+    _warn_truncated(loaded, [template.format(s=t) for t in texts], limit)
     out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
     with torch.inference_mode(), progress(len(texts), desc, unit="text") as bar:
         for begin in range(0, len(texts), batch_size):
@@ -104,7 +149,7 @@ def _hf_encode(
             # where the echoed (second) copy begins, in characters
             starts = [len(w) - len(t) for w, t in zip(written, batch)]
             enc = tok(written, return_tensors="pt", padding=True, return_special_tokens_mask=True,
-                      return_offsets_mapping="echo" in poolings)
+                      return_offsets_mapping="echo" in poolings, truncation=limit is not None, max_length=limit)
             mask = enc["attention_mask"]
             inputs = {"input_ids": enc["input_ids"].to(loaded.device), "attention_mask": mask.to(loaded.device)}
             if takes_pos:
@@ -128,14 +173,18 @@ def encode_poolings(
     """Several poolings at once: pooling -> float32 ``(n_layers, n, d)`` (layer 0 = embeddings).
 
     Poolings that read the same text (``mean``, ``last``, ``first``) share one forward pass;
-    ``echo`` and ``prompt`` each need their own. Default: the model's ``all_poolings``.
+    ``echo`` and ``prompt`` each need their own. Default: the model's ``all_poolings``. ``texts``:
+    see the module's input contract (an empty list gives ``(n_layers, 0, d)``).
     """
     spec = loaded.spec
+    texts = check_texts(texts)
     poolings = list(poolings or spec.all_poolings)
     unknown = [p for p in poolings if p not in POOLINGS]
     if unknown:
         raise ValueError(f"unknown pooling {unknown[0]!r}; valid: {', '.join(POOLINGS)}")
-    texts = list(texts)
+    if loaded.model is not None and not texts:
+        empty = np.zeros((loaded.n_layers, 0, int(loaded.model.config.hidden_size)), dtype=np.float32)
+        return {p: empty for p in poolings}
     if loaded.model is None:  # controls and static vectors: one layer, mean of words only
         bad = [p for p in poolings if p != "mean"] if loaded.vectors is not None else []
         if bad:
@@ -197,7 +246,7 @@ def _encode_without_model(loaded: Loaded, texts: list[str]) -> np.ndarray:
             np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:16], 16)).standard_normal(spec.dim)
             for t in texts
         ]
-        return np.asarray(rows, dtype=np.float32)[None]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), spec.dim)[None]
     if spec.loader == "semantic":
         return semantic_features(texts)[None]
     if spec.loader == "bow":

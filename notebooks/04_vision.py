@@ -37,7 +37,7 @@
 # |---|---|
 # | Concepts | contrastive learning (InfoNCE), cosine similarity, retrieval accuracy |
 # | Chapters | 1 (the demonstrations), 2 (the language module and the ImageNet features) |
-# | Time to run | `fast`: about 1.5 minutes the first time (views and their ImageNet features, then two encoders trained and cached; 2 CPU cores shared with other jobs), about 30 s after (most of it the second exercise); `full`: see the reproduce page |
+# | Time to run | `fast`: about 1 minute on a clean clone (views and their ImageNet features, then two encoders trained and cached; 2 CPU cores), about 10-30 s after (most of it the second exercise); `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"

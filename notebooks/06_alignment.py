@@ -41,7 +41,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the vision-grounded encoders), 5 (the embeddings) |
-# | Time to run | `fast`: about 2.5 minutes once chapter 5's embeddings and the agents are cached, plus about 6 minutes the first time for the specification curve (2 CPU cores shared with other jobs; the triangle of section 8 takes about 50 s); `full`: about 6 minutes before the triangle |
+# | Time to run | `fast`: about 3 minutes on a clean clone (the specification curve is computed once, then cached), about 1.5 minutes after that (2 CPU cores); `full`: not re-measured since the robustness section and the triangle (about 6 minutes before them) |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -555,7 +555,7 @@ print(f"in-sample {in_sample:.2f}, cross-validated {held_out:.2f}, chance {al.ch
 #
 # The paper's $k$ = 15 is one more choice. Recompute the specification curve of one decoder with
 # $k$ = 10 (fewer permutations keep it quick), and ask again, metric by metric, how often the
-# decoder beats the encoder. Does the verdict of section 8 depend on $k$?
+# decoder beats the encoder. Does the verdict of section 9 depend on $k$?
 # ```
 #
 # ```{solution-start} ex-05-k10

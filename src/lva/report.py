@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lva import alignment as al
+from lva.robustness import decoder_vs_encoder
 
 #: The paper's headline range for action vs decoder LLMs and BLIP (precision@15).
 PAPER_RANGE: tuple[float, float] = (0.70, 0.73)
@@ -117,8 +118,6 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
             f"decoder specifications; their scores range {dec['score'].min():.2f}-{dec['score'].max():.2f}"
             if len(dec) else "no decoder here"))
 
-    from lva.robustness import decoder_vs_encoder
-
     versus = decoder_vs_encoder(curve, family)
     n_spec = int(versus["specifications"].sum()) if len(versus) else 0
     wins = int(round((versus["specifications"] * versus["share above the encoder"]).sum())) if n_spec else 0
@@ -127,7 +126,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
                        "normalisation and metric"))
 
     lm_rows = curve[fam.isin(LM_FAMILIES)]
-    bow = {m: al.measure(m, spaces[anchor], spaces["bag-of-words"], **({"k": k} if m in al.PER_ITEM_METRICS else {}))
+    bow = {m: al.measure(m, spaces[anchor], spaces["bag-of-words"], **al.k_options(m, k))
            for m in lm_rows["metric"].unique()} if "bag-of-words" in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
     out.append(Verdict("Check: language models align with action beyond word overlap (above bag-of-words)", above,
@@ -140,7 +139,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
         pairs = [(n, m) for n in lms for m in metrics]
 
         def score(a: str, b: str, m: str) -> float:
-            return al.measure(m, spaces[a], spaces[b], **({"k": k} if m in al.PER_ITEM_METRICS else {}))
+            return al.measure(m, spaces[a], spaces[b], **al.k_options(m, k))
 
         trained = sum(score(anchor, n, m) > score("untrained-agent", n, m) for n, m in pairs)
         out.append(Verdict("Check: training makes the agent's space more like the language models'", int(trained), len(pairs),

@@ -84,10 +84,6 @@ class LayerChoice:
     fold_scores: tuple[float, float]
 
 
-def _metric_options(metric: str, k: int) -> dict[str, Any]:
-    return {"k": k} if metric in ("mutual_knn", "procrustes_retrieval") else {}
-
-
 def _score_half(metric: str, A: np.ndarray, B: np.ndarray, rows: np.ndarray, k: int) -> float:
     """A score of the items in ``rows``: their mean per-item score in the full spaces (per-item
     metrics: neighbours and Procrustes folds of all N items, so the scale matches the full-data
@@ -109,7 +105,7 @@ def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "ce
     the token embedding under ``prompt`` pooling: every prompt ends with the same token)."""
     out = np.full(len(layers), np.nan)
     varied = [i for i, layer in enumerate(layers) if np.ptp(layer, axis=0).max() > 0]
-    out[varied] = al.measure_each(metric, A, [normalise(layers[i], norm) for i in varied], **_metric_options(metric, k))
+    out[varied] = al.measure_each(metric, A, [normalise(layers[i], norm) for i in varied], **al.k_options(metric, k))
     return out
 
 
@@ -133,11 +129,13 @@ def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nda
     are permuted (the same permutations for both folds) and each fold's half is rescored."""
     layers = np.asarray(layers)
     sizes = np.array([len(halves[1]), len(halves[0])], dtype=float)
-    folds = []
+    folds, items = [], {}  # items: per-item nulls of each chosen layer, computed once (folds often agree)
     for (_, score), layer in zip((halves, halves[::-1]), choice.layers):
         B = normalise(layers[layer], norm)
         if metric in al.PER_ITEM_METRICS:
-            folds.append(al.permutation_null_items(metric, A, B, n_perm, seed, k=k)[:, score].mean(axis=1))
+            if layer not in items:
+                items[layer] = al.permutation_null_items(metric, A, B, n_perm, seed, k=k)
+            folds.append(items[layer][:, score].mean(axis=1))
         else:
             folds.append(al.permutation_null(metric, np.asarray(A)[score], B[score], n_perm=n_perm, seed=seed))
     return (folds[0] * sizes[0] + folds[1] * sizes[1]) / sizes.sum()
@@ -194,7 +192,7 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
         layers = np.asarray(models[name][pooling])
         for norm, metric in itertools.product(NORMALISATIONS, metrics):
             perms = n_perm_retrieval if (metric == "procrustes_retrieval" and n_perm_retrieval) else n_perm
-            opts = _metric_options(metric, k)
+            opts = al.k_options(metric, k)
             for choice in LAYER_CHOICES:
                 if choice == "last":
                     B = normalise(layers[-1], norm)
@@ -210,7 +208,7 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
                              "metric": metric, "score": score, "layers read": read,
                              "depth": float(np.mean([int(x) for x in read.split("/")]) / max(len(layers) - 1, 1)),
                              "p": al.p_value(score, null), "null_mean": float(np.mean(null)),
-                             "chance": al.chance(metric, n, k) if metric in ("mutual_knn", "procrustes_retrieval") else 0.0,
+                             "chance": al.chance(metric, n, k),
                              "n_perm": perms})
         if progress is not None:
             progress.update(1)
@@ -268,7 +266,7 @@ def seed_spread(spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric:
     row per representation with the score per seed, their mean, min, max and std (ddof=1)."""
     if not agents:
         raise ValueError("seed_spread needs at least one agent")
-    opts = _metric_options(metric, k)
+    opts = al.k_options(metric, k)
     rows = {}
     for name, X in spaces.items():
         scores = {a: al.measure(metric, spaces[a], X, **opts) for a in agents if a != name}

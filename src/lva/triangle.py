@@ -42,10 +42,6 @@ def roles(names: Sequence[str], family: Mapping[str, str]) -> dict[str, list[str
             "control": [n for n in CONTROLS if n in names]}
 
 
-def _options(metric: str, k: int) -> dict[str, Any]:
-    return {"k": k} if metric in ("mutual_knn", "procrustes_retrieval") else {}
-
-
 def pair_list(names: Sequence[str], family: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
     """Every scored pair as (pair kind, partner, a, b): a is the grounded side (action before
     vision); ``partner`` names the language model or control (empty for the grounded pairs)."""
@@ -69,7 +65,7 @@ def seed_pairs(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], metr
     for a in dict.fromkeys(p[2] for p in listed):
         mine = [p for p in listed if p[2] == a]
         for m in metrics:
-            scores = al.measure_each(m, spaces[a], [spaces[p[3]] for p in mine], **_options(m, k))
+            scores = al.measure_each(m, spaces[a], [spaces[p[3]] for p in mine], **al.k_options(m, k))
             rows += [{"pair": kind, "partner": partner, "a": a, "b": b, "metric": m, "score": float(s)}
                      for (kind, partner, _, b), s in zip(mine, scores)]
     return pd.DataFrame(rows, columns=["pair", "partner", "a", "b", "metric", "score"])

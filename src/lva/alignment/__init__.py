@@ -43,13 +43,13 @@ from .inference import (Interval, Paired, Spread, bootstrap_ci, calibrated, meas
                         paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
                         spread_over_seeds)
 from .kernels import _nuclear_norm, _quad_nulls, _row_tiles
-from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP,
+from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP, k_options,
                       _QUAD, Metric, _fold_perms, _prep_gram, chance)
 from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve, pair_matrix,
                      within_groups)
 
 __all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
            "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "calibrated", "chance",
-           "compare_all", "headline", "headline_for", "knn_curve", "layer_curve", "measure", "measure_each",
+           "compare_all", "headline", "headline_for", "k_options", "knn_curve", "layer_curve", "measure", "measure_each",
            "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
            "spread_over_seeds", "threads", "within_groups"]

@@ -339,6 +339,12 @@ _PREP: Mapping[str, Callable[..., Prepared]] = MappingProxyType(
     {m.name: m.prepared for m in _RECORDS})  # each with its default options
 
 
+def k_options(metric: str, k: int) -> dict[str, int]:
+    """``{"k": k}`` for a metric whose record takes a neighbourhood size (mutual k-NN, retrieval),
+    else ``{}``: the options that set k for any metric."""
+    return {"k": k} if "k" in _record(metric).options else {}
+
+
 def _record(metric: str, per_item: bool = False) -> Metric:
     """The record of ``metric``; ValueError naming the valid choices for an unknown one."""
     valid = PER_ITEM_METRICS if per_item else METRICS

@@ -212,7 +212,7 @@ timing.style.format("{:.2f}")
 
 # %%
 t0 = time.perf_counter()
-poolings = {name: E.all_poolings(name) for name in reps if E.family_of(name) in ("decoder", "encoder")}
+poolings = pipeline.language_model_poolings(reps)  # lva.embeddings.all_poolings of each decoder and encoder
 glue("poolings_seconds", f"{time.perf_counter() - t0:.0f}", display=False)
 pd.DataFrame(
     [{"model": name, "pooling": p, "layers": x.shape[0] - 1, "dim": x.shape[2]} for name, by in poolings.items() for p, x in by.items()]

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .config import PROFILES, repo_root
@@ -133,23 +134,25 @@ def _hide_default_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _matches(html_dir: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re.Match[str]]]:
+    """(page relative to ``html_dir``, match) for every match of ``pattern`` in the built HTML."""
+    for page in sorted(html_dir.rglob("*.html")):
+        for match in pattern.finditer(page.read_text(errors="replace")):
+            yield page.relative_to(html_dir), match
+
+
 def check_offline(html_dir: Path) -> list[str]:
     """``file: tag`` for every script or stylesheet in the built HTML that loads from the network."""
-    found = []
-    for page in sorted(html_dir.rglob("*.html")):
-        for match in _EXTERNAL.finditer(page.read_text(errors="replace")):
-            found.append(f"{page.relative_to(html_dir)}: {match.group(0)}")
-    return found
+    return [f"{page}: {match.group(0)}" for page, match in _matches(html_dir, _EXTERNAL)]
 
 
 def check_quiet(html_dir: Path) -> list[str]:
     """``file: first line`` for every stderr output block on a built page: library progress bars,
-    warnings and log lines belong in the terminal, not in the book (see ``lva.models.quiet``)."""
+    warnings and log lines do not belong in the book (see ``lva.models.quiet``)."""
     found = []
-    for page in sorted(html_dir.rglob("*.html")):
-        for match in _STDERR.finditer(page.read_text(errors="replace")):
-            text = re.sub(r"<[^>]+>", "", match.group(1)).strip().splitlines()
-            found.append(f"{page.relative_to(html_dir)}: {text[0][:120] if text else '(empty)'}")
+    for page, match in _matches(html_dir, _STDERR):
+        text = re.sub(r"<[^>]+>", "", match.group(1)).strip().splitlines()
+        found.append(f"{page}: {text[0][:120] if text else '(empty)'}")
     return found
 
 

@@ -33,7 +33,7 @@ curve (the slowest of them) is cached under a hash of everything it reads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,24 +165,42 @@ def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = Tr
     ``retrain`` (``python -m lva train`` passes it): then it is retrained after a one-line notice."""
     seed = cfg.seed if seed is None else seed
     ckpt, hist_path = checkpoint_paths(cfg, seed)
-    built_from = {**cfg.inputs("agent"), "seed": seed}
+
+    def damaged(err: CacheError) -> None:
+        if not retrain:
+            raise CacheError(f"{err}; {retrain_command(cfg, seed)}") from None
+        cache.notice(f"{err}; retraining it")
+
+    def build() -> tuple[Agent, History]:
+        demos = demonstrations(cfg, show_progress)
+        features = visual_features(cfg, show_progress) if cfg.agent.vision == "imagenet" else None
+        return train(cfg, demos, seed, show_progress=show_progress, features=features)
+
+    return _trained(ckpt, hist_path, {**cfg.inputs("agent"), "seed": seed}, build, damaged,
+                    load=load_checkpoint, save=save_checkpoint, counts=_agent_counts,
+                    expect={"config": dataclasses.asdict(cfg.agent), "view_size": cfg.env.view_size},
+                    history=History, history_counts=_history_counts, history_expect={"epochs": cfg.train.epochs})
+
+
+def _trained(ckpt: Path, hist_path: Path, built_from: dict[str, Any], build: Callable[[], tuple[Any, Any]],
+             damaged: Callable[[CacheError], None], *, load: Callable[[Path], Any], save: Callable[[Any, Path], Any],
+             counts: Callable[[Any], dict[str, Any]], history: type, history_counts: Callable[[Any], dict[str, Any]],
+             expect: dict[str, Any] | None = None, history_expect: dict[str, Any] | None = None) -> tuple[Any, Any, bool]:
+    """A trained network and its training history (an instance of ``history``): both read and
+    verified against their manifests (``counts`` / ``history_counts``, checked against
+    ``expect`` / ``history_expect``), else ``build()`` and both written with theirs;
+    ``damaged(err)`` decides what a file that fails its checks means (raise, or notice and rebuild)."""
     if ckpt.exists():
         try:
-            history = cache.read(hist_path, lambda p: History(**load_json(p)), built_from, _history_counts,
-                                 {"epochs": cfg.train.epochs})
-            agent = cache.read(ckpt, load_checkpoint, built_from, _agent_counts,
-                               {"config": dataclasses.asdict(cfg.agent), "view_size": cfg.env.view_size})
-            return agent, history, True
+            trained_history = cache.read(hist_path, lambda p: history(**load_json(p)), built_from, history_counts,
+                                         history_expect)
+            return cache.read(ckpt, load, built_from, counts, expect), trained_history, True
         except CacheError as err:
-            if not retrain:
-                raise CacheError(f"{err}; {retrain_command(cfg, seed)}") from None
-            cache.notice(f"{err}; retraining it")
-    demos = demonstrations(cfg, show_progress)
-    features = visual_features(cfg, show_progress) if cfg.agent.vision == "imagenet" else None
-    agent, history = train(cfg, demos, seed, show_progress=show_progress, features=features)
-    cache.write(hist_path, history, lambda h, p: save_json(p, h.to_dict()), built_from, _history_counts)
-    cache.write(ckpt, agent, lambda a, p: save_checkpoint(a, p), built_from, _agent_counts)
-    return agent, history, False
+            damaged(err)
+    network, trained_history = build()
+    cache.write(hist_path, trained_history, lambda h, p: save_json(p, h.to_dict()), built_from, history_counts)
+    cache.write(ckpt, network, save, built_from, counts)
+    return network, trained_history, False
 
 
 def agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
@@ -242,17 +260,12 @@ def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: 
     checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
     seed = cfg.seed if seed is None else seed
     ckpt, hist_path = cfg.artifact("vision", f"seed{seed}.pt"), cfg.artifact("vision", f"seed{seed}-history.json")
-    built_from = {**cfg.inputs("vision"), "seed": seed}
-    if ckpt.exists():
-        try:  # about a minute to retrain: a damaged encoder is rebuilt after a one-line notice
-            history = cache.read(hist_path, lambda p: GroundHistory(**load_json(p)), built_from, _ground_counts)
-            return cache.read(ckpt, load_encoder, built_from, _encoder_counts), history, True
-        except CacheError as err:
-            cache.notice(f"{err}; retraining it")
-    encoder, history = train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress)
-    cache.write(hist_path, history, lambda h, p: save_json(p, h.to_dict()), built_from, _ground_counts)
-    cache.write(ckpt, encoder, lambda e, p: save_encoder(e, p), built_from, _encoder_counts)
-    return encoder, history, False
+    # about a minute to retrain: a damaged encoder is rebuilt after a one-line notice
+    return _trained(ckpt, hist_path, {**cfg.inputs("vision"), "seed": seed},
+                    lambda: train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress),
+                    lambda err: cache.notice(f"{err}; retraining it"),
+                    load=load_encoder, save=save_encoder, counts=_encoder_counts, history=GroundHistory,
+                    history_counts=_ground_counts)
 
 
 def _ground_counts(history: GroundHistory) -> dict[str, Any]:

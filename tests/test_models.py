@@ -460,3 +460,39 @@ def test_quiet_discards_library_output_when_progress_is_off_and_restores_everyth
     monkeypatch.setenv("LVA_NO_PROGRESS", "0")  # a terminal: bars go to the real stderr
     with M.quiet():
         assert sys.stderr is (sys.__stderr__ or before[0])
+
+
+def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_one_parse(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from lva.models.weights import fast_gguf_reader, shared_gguf_reader
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_uint32("tiny.count", 7)
+    writer.add_float32("tiny.scale", 0.5)
+    writer.add_string("tiny.name", "grüße")
+    writer.add_array("tokenizer.ggml.tokens", ["<s>", "go", "to", "the", "red", "ball", "é"])
+    writer.add_array("tokenizer.ggml.scores", [0.0, -1.5, -2.0, -2.5, -3.0, -3.5, -4.0])
+    writer.add_tensor("w", np.arange(24, dtype=np.float32).reshape(4, 6))
+    writer.add_tensor("b", np.arange(5, dtype=np.float16))
+    for write in (writer.write_header_to_file, writer.write_kv_data_to_file, writer.write_tensors_to_file):
+        write()
+    writer.close()
+
+    stock, fast = gguf.GGUFReader(path), fast_gguf_reader()(path)
+    assert list(stock.fields) == list(fast.fields)
+    for name, field in stock.fields.items():
+        other = fast.fields[name]
+        assert (field.offset, field.data, field.types) == (other.offset, other.data, other.types), name
+        assert [p.tobytes() for p in field.parts] == [p.tobytes() for p in other.parts], name
+        assert field.contents() == other.contents(), name
+    assert fast.fields["tokenizer.ggml.tokens"].contents()[-1] == "é"
+    assert [(t.name, t.tensor_type, t.data.tobytes()) for t in stock.tensors] == \
+           [(t.name, t.tensor_type, t.data.tobytes()) for t in fast.tensors]
+
+    original = gguf.GGUFReader
+    with shared_gguf_reader():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(str(path)) is first  # transformers' three reads share one parse
+        assert type(first) is fast_gguf_reader()
+    assert gguf.GGUFReader is original

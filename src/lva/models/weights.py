@@ -17,6 +17,7 @@ after a one-line notice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from lva.cache import file_sha256, notice
 from lva.config import default_cache_dir
@@ -222,6 +224,51 @@ def _offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@functools.cache
+def fast_gguf_reader() -> type:
+    """``gguf.GGUFReader`` with the same fields and tensors, parsed over a plain ndarray view of the
+    file's memmap: slicing a ``numpy.memmap`` costs about a microsecond more than slicing an
+    ndarray, and the reader slices once or twice per vocabulary entry (3 million slices for
+    Gemma's 262k tokens)."""
+    import numpy as np
+    from gguf.gguf_reader import GGUFReader  # the class itself, even while shared_gguf_reader() patches gguf's name
+
+    class FastGGUFReader(GGUFReader):
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "data" and isinstance(value, np.memmap):
+                value = value.view(np.ndarray)  # the same bytes (no copy), without memmap's per-slice cost
+            super().__setattr__(name, value)
+
+        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> Any:
+            dt, count = np.dtype(dtype), int(count)
+            arr = self.data[offset : offset + dt.itemsize * count].view(dt)[:count]
+            return arr.view(arr.dtype.newbyteorder(self.byte_order if override_order is None else override_order))
+
+    return FastGGUFReader
+
+
+@contextlib.contextmanager
+def shared_gguf_reader() -> Iterator[None]:
+    """While converting, parse each GGUF file once (with :func:`fast_gguf_reader`): transformers
+    reads the whole header three times per model (tokenizer, config, weights), which took about
+    three quarters of a conversion here (measured: Gemma-3-270M 106 s, of it 62 s in the three parses)."""
+    import gguf
+
+    original, reader_class, readers = gguf.GGUFReader, fast_gguf_reader(), {}
+
+    def shared(path: Any, mode: str = "r") -> Any:
+        key = (os.path.realpath(os.fspath(path)), mode)
+        if key not in readers:
+            readers[key] = reader_class(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def gguf_models() -> list[str]:
     """The registry's GGUF models (what ``python -m lva.models convert`` converts)."""
     return [s.name for s in REGISTRY.values() if s.loader == "gguf"]
@@ -245,7 +292,7 @@ def convert_gguf(spec: ModelSpec, force: bool = False, verify: bool = False) -> 
         from safetensors.torch import save_file
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        with _offline():
+        with _offline(), shared_gguf_reader():
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
             lm = AutoModelForCausalLM.from_pretrained(
                 gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True

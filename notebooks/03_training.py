@@ -61,11 +61,19 @@ pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["train"].items()}})
 # near-duplicate neighbour in the training set. The number of epochs is fixed (not a time limit),
 # so a seed reproduces the same agent. A trained agent is cached under a folder keyed by the
 # config sections it depends on; a second run loads it.
+#
+# This chapter shows several agents (two seeds, the ablation of section 5). They are small
+# networks: two threads train one of them only about 1.3 times faster than one thread, so every
+# agent missing from the cache is trained *at once*, each in its own process on one thread, and
+# evaluated there too (`pipeline.train_agents`). One thread per agent also makes an agent the
+# same, bit for bit, whether it was trained alone or beside others, on any machine.
 
 # %%
-agent, history, cached = pipeline.trained_agent(cfg)
-print("loaded from cache" if cached else "trained now")
-print(f"training time {history.seconds[-1]:.0f} s, {history.transitions_per_s:,.0f} transitions/s on {cfg.threads} threads")
+trained_now = pipeline.train_agents(pipeline.agent_jobs(cfg))  # every agent of this chapter, at once
+agent, history, _ = pipeline.trained_agent(cfg)
+print(f"{len(trained_now)} agents trained now, at once" if trained_now else "every agent loaded from cache")
+print(f"seed {cfg.seed}: {history.seconds[-1]:.0f} s of training at {history.transitions_per_s:,.0f} transitions/s "
+      "(one thread, sharing the cores with the agents trained beside it)")
 
 # %%
 viz.training_curves({f"seed {cfg.seed}": history})
@@ -148,7 +156,7 @@ else:
 runs = {(cfg.agent.vision, seed): pipeline.trained_success(cfg, seed) for seed in pipeline.agents(cfg)}
 for vision in cfg.checks.compare_visions:
     if vision != cfg.agent.vision:
-        runs[(vision, cfg.seed)] = pipeline.trained_success(get_config(profile, agent__vision=vision), cfg.seed)
+        runs[(vision, cfg.seed)] = pipeline.trained_success(pipeline.variant(cfg, vision=vision), cfg.seed)
 comparison = pd.DataFrame(runs).T
 comparison.index.names = ["vision", "seed"]
 comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0f}", subset=["training s"])
@@ -169,11 +177,11 @@ comparison.style.format("{:.1%}", subset=list(TASK_NAMES.values())).format("{:.0
 # `match map`, `query(E_L) . cell`, where `cell` is what the vision module received for that cell
 # (its one-hot type and colour, or its frozen ImageNet vector). The score is linear in one trained
 # map, so learning which object the words name becomes a linear problem. $E_L$ is still shaped by the
-# action loss alone. Below, the same profile trained without it (`agent__match=False`); with more
+# action loss alone. Below, the same profile trained without it (`pipeline.variant(cfg, match=False)`); with more
 # demonstrations or another vision encoder FiLM alone gets further, but not to the bar.
 
 # %%
-ablation_cfg = get_config(profile, agent__match=False)
+ablation_cfg = pipeline.variant(cfg, match=False)
 ablation = pd.DataFrame(
     {"with match map": comparison.loc[(cfg.agent.vision, cfg.seed)], "without (FiLM only)": pipeline.trained_success(ablation_cfg, cfg.seed)}
 ).T

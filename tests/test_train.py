@@ -69,3 +69,34 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path):
     assert set(first) == {*TASK_NAMES.values(), "training s"}
     assert all(0.0 <= first[t] <= 1.0 for t in TASK_NAMES.values()) and first["training s"] > 0
     assert trained_success(cfg, 0) == first
+
+
+def test_train_agents_trains_the_missing_agents_at_once_identical_to_training_here():
+    import torch
+
+    from lva.pipeline import agent_jobs, evaluation_path, train_agents
+    from lva.train import train
+
+    assert [(c.agent.match, seed) for c, seed in agent_jobs(get_config("fast", **TINY))] == [(True, 0), (True, 1), (False, 0)]
+    cfg = get_config("fast", **{**TINY, "agent_seeds": (1,), "seed": 1})
+    jobs = agent_jobs(cfg)  # seed 1 and the no-match-map ablation
+    assert all(c.demos == cfg.demos and c.train == cfg.train for c, _ in jobs)  # variants keep every other knob
+    threads = torch.get_num_threads()
+    assert train_agents(jobs, show_progress=False) == jobs
+    assert train_agents(jobs, show_progress=False) == []  # cached: nothing to train
+    assert torch.get_num_threads() == threads
+    loaded, history, cached = trained_agent(cfg, 1, show_progress=False)
+    here, here_history = train(cfg, demonstrations(cfg, show_progress=False), 1, show_progress=False)
+    assert cached and history.train_loss == here_history.train_loss  # the same agent, bit for bit
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
+    for c, seed in jobs:
+        assert evaluation_path(c, seed).exists()  # the workers evaluated them too
+    assert torch.get_num_threads() == threads
+
+
+def test_worker_jobs_return_in_order_and_a_failure_is_raised_here_with_its_type():
+    from lva import workers
+
+    assert workers.run([(abs, (-3,)), (divmod, (7, 2))], "two jobs", show_progress=False) == [3, (3, 1)]
+    with pytest.raises(ValueError, match="valid profiles|fast"):
+        workers.run([(get_config, ("no-such-profile",)), (abs, (1,))], "a failing job", show_progress=False)

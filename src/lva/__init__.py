@@ -5,7 +5,7 @@ artifact or builds it. Below it, the modules that compute: :mod:`lva.config` (pr
 :mod:`lva.instructions`, :mod:`lva.planner`, :mod:`lva.env`, :mod:`lva.expert`, :mod:`lva.demos` (chapter 1); :mod:`lva.agent`,
 :mod:`lva.vision`, :mod:`lva.train`, :mod:`lva.evaluate` (chapters 2-3); :mod:`lva.grounding`
 (chapter 4); :mod:`lva.models`, :mod:`lva.embeddings` (chapter 5); :mod:`lva.alignment`,
-:mod:`lva.robustness`, :mod:`lva.report`, :mod:`lva.triangle` (chapter 6); and the helpers :mod:`lva.io` (atomic writes), :mod:`lva.viz`
+:mod:`lva.robustness`, :mod:`lva.report`, :mod:`lva.triangle` (chapter 6); and the helpers :mod:`lva.io` (atomic writes), :mod:`lva.workers` (jobs in worker processes), :mod:`lva.viz`
 (figures) and :mod:`lva.book` (the notebook runner).
 """
 

@@ -56,10 +56,12 @@ def _student(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .pipeline import trained_success
+    from .pipeline import train_agents, trained_success
 
     cfg = get_config(args.profile)
-    for seed in args.seed or list(cfg.agent_seeds):
+    seeds = args.seed or list(cfg.agent_seeds)
+    train_agents([(cfg, seed) for seed in seeds])  # the missing ones at once, one process each
+    for seed in seeds:
         result = trained_success(cfg, seed, retrain=True)  # a cached agent failing its checks is retrained
         seconds = result.pop("training s")
         print(f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)")

@@ -197,7 +197,40 @@ def load_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
+#: In a worker process of :mod:`lva.workers`: shared counters (steps done, steps in total) that
+#: its progress bars add to, so that one bar in the parent shows every worker's progress.
+_SHARED_PROGRESS: tuple[Any, Any] | None = None
+
+
+def report_progress_to(done: Any, total: Any) -> None:
+    """Make this process's progress bars silent, adding their counts to shared ``multiprocessing.Value`` s."""
+    global _SHARED_PROGRESS
+    _SHARED_PROGRESS = (done, total)
+
+
+class _SharedBar(tqdm):
+    """A silent bar whose totals and updates go to the shared counters of :func:`report_progress_to`."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        super().__init__(total=total, desc=desc, disable=True)
+        self._add(1, total)
+
+    @staticmethod
+    def _add(which: int, n: float) -> None:
+        assert _SHARED_PROGRESS is not None
+        counter = _SHARED_PROGRESS[which]
+        with counter.get_lock():
+            counter.value += int(n)
+
+    def update(self, n: float | None = 1) -> bool | None:
+        self._add(0, 1 if n is None else n)
+        return None
+
+
 def progress(total: int, desc: str, unit: str = "it", enabled: bool = True) -> tqdm:
-    """A plain-text progress bar on stderr; off when ``LVA_NO_PROGRESS=1`` (the book runner sets it)."""
+    """A plain-text progress bar on stderr; off when ``LVA_NO_PROGRESS=1`` (the book runner sets it).
+    In a worker process (:mod:`lva.workers`) it is silent and counts towards the parent's bar."""
+    if _SHARED_PROGRESS is not None:
+        return _SharedBar(total, desc)
     off = not enabled or os.environ.get("LVA_NO_PROGRESS") == "1"
     return tqdm(total=total, desc=desc, unit=unit, disable=off, mininterval=1.0, dynamic_ncols=True)

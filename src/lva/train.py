@@ -131,16 +131,29 @@ def train(
     show_progress: bool = True,
     features: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Agent, History]:
-    """Train an agent by behavioural cloning on ``demos`` (deterministic for a seed and thread count).
+    """Train an agent by behavioural cloning on ``demos``, deterministic for a seed.
 
-    ``vision="imagenet"`` needs ``features``, the cached ImageNet features of the demonstrations
-    (:func:`lva.pipeline.visual_features`). Loading or caching agents is :mod:`lva.pipeline`'s job.
+    It runs on one torch thread whatever ``cfg.threads`` says, so an agent is the same bit for bit
+    trained alone or beside others, on any machine: several agents train at once in worker
+    processes instead (:func:`lva.pipeline.train_agents`), which uses two cores better than two
+    threads on one agent. ``vision="imagenet"`` needs ``features``, the cached ImageNet features
+    of the demonstrations (:func:`lva.pipeline.visual_features`). Loading or caching agents is
+    :mod:`lva.pipeline`'s job.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(cfg, demos, seed, show_progress, features)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: Config, demos: Demos, seed: int | None, show_progress: bool,
+           features: tuple[np.ndarray, np.ndarray] | None) -> tuple[Agent, History]:
     if (cfg.agent.vision == "imagenet") != (features is not None):
         raise ValueError("pass cached ImageNet features exactly when cfg.agent.vision == 'imagenet'")
     seed = cfg.seed if seed is None else seed
     tc = cfg.train
-    torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     agent = build_agent(cfg, seed)
     agent.train()

@@ -240,3 +240,18 @@ def test_command_line_rejects_unknown_models_naming_the_known_ones():
     )
     assert proc.returncode == 2
     assert "no-such-model" in proc.stderr and "minilm" in proc.stderr
+
+
+def test_peak_memory_counts_the_children_a_notebook_starts():
+    import subprocess
+    import sys
+
+    from lva.book import PeakMemory
+
+    hold = "import time; a = bytearray(300_000_000); a[::4096] = b'x' * len(a[::4096]); time.sleep(1.0)"
+    with PeakMemory(interval=0.05) as memory:
+        subprocess.run([sys.executable, "-c", hold], check=True)
+    assert 0.3 <= memory.peak_gb < 2.0  # the child's 300 MB, counted, and not more than it plausibly holds
+    with PeakMemory(interval=0.05) as idle:
+        pass
+    assert idle.peak_gb < 0.3

@@ -8,10 +8,12 @@ checks that the HTML loads nothing from the network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,23 +101,58 @@ def to_ipynb(source: Path, dest: Path, keep_starter_markers: bool = False) -> Pa
     return dest
 
 
-def execute(notebook: Path, output: Path, profile: str, cwd: Path) -> float:
-    """Run one notebook with papermill; returns its wall time, raises :class:`NotebookFailed`."""
+class PeakMemory:
+    """The peak of the summed resident memory of this process's children (a notebook's kernel and
+    the worker processes it starts), sampled every ``interval`` seconds while the block runs:
+    what a machine needs free to run a chapter. ``peak_gb`` after the block."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval, self.peak_gb = interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # it ended between listing and reading
+                    pass
+            self.peak_gb = max(self.peak_gb, total / 1e9)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def execute(notebook: Path, output: Path, profile: str, cwd: Path, memory: PeakMemory | None = None) -> float:
+    """Run one notebook with papermill; returns its wall time, raises :class:`NotebookFailed`.
+    ``memory``, if given, records the peak memory of its kernel and the processes it started."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters={"profile": profile},
-            kernel_name="python3",
-            cwd=str(cwd),
-            progress_bar=False,
-            log_output=False,
-        )
+        with memory or contextlib.nullcontext():
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters={"profile": profile},
+                kernel_name="python3",
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=False,
+            )
     except PapermillExecutionError as err:
         raise NotebookFailed(f"{notebook.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from err
     _hide_default_parameters(output)
@@ -195,16 +232,21 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
     os.environ["LVA_NO_PROGRESS"] = "1"  # bars would be frozen text in the rendered pages
     os.environ["LVA_BOOK"] = "1"  # charts render with the vega bundle served by the book
     times: dict[str, float] = {}
+    peaks: dict[str, float] = {}
     work = out_dir / ".src"
     for source in notebooks:
         print(f"[{profile}] {source.stem} ...", flush=True)
         ipynb = to_ipynb(source, work / f"{source.stem}.ipynb")
-        times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root)
-        print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s", flush=True)
+        memory = PeakMemory()
+        times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root, memory=memory)
+        peaks[source.stem] = round(memory.peak_gb, 2)
+        print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s, peak memory {memory.peak_gb:.1f} GB", flush=True)
     from .io import save_json
 
     save_json(out_dir / f"timings-{profile}.json", times)
-    print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s", flush=True)
+    save_json(out_dir / f"memory-{profile}.json", {"peak_gb_per_notebook": peaks,
+                                                   "what": "peak summed RSS of each notebook's kernel and its workers"})
+    print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s, peak memory {max(peaks.values()):.1f} GB", flush=True)
     if build:
         build_book(root)
     return times

@@ -25,7 +25,7 @@ permutation counts), peak memory, and a ratio where a reference exists:
 
 Peak memory is the stage's own: the kernel's high-water mark of its process (and of any worker
 processes it waited for) at the end of the stage, or the summed RSS of its process tree sampled
-every 0.5 s, whichever is larger; a process with lva and torch imported starts at about 300 MB.
+every 0.5 s (lva.book.PeakMemory, as the book runner measures a chapter), whichever is larger; a process with lva and torch imported starts at about 300 MB.
 The stage's inputs are read in the same process before the clock starts. Run without the stages
 before it (``--stages alignment``), a stage of a scratch cache first gets its inputs copied from
 ``--inputs`` (default ``$LVA_CACHE`` or the checkout's ``.cache/lva``); inputs found nowhere are
@@ -45,7 +45,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_alignment, when imported as a module
+from lva.book import PeakMemory
 from lva.config import PROFILES, get_config
 
 #: The benchmark's stages, in pipeline order: (name, unit of its throughput, the stages whose
@@ -71,7 +71,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 OPTIONAL = ("conversion",)  # not run unless asked for (--convert or --stages)
 BOT_LEVELS = ("BabyAI-GoToLocal-v0", "BabyAI-PickupLoc-v0")  # chapter 1's comparison with the bot
-SAMPLE_S = 0.5  # about 10 ms of one core per sample (scanning /proc)
+SAMPLE_S = 0.5  # seconds between samples of the stage's summed memory (each scans /proc: ~10 ms of a core)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,51 +136,6 @@ def peak_kb() -> int:
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
     return max(own, children)
-
-
-def tree_rss_kb(pid: int) -> tuple[int, int]:
-    """(summed RSS in kB, number of processes) of ``pid`` and its descendants, from ``/proc``
-    ((0, 0) where there is none)."""
-    parent: dict[int, int] = {}
-    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-                parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, grew = {pid}, True
-    while grew:
-        more = {p for p, pp in parent.items() if pp in tree} - tree
-        tree |= more
-        grew = bool(more)
-    page_kb, total, count = os.sysconf("SC_PAGE_SIZE") // 1024, 0, 0
-    for p in tree:
-        try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page_kb
-            count += 1
-        except (OSError, IndexError, ValueError):
-            continue
-    return total, count
-
-
-class TreeSampler(threading.Thread):
-    """Samples :func:`tree_rss_kb` of a process every ``SAMPLE_S`` seconds until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak_kb, self.processes = pid, 0, 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            kb, n = tree_rss_kb(self.pid)
-            self.peak_kb, self.processes = max(self.peak_kb, kb), max(self.processes, n)
-            self._stop_event.wait(SAMPLE_S)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,10 +206,13 @@ def stage_agents(cfg: Any) -> dict[str, Any]:
         pipeline.visual_features(cfg, show_progress=False)
     setup = time.perf_counter() - t0
     ckpts = [pipeline.checkpoint_paths(cfg, seed)[0] for seed in cfg.agent_seeds]
-    before = _mtimes(ckpts)
+    tables = [pipeline.evaluation_path(cfg, seed) for seed in cfg.agent_seeds]
+    before = _mtimes(ckpts + tables)
     with Clock() as clock:
         pipeline.agents(cfg, show_progress=False)
-    trained = [s for s, b, a in zip(cfg.agent_seeds, before, _mtimes(ckpts)) if a != b]
+    changed = [b != a for b, a in zip(before, _mtimes(ckpts + tables))]
+    trained = [s for s, c in zip(cfg.agent_seeds, changed) if c]
+    evaluated = [s for s, c in zip(cfg.agent_seeds, changed[len(ckpts):]) if c]
     transitions, loop_rates = 0, []
     for seed in trained:
         _, history, _ = pipeline.trained_agent(cfg, seed, show_progress=False)
@@ -265,8 +223,11 @@ def stage_agents(cfg: Any) -> dict[str, Any]:
              f"{[s for s in cfg.agent_seeds if s not in trained] or 'none'}"]
     if trained:
         notes.append(f"{transitions} transitions ({cfg.train.epochs} epoch{'s' * (cfg.train.epochs != 1)}); "
-                     f"the training loops alone "
-                     f"(histories, per seed): {', '.join(loop_rates)} transitions/s")
+                     f"the training loops alone (histories, per seed): {', '.join(loop_rates)} transitions/s")
+    if evaluated:
+        episodes = sum(len(pipeline.evaluation(cfg, seed)) for seed in evaluated)
+        notes.append(f"the stage also rolled out the evaluation of seeds {evaluated} ({episodes} episodes, in its "
+                     "time): the evaluation stage reads them from the cache")
     return _result(clock, transitions, notes, setup)
 
 
@@ -569,28 +530,24 @@ def run_child(stage: str, profile: str, cache: Path, run_dir: Path, reference: b
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--profile", profile, "--result", str(result)]
     env = {**os.environ, "LVA_CACHE": str(cache), "LVA_NO_PROGRESS": "1"}
     t0 = time.perf_counter()
-    with open(log, "w") as fh:
+    with open(log, "w") as fh, PeakMemory(interval=SAMPLE_S) as tree:  # the child and its workers, summed
         proc = subprocess.Popen(cmd + ["--reference"] * reference, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        sampler = TreeSampler(proc.pid)
-        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # interrupted: the stage goes too
             proc.kill()
             proc.wait()
             raise
-        finally:
-            sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
+    wall, tree_kb = time.perf_counter() - t0, int(tree.peak_gb * 1e9 / 1024)
     lines = log.read_text(errors="replace").splitlines()
     if proc.returncode != 0 or not result.exists():
         tail = "\n".join("    " + line for line in lines[-15:])
         raise RuntimeError(f"{tag} failed (exit code {proc.returncode}); the end of its log:\n{tail}")
     out = json.loads(result.read_text())
-    out["process_wall_s"], out["processes"] = wall, sampler.processes
-    out["process_peak_kb"] = max(usage.ru_maxrss, sampler.peak_kb)  # the whole child, inputs included
-    out["peak_kb"] = max(out.get("peak_kb", 0), sampler.peak_kb)
+    out["process_wall_s"] = wall
+    out["process_peak_kb"] = max(usage.ru_maxrss, tree_kb)  # the whole child, reading its inputs included
+    out["peak_kb"] = max(out.get("peak_kb", 0), tree_kb)
     out["notes"] = out.get("notes", []) + [line for line in lines if line.startswith("lva: ")]
     return out
 
@@ -599,8 +556,7 @@ def row_for(stage: str, out: dict[str, Any], ref: dict[str, Any] | None) -> dict
     unit = STAGES[stage][0]
     rate = out["done"] / out["seconds"] if out["done"] and out["seconds"] > 0 else None
     row = {"stage": stage, "status": "ok", "seconds": out["seconds"], "done": out["done"], "unit": unit,
-           "throughput": rate, "peak_mb": out["peak_kb"] / 1024, "processes": out.get("processes", 1),
-           "process_wall_s": out.get("process_wall_s"), "notes": list(out["notes"]), "reference": None, "ratio": None}
+           "throughput": rate, "peak_mb": out["peak_kb"] / 1024, "process_wall_s": out.get("process_wall_s"), "notes": list(out["notes"]), "reference": None, "ratio": None}
     if ref is not None:
         row["reference"] = {k: v for k, v in ref.items() if k != "notes"}
         row["notes"] += ref["notes"]

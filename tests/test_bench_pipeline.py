@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +56,7 @@ def test_seed_plan_copies_missing_inputs_and_follows_what_is_nowhere(bench):
 
 
 def test_table_rows_and_ratios(bench):
-    out = {"seconds": 20.0, "done": 18000, "peak_kb": 300 * 1024, "notes": ["18000 episodes"], "processes": 1}
+    out = {"seconds": 20.0, "done": 18000, "peak_kb": 300 * 1024, "notes": ["18000 episodes"]}
     ref = {"label": "BabyAI bot", "throughput": 100.0, "unit": "episodes", "notes": ["bot note"]}
     demos = bench.row_for("demonstrations", out, ref)
     assert demos["throughput"] == 900.0 and demos["ratio"] == pytest.approx(9.0)
@@ -77,11 +76,8 @@ def test_table_rows_and_ratios(bench):
     json.dumps([demos, align, cached])  # the --json payload
 
 
-def test_memory_readings(bench):
+def test_peak_memory_reading(bench):
     assert bench.peak_kb() > 1000
-    kb, processes = bench.tree_rss_kb(os.getpid())
-    if Path("/proc").is_dir():
-        assert kb > 1000 and processes >= 1
 
 
 def test_knn_reference_agrees_with_the_loop(bench):

@@ -318,15 +318,21 @@ def _representations(cfg: Any) -> tuple[dict[str, Any], float]:
 
 
 def stage_alignment(cfg: Any) -> dict[str, Any]:
+    import inspect
+
     from lva import pipeline
 
     reps, setup = _representations(cfg)
+    info: dict[str, Any] = {}  # filled where pipeline.alignment caches its table (takes ``info``)
+    cacheable = "info" in inspect.signature(pipeline.alignment).parameters
     with Clock() as clock:
-        table = pipeline.alignment(cfg, reps)
-    boot = cfg.align.n_boot * len(table)
-    return _result(clock, int(table["n_perm"].sum()),
+        table = pipeline.alignment(cfg, reps, **({"info": info} if cacheable else {}))
+    cached = info.get("cached", False)
+    return _result(clock, 0 if cached else int(table["n_perm"].sum()),
                    [f"{len(table)} rows: {pipeline.anchor(cfg)} against {table['model'].nunique()} representations x "
-                    f"{table['metric'].nunique()} metrics; also {boot} bootstrap resamples"], setup)
+                    f"{table['metric'].nunique()} metrics"
+                    + (", loaded from the cache" if cached else f"; also {cfg.align.n_boot * len(table)} bootstrap "
+                                                                "resamples")], setup)
 
 
 def stage_robustness(cfg: Any) -> dict[str, Any]:

@@ -88,3 +88,24 @@ def test_knn_reference_agrees_with_the_loop(bench):
     ref = bench.knn_reference(spaces, "a", k=5, repeats=1)
     assert ref["pairs"] == 2 and ref["differ"] == {} and ref["ratio"] > 0
     assert bench.tied_rows(np.eye(6), k=2) == 6  # every other row equally far: ties everywhere
+
+
+def test_alignment_stage_counts_permutations_unless_its_table_was_cached(bench, monkeypatch):
+    import pandas as pd
+
+    from lva import pipeline
+    from lva.config import get_config
+
+    cfg = get_config("fast")
+    table = pd.DataFrame({"model": ["b", "b"], "metric": ["cka", "mutual_knn"], "n_perm": [1000, 1000]})
+    monkeypatch.setattr(bench, "_representations", lambda cfg: ({"agent-seed0": None, "b": None}, 0.0))
+    monkeypatch.setattr(pipeline, "alignment", lambda cfg, reps: table)  # recomputed on every call
+    assert bench.stage_alignment(cfg)["done"] == 2000
+
+    def cached(cfg, reps, info=None):  # a version that caches its table
+        info.update(cached=True, seconds=0.1)
+        return table
+
+    monkeypatch.setattr(pipeline, "alignment", cached)
+    out = bench.stage_alignment(cfg)
+    assert out["done"] == 0 and "loaded from the cache" in out["notes"][0]

@@ -78,3 +78,17 @@ def test_unknown_expert_mode_names_the_valid_ones():
 
     with pytest.raises(ValueError, match="shortest, look-first"):
         generate(EnvConfig(), 1, seed=0, show_progress=False, expert="psychic")
+
+
+def test_generating_in_worker_processes_is_byte_identical_and_silent(capfd):
+    """Two spawned workers, contiguous slices crossing task boundaries: the same bytes as one process."""
+    import pytest
+
+    one = generate(EnvConfig(), 40, seed=1, show_progress=False)
+    two = generate(EnvConfig(), 40, seed=1, show_progress=False, workers=2, chunk=25)
+    for name in ("instruction", "seed", "offsets", "image", "direction", "action"):
+        a, b = getattr(one, name), getattr(two, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+    with pytest.raises(ValueError, match="room_size"):  # a worker's error reaches the caller
+        generate(EnvConfig(room_size=4), 4, show_progress=False, workers=2, chunk=2)
+    assert capfd.readouterr().err == ""  # the book's build fails on any stderr output

@@ -197,3 +197,72 @@ def test_episode_seed_streams_are_distinct_and_deterministic():
     assert not set(train) & set(evals)
     with pytest.raises(ValueError, match="train, eval"):
         episode_seeds(0, "goto", 5, "test")
+
+
+@pytest.mark.parametrize("overrides", [{}, {"view_size": 5, "room_size": 6}, {"view_size": 9, "num_doors": 4}])
+def test_fast_view_equals_minigrids_observation_over_thousands_of_random_steps(overrides):
+    """InstructionRoomEnv.view_image / agent_sees against MiniGrid's own gen_obs / agent_sees."""
+    from minigrid.core.grid import Grid
+    from minigrid.minigrid_env import MiniGridEnv
+
+    def minigrid_sees(env, seen, x, y):  # MiniGridEnv.agent_sees, over MiniGrid's own observation grid
+        coords = env.relative_coords(x, y)
+        cell = None if coords is None else seen.get(*coords)
+        return cell is not None and cell.type == env.grid.get(x, y).type
+
+    rng = np.random.default_rng(0)
+    steps = opened = carried = outside = 0
+    for episode in range(80 if not overrides else 35):
+        env = make_env(task=TASKS[episode % len(TASKS)], **overrides)
+        obs, _ = env.reset(seed=episode)
+        for _ in range(60):
+            expected = MiniGridEnv.gen_obs(env)
+            assert np.array_equal(obs["image"], expected["image"]) and obs["image"].dtype == expected["image"].dtype
+            assert obs["direction"] == expected["direction"] and obs["mission"] == expected["mission"]
+            seen = Grid.decode(expected["image"])[0]
+            for x, y in [(x, y) for x in range(env.width) for y in range(env.height) if env.grid.get(x, y) is not None]:
+                if env.grid.get(x, y).type != "wall" or rng.random() < 0.2:
+                    assert env.agent_sees(x, y) == minigrid_sees(env, seen, x, y)
+            # random actions, biased towards the door-opening, picking and walking that change the view
+            action = int(rng.choice(6, p=[0.15, 0.15, 0.35, 0.1, 0.1, 0.15]))
+            obs, _, term, trunc, _ = env.step(action)
+            steps += 1
+            opened += any(isinstance(c, Door) and c.is_open for c in env.grid.grid)
+            carried += env.carrying is not None
+            outside += not env._in_grid(env.front_pos)
+            if term or trunc:
+                obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
+    assert steps >= 2000 and opened and carried and outside  # the views that matter were all seen
+
+
+def test_path_distances_equal_a_plain_breadth_first_search():
+    """planner.path_distances (flat lists) against the textbook BFS over Grid.get, doors open and closed."""
+    from collections import deque
+
+    from lva.planner import UNREACHED, path_distances
+
+    def reference(env, sources):
+        dist = np.full((env.height, env.width), UNREACHED, dtype=np.int64)
+        queue = deque(sources)
+        for x, y in sources:
+            dist[y, x] = 0
+        while queue:
+            x, y = queue.popleft()
+            for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)):
+                nx, ny = x + dx, y + dy
+                if 0 <= nx < env.width and 0 <= ny < env.height and dist[ny, nx] == UNREACHED:
+                    cell = env.grid.get(nx, ny)
+                    if cell is None or cell.can_overlap():
+                        dist[ny, nx] = dist[y, x] + 1
+                        queue.append((nx, ny))
+        return dist
+
+    rng = np.random.default_rng(1)
+    for seed in range(200):
+        env = make_env(task=TASKS[seed % 3], num_distractors=int(rng.integers(1, 8)))
+        env.reset(seed=seed)
+        for door in (c for c in env.grid.grid if isinstance(c, Door)):
+            door.is_open = bool(rng.random() < 0.5)
+        sources = [tuple(env.target.cur_pos), (int(rng.integers(env.width)), int(rng.integers(env.height)))][: 1 + seed % 2]
+        got = path_distances(env, sources)
+        assert got.dtype == np.int64 and np.array_equal(got, reference(env, sources))

@@ -148,7 +148,7 @@ class Config:
 
     profile: str = "fast"
     seed: int = 0
-    threads: int = 2  # torch threads of every stage that computes (the one thread setting)
+    threads: int = 2  # torch threads of every stage that computes, processes generating demonstrations (the one thread setting)
     agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 5-6 (>= 2: an action ceiling); no cache key
     extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())

@@ -8,12 +8,19 @@ Where a set is cached, and loading it instead of generating it, is :func:`lva.pi
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .config import EnvConfig
+from .config import EXPERT_MODES, EnvConfig
 from .env import episode_seeds, make_env
 from .expert import Expert
 from .instructions import TASKS, all_instructions, check_task, instructions_for
@@ -72,6 +79,8 @@ def generate(
     stream: str = "train",
     show_progress: bool = True,
     expert: str = "look-first",
+    workers: int = 1,
+    chunk: int = 500,
 ) -> Demos:
     """Run the expert on seeded episodes, cycling through each task's instructions evenly.
 
@@ -79,36 +88,78 @@ def generate(
     instruction at position ``i`` of a seeded shuffle of the task's instructions (repeated), so
     every instruction appears ``episodes_per_task / n_instructions`` times, give or take one.
     ``expert`` is a mode of :class:`lva.expert.Expert`, which chooses every action.
+    With ``workers > 1``, ``workers`` spawned processes generate contiguous slices of ``chunk``
+    episodes (every episode has its own seed, so the set is byte-identical to a sequential one);
+    a script that calls it so needs the usual ``if __name__ == "__main__":`` guard (spawn).
     """
+    for task in tasks:
+        check_task(task)
+    if expert not in EXPERT_MODES:
+        raise ValueError(f"unknown expert mode {expert!r}; valid modes: {', '.join(EXPERT_MODES)}")
+    if workers < 1 or chunk < 1:
+        raise ValueError(f"workers and chunk must be >= 1 (got workers={workers}, chunk={chunk})")
+    job = _Job(env_config, episodes_per_task, seed, tuple(tasks), stream, expert)
+    total = episodes_per_task * len(tasks)
+    slices = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
+    with progress(total, "expert demonstrations", unit="ep", enabled=show_progress) as bar:
+        if workers == 1 or len(slices) < 2:
+            return _episodes(job, 0, total, bar.update)
+        parts = _in_processes(job, slices, min(workers, len(slices)), bar.update)
+    lengths = np.concatenate([p.lengths for p in parts])
+    return Demos(
+        instruction=np.concatenate([p.instruction for p in parts]),
+        seed=np.concatenate([p.seed for p in parts]),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        image=np.concatenate([p.image for p in parts]),
+        direction=np.concatenate([p.direction for p in parts]),
+        action=np.concatenate([p.action for p in parts]),
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What :func:`generate` was asked for: episode ``g`` is episode ``g % episodes_per_task`` of
+    task ``tasks[g // episodes_per_task]``."""
+
+    env_config: EnvConfig
+    episodes_per_task: int
+    seed: int
+    tasks: tuple[str, ...]
+    stream: str
+    expert: str
+
+
+def _episodes(job: _Job, start: int, stop: int, done: Callable[[], Any] = lambda: None) -> Demos:
+    """Episodes ``start:stop`` of ``job`` (``done()`` after each): what one process generates."""
     index = {ins: k for k, ins in enumerate(all_instructions())}
     instr_ids, seeds, lengths = [], [], []
     images, dirs, actions = [], [], []
-    total = episodes_per_task * len(tasks)
-    with progress(total, "expert demonstrations", unit="ep", enabled=show_progress) as bar:
-        for task in tasks:
-            check_task(task)
-            env = make_env(env_config, task=task)
-            policy = Expert(env, expert)
-            pool = instructions_for(task)
-            rng = np.random.default_rng([seed, TASKS.index(task)])
-            order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-episodes_per_task // len(pool)))])
-            for i, ep_seed in enumerate(episode_seeds(seed, task, episodes_per_task, stream)):
-                ins = pool[int(order[i])]
-                obs, _ = env.reset(seed=int(ep_seed), options={"instruction": ins})
-                n, done, info = 0, False, {"success": False}
-                while not done:
-                    a = policy.act()
-                    images.append(obs["image"])
-                    dirs.append(obs["direction"])
-                    actions.append(a)
-                    obs, _, term, trunc, info = env.step(a)
-                    n, done = n + 1, term or trunc
-                if not info["success"]:
-                    raise RuntimeError(f"expert failed: seed {ep_seed}, {ins.text!r}")
-                instr_ids.append(index[ins])
-                seeds.append(ep_seed)
-                lengths.append(n)
-                bar.update()
+    per_task = job.episodes_per_task
+    for t in range(start // per_task, -(-stop // per_task)) if stop > start else ():
+        task = job.tasks[t]
+        env = make_env(job.env_config, task=task)
+        policy = Expert(env, job.expert)
+        pool = instructions_for(task)
+        rng = np.random.default_rng([job.seed, TASKS.index(task)])
+        order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-per_task // len(pool)))])
+        task_seeds = episode_seeds(job.seed, task, per_task, job.stream)
+        for i in range(max(start - t * per_task, 0), min(stop - t * per_task, per_task)):
+            ins, ep_seed = pool[int(order[i])], task_seeds[i]
+            obs, _ = env.reset(seed=int(ep_seed), options={"instruction": ins})
+            n, finished, info = 0, False, {"success": False}
+            while not finished:
+                a = policy.act()
+                images.append(obs["image"])
+                dirs.append(obs["direction"])
+                actions.append(a)
+                obs, _, term, trunc, info = env.step(a)
+                n, finished = n + 1, term or trunc
+            if not info["success"]:
+                raise RuntimeError(f"expert failed: seed {ep_seed}, {ins.text!r}")
+            instr_ids.append(index[ins])
+            seeds.append(ep_seed)
+            lengths.append(n)
+            done()
     return Demos(
         instruction=np.asarray(instr_ids, dtype=np.int16),
         seed=np.asarray(seeds, dtype=np.int64),
@@ -117,3 +168,28 @@ def generate(
         direction=np.asarray(dirs, dtype=np.uint8),
         action=np.asarray(actions, dtype=np.uint8),
     )
+
+
+def _silence() -> None:
+    """Worker start-up: nothing a worker writes reaches the terminal or a notebook (the book's
+    build fails on any stderr output); its errors travel back to the parent as exceptions."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
+    warnings.simplefilter("ignore")
+
+
+def _in_processes(job: _Job, slices: list[tuple[int, int]], workers: int, done: Callable[[int], Any]) -> list[Demos]:
+    """The parts of ``slices`` from ``workers`` spawned processes, in order (``done(n)`` as each arrives)."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_silence)
+    try:
+        futures = {pool.submit(_episodes, job, a, b): k for k, (a, b) in enumerate(slices)}
+        parts: list[Demos | None] = [None] * len(slices)
+        for future in as_completed(futures):
+            parts[futures[future]] = part = future.result()
+            done(part.n_episodes)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [p for p in parts if p is not None]

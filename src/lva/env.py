@@ -6,6 +6,8 @@ All randomness flows through ``self.np_random``, so a seed fixes the whole episo
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any, SupportsFloat
@@ -16,7 +18,8 @@ from gymnasium import spaces
 from minigrid.core.actions import Actions
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
-from minigrid.core.world_object import Ball, Box, Door, Key, WorldObj
+from minigrid.core.constants import OBJECT_TO_IDX
+from minigrid.core.world_object import Ball, Box, Door, Key, Wall, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 
 from .config import EnvConfig
@@ -248,11 +251,36 @@ class InstructionRoomEnv(MiniGridEnv):
         return "success" if self.escaped_cells()[y, x] else "running"
 
     def gen_obs(self) -> dict:
-        """MiniGrid's observation, plus the RGB agent view when ``rgb_obs`` is set."""
-        obs = super().gen_obs()
+        """MiniGrid's observation (built by :meth:`view_image`), plus the RGB agent view when ``rgb_obs`` is set."""
+        obs = {"image": self.view_image(), "direction": self.agent_dir, "mission": self.mission}
         if self.rgb_obs:
             obs["rgb"] = self.agent_view_rgb()
         return obs
+
+    def view_image(self) -> np.ndarray:
+        """MiniGrid's symbolic egocentric view, equal to ``MiniGridEnv.gen_obs()["image"]`` (a test
+        checks) but ~10x faster: it reads the view's cells straight from the grid instead of
+        building sliced and rotated ``Grid`` copies (most of the demonstrations' time)."""
+        view, width, height, cells = self.agent_view_size, self.width, self.height, self.grid.grid
+        ax, ay = int(self.agent_pos[0]), int(self.agent_pos[1])
+        seen = [
+            cells[(ay + dy) * width + ax + dx] if 0 <= ax + dx < width and 0 <= ay + dy < height else _WALL
+            for dx, dy in _view_offsets(view, int(self.agent_dir))
+        ]  # seen[i * view + j]: view cell (i, j), as Grid.slice + rotate_left give it
+        mask = _visible(view, [cell is not None and not cell.see_behind() for cell in seen])
+        seen[(view // 2) * view + view - 1] = self.carrying  # the agent sees what it carries
+        codes = [(c.encode() if c is not None else _EMPTY) if m else _UNSEEN for c, m in zip(seen, mask)]
+        return np.frombuffer(bytearray(itertools.chain.from_iterable(codes)), dtype=np.uint8).reshape(view, view, 3)
+
+    def agent_sees(self, x: int, y: int) -> bool:
+        """MiniGrid's ``agent_sees`` (a non-empty cell is in view and not occluded), from :meth:`view_image`."""
+        coords = self.relative_coords(x, y)
+        if coords is None:
+            return False
+        world = self.grid.get(x, y)
+        assert world is not None
+        vx, vy = coords
+        return int(self.view_image()[vx, vy, 0]) == OBJECT_TO_IDX[world.type]
 
     # ------------------------------------------------------------------ helpers
     def agent_view_rgb(self, tile_size: int | None = None) -> np.ndarray:
@@ -297,6 +325,49 @@ def episode_seeds(seed: int, task: str, n: int, stream: str = "train") -> np.nda
     state = np.random.SeedSequence([seed, TASKS.index(task), STREAMS.index(stream)]).generate_state(2 * n + 16)
     _, first = np.unique(state, return_index=True)
     return state[np.sort(first)][:n].astype(np.int64)
+
+
+_WALL = Wall()  # what the view shows beyond the grid's edge
+_EMPTY = (OBJECT_TO_IDX["empty"], 0, 0)
+_UNSEEN = (OBJECT_TO_IDX["unseen"], 0, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _view_offsets(view: int, direction: int) -> tuple[tuple[int, int], ...]:
+    """Offsets from the agent of the view's cells (cell (i, j) at ``i * view + j``), computed as
+    MiniGrid's ``gen_obs_grid`` places them: ``Grid.slice`` at ``get_view_exts``, then
+    ``direction + 1`` times ``Grid.rotate_left``."""
+    half = view // 2
+    top = ((0, -half), (-half, 0), (1 - view, -half), (-half, 1 - view))[direction]
+    grid = [[(top[0] + i, top[1] + j) for j in range(view)] for i in range(view)]  # grid[i][j]: cell (i, j)
+    for _ in range(direction + 1):
+        turned: list[list[tuple[int, int]]] = [[(0, 0)] * view for _ in range(view)]
+        for i in range(view):
+            for j in range(view):
+                turned[j][view - 1 - i] = grid[i][j]
+        grid = turned
+    return tuple(cell for column in grid for cell in column)
+
+
+def _visible(view: int, opaque: list[bool]) -> list[bool]:
+    """MiniGrid's ``Grid.process_vis`` on flat lists (cell (i, j) at ``i * view + j``): which
+    cells the agent, at the bottom centre, sees past the opaque ones."""
+    mask = [False] * (view * view)
+    mask[(view // 2) * view + view - 1] = True
+    for j in reversed(range(view)):
+        for i in range(view - 1):
+            k = i * view + j
+            if mask[k] and not opaque[k]:
+                mask[k + view] = True
+                if j > 0:
+                    mask[k + view - 1] = mask[k - 1] = True
+        for i in reversed(range(1, view)):
+            k = i * view + j
+            if mask[k] and not opaque[k]:
+                mask[k - view] = True
+                if j > 0:
+                    mask[k - view - 1] = mask[k - 1] = True
+    return mask
 
 
 def _wall_spots(width: int, height: int) -> list[tuple[int, int]]:

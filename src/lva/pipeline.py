@@ -89,7 +89,8 @@ def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any]
     demos = cache.load_or_build(
         cfg.artifact("demos", "demos.npz"),
         Demos.load,
-        lambda: generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress, expert=cfg.demos.expert),
+        lambda: generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress,
+                         expert=cfg.demos.expert, workers=cfg.threads),
         lambda d, path: d.save(path),
         built_from=cfg.inputs("demos"), counts=_demos_counts,
         expect={"episodes_per_task": {task: cfg.demos.episodes_per_task for task in TASKS}}, info=info,

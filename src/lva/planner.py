@@ -22,39 +22,35 @@ DIR_VECS: tuple[tuple[int, int], ...] = ((1, 0), (0, 1), (-1, 0), (0, -1))
 UNREACHED = np.iinfo(np.int32).max
 
 
+def _passable(env: MiniGridEnv) -> list[bool]:
+    """Flat ``ok[y * width + x]``: the agent can stand in (x, y) (plain lists: numpy scalar indexing
+    made these searches the demonstrations' hot spot)."""
+    return [cell is None or cell.can_overlap() for cell in env.grid.grid]
+
+
 def path_distances(env: MiniGridEnv, sources: list[tuple[int, int]]) -> np.ndarray:
     """Breadth-first path steps from ``sources`` through cells the agent can stand in."""
     h, w = env.height, env.width
-    dist = np.full((h, w), UNREACHED, dtype=np.int64)
+    ok = _passable(env)
+    dist = [UNREACHED] * (h * w)
     queue: deque[tuple[int, int]] = deque()
-    for x, y in sources:
-        dist[y, x] = 0
+    for x, y in ((int(x), int(y)) for x, y in sources):
+        dist[y * w + x] = 0
         queue.append((x, y))
     while queue:
         x, y = queue.popleft()
+        step = dist[y * w + x] + 1
         for dx, dy in DIR_VECS:
             nx, ny = x + dx, y + dy
-            if not (0 <= nx < w and 0 <= ny < h) or dist[ny, nx] != UNREACHED:
-                continue
-            cell = env.grid.get(nx, ny)
-            if cell is None or cell.can_overlap():
-                dist[ny, nx] = dist[y, x] + 1
+            if 0 <= nx < w and 0 <= ny < h and dist[ny * w + nx] == UNREACHED and ok[ny * w + nx]:
+                dist[ny * w + nx] = step
                 queue.append((nx, ny))
-    return dist
+    return np.array(dist, dtype=np.int64).reshape(h, w)
 
 
 State = tuple[int, int, int]
-_MOVES = (int(Actions.left), int(Actions.right), int(Actions.forward))
-
-
-def _passable_mask(env: MiniGridEnv) -> np.ndarray:
-    """``mask[y, x]``: the agent can stand in (x, y)."""
-    mask = np.zeros((env.height, env.width), dtype=bool)
-    for y in range(env.height):
-        for x in range(env.width):
-            cell = env.grid.get(x, y)
-            mask[y, x] = cell is None or cell.can_overlap()
-    return mask
+_LEFT, _RIGHT, _FORWARD = int(Actions.left), int(Actions.right), int(Actions.forward)
+_MOVES = (_LEFT, _RIGHT, _FORWARD)
 
 
 def search(env: MiniGridEnv, goal: Callable[[State], bool]) -> list[int] | None:
@@ -63,8 +59,8 @@ def search(env: MiniGridEnv, goal: Callable[[State], bool]) -> list[int] | None:
     Ties between equally short plans are broken by the action order left, right, forward.
     Returns ``None`` when no reachable state satisfies ``goal``.
     """
-    ok = _passable_mask(env)
-    h, w = ok.shape
+    ok = _passable(env)
+    h, w = env.height, env.width
     start: State = (int(env.agent_pos[0]), int(env.agent_pos[1]), int(env.agent_dir))
     if goal(start):
         return []
@@ -74,14 +70,14 @@ def search(env: MiniGridEnv, goal: Callable[[State], bool]) -> list[int] | None:
         state = queue.popleft()
         x, y, d = state
         for action in _MOVES:
-            if action == Actions.left:
+            if action == _LEFT:
                 nxt = (x, y, (d - 1) % 4)
-            elif action == Actions.right:
+            elif action == _RIGHT:
                 nxt = (x, y, (d + 1) % 4)
             else:
                 dx, dy = DIR_VECS[d]
                 nx, ny = x + dx, y + dy
-                if not (0 <= nx < w and 0 <= ny < h and ok[ny, nx]):
+                if not (0 <= nx < w and 0 <= ny < h and ok[ny * w + nx]):
                     continue
                 nxt = (nx, ny, d)
             if nxt in parent:
@@ -100,13 +96,8 @@ def search(env: MiniGridEnv, goal: Callable[[State], bool]) -> list[int] | None:
 
 def plan_to_face(env: MiniGridEnv, targets: Iterable[tuple[int, int]], pickup: bool = False) -> list[int] | None:
     """Shortest plan to face any of ``targets`` (then pick it up if ``pickup``)."""
-    goals = {(int(x), int(y)) for x, y in targets}
-
-    def facing(s: State) -> bool:
-        dx, dy = DIR_VECS[s[2]]
-        return (s[0] + dx, s[1] + dy) in goals
-
-    actions = search(env, facing)
+    facing = {(int(x) - dx, int(y) - dy, d) for x, y in targets for d, (dx, dy) in enumerate(DIR_VECS)}
+    actions = search(env, facing.__contains__)  # the states facing a target
     if actions is None:
         return None
     return actions + [int(Actions.pickup)] if pickup else actions
@@ -118,5 +109,5 @@ def plan(env: Any) -> list[int] | None:
     task = env.instruction.task
     if task in ("goto", "pickup"):
         return plan_to_face(env, [tuple(env.target.cur_pos)], pickup=task == "pickup")
-    escaped = env.escaped_cells()
-    return search(env, lambda s: bool(escaped[s[1], s[0]]))
+    escaped = env.escaped_cells().tolist()
+    return search(env, lambda s: escaped[s[1]][s[0]])

@@ -8,12 +8,7 @@ Where a set is cached, and loading it instead of generating it, is :func:`lva.pi
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
-import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,7 @@ from .env import episode_seeds, make_env
 from .expert import Expert
 from .instructions import TASKS, all_instructions, check_task, instructions_for
 from .io import load_npz, progress, save_npz
+from .workers import run
 
 @dataclass
 class Demos:
@@ -101,10 +97,11 @@ def generate(
     job = _Job(env_config, episodes_per_task, seed, tuple(tasks), stream, expert)
     total = episodes_per_task * len(tasks)
     slices = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
-    with progress(total, "expert demonstrations", unit="ep", enabled=show_progress) as bar:
-        if workers == 1 or len(slices) < 2:
+    if workers == 1 or len(slices) < 2:
+        with progress(total, "expert demonstrations", unit="ep", enabled=show_progress) as bar:
             return _episodes(job, 0, total, bar.update)
-        parts = _in_processes(job, slices, min(workers, len(slices)), bar.update)
+    parts = run([(_slice, (job, a, b)) for a, b in slices], "expert demonstrations", unit="ep",
+                show_progress=show_progress, processes=workers, total=total)
     lengths = np.concatenate([p.lengths for p in parts])
     return Demos(
         instruction=np.concatenate([p.instruction for p in parts]),
@@ -170,26 +167,7 @@ def _episodes(job: _Job, start: int, stop: int, done: Callable[[], Any] = lambda
     )
 
 
-def _silence() -> None:
-    """Worker start-up: nothing a worker writes reaches the terminal or a notebook (the book's
-    build fails on any stderr output); its errors travel back to the parent as exceptions."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, 2):
-        os.dup2(devnull, fd)
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
-    warnings.simplefilter("ignore")
-
-
-def _in_processes(job: _Job, slices: list[tuple[int, int]], workers: int, done: Callable[[int], Any]) -> list[Demos]:
-    """The parts of ``slices`` from ``workers`` spawned processes, in order (``done(n)`` as each arrives)."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_silence)
-    try:
-        futures = {pool.submit(_episodes, job, a, b): k for k, (a, b) in enumerate(slices)}
-        parts: list[Demos | None] = [None] * len(slices)
-        for future in as_completed(futures):
-            parts[futures[future]] = part = future.result()
-            done(part.n_episodes)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return [p for p in parts if p is not None]
+def _slice(job: _Job, start: int, stop: int) -> Demos:
+    """One worker job of :func:`generate`: episodes ``start:stop``, counted on the parent's bar."""
+    with progress(stop - start, "expert demonstrations", unit="ep") as bar:
+        return _episodes(job, start, stop, bar.update)

@@ -65,28 +65,30 @@ def _main_not_rerun() -> Iterator[None]:
 
 
 def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, unit: str = "it",
-        show_progress: bool = True) -> list[Any]:
-    """Run every ``(function, args)`` at once, each in its own single-threaded worker process
-    (``function`` must be importable: a module-level function of :mod:`lva`); their results in
-    order. One progress bar sums the workers' :func:`lva.io.progress` bars. If a job fails, the
-    others are stopped and its exception is raised here, noted with what the workers printed."""
+        show_progress: bool = True, processes: int | None = None, total: int | None = None) -> list[Any]:
+    """Run every ``(function, args)`` in single-threaded worker processes, ``processes`` at a
+    time (default: all at once, at most :data:`MAX_WORKERS`); ``function`` must be importable (a
+    module-level function of :mod:`lva`). Returns their results in order. One progress bar sums
+    the workers' :func:`lva.io.progress` bars (out of ``total``, else the sum of their totals). If
+    a job fails, the others are stopped and its exception is raised here, noted with what the
+    workers printed."""
     if not jobs:
         return []
     ctx = multiprocessing.get_context("spawn")
-    done, total = ctx.Value("q", 0), ctx.Value("q", 0)
+    done, summed = ctx.Value("q", 0), ctx.Value("q", 0)
     with tempfile.TemporaryDirectory(prefix="lva-workers-") as log_dir:
-        pool = futures.ProcessPoolExecutor(min(len(jobs), MAX_WORKERS), mp_context=ctx, initializer=_start,
-                                           initargs=(done, total, log_dir))
+        pool = futures.ProcessPoolExecutor(min(len(jobs), processes or MAX_WORKERS, MAX_WORKERS), mp_context=ctx, initializer=_start,
+                                           initargs=(done, summed, log_dir))
         submitted: list[futures.Future[Any]] = []
         try:
             with _main_not_rerun():  # the workers start at submit
                 submitted = [pool.submit(fn, *args) for fn, args in jobs]
-            with io.progress(0, desc, unit=unit, enabled=show_progress) as bar:
+            with io.progress(total or 0, desc, unit=unit, enabled=show_progress) as bar:
                 pending = set(submitted)
                 while pending:
                     finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_EXCEPTION)
-                    if (bar.total, bar.n) != (total.value, done.value):
-                        bar.total, bar.n = total.value, done.value
+                    if (bar.total, bar.n) != (total or summed.value, done.value):
+                        bar.total, bar.n = total or summed.value, done.value
                         bar.refresh()
                     if any(f.exception() is not None for f in finished):
                         break

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .common import _check_k, _cosine, _perms, _train_pca, neighbours
+from .common import _blas_single, _check_k, _cosine, _perms, _train_pca, neighbours
 from .kernels import _disparity_kernel, _hits_kernel, _knn_kernel, _quad_nulls
 
 Prepared = dict[str, Any]  # one space prepared for a metric
@@ -258,7 +258,8 @@ def _retrieval_hits(a: Prepared, b: Prepared, k: int, P: np.ndarray | None = Non
         Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
         for c in range(0, len(P), _CHUNK):  # SVD buffers stay small
             Pc = P[c:c + _CHUNK]
-            U, _, Vt = np.linalg.svd(np.matmul(At, Bf[Pc[:, train]]))
+            with _blas_single():  # LAPACK on two BLAS threads thrashes on a shared machine
+                U, _, Vt = np.linalg.svd(np.matmul(At, Bf[Pc[:, train]]))
             _hits_kernel(np.matmul(Af[test], U @ Vt), Bu, b["uid"], b["size"], b["order"],
                          b["start"], Pc, invP[c:c + _CHUNK], test, k, hits[c:c + _CHUNK])
     return hits

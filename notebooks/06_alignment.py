@@ -181,7 +181,7 @@ viz.knn_curves(curves, f"Action ({anchor}) against each representation", highlig
 # full-data score.
 
 # %%
-headline = pipeline.alignment(cfg, reps)  # al.headline with the config's sizes and threads
+headline = pipeline.alignment(cfg, reps)  # al.headline with the config's sizes and threads, cached
 headline["family"] = headline["model"].map(family)
 others = [n for n in reps if n != anchor]
 cell = headline.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(headline["score"], headline["low"], headline["high"])])
@@ -272,7 +272,7 @@ glue("verb_chance", f"{anatomy.loc['chance', 'verb phrase']:.1%}", display=False
 
 # %%
 halves = rb.meaning_halves(seed=align.seed)
-layers_table = rb.layer_summary(reps[anchor], pooled, "mutual_knn", K, halves)
+layers_table = pipeline.layer_choice(cfg, reps, pooled)  # rb.layer_summary with the config's k and these halves, cached
 depth = [int(x) / n for chosen, n in zip(layers_table["layers chosen"], layers_table["layers"]) for x in chosen.split("/")]
 glue("early_share", f"{np.mean(np.array(depth) <= 0.25):.0%}", display=False)
 layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_table[c].dtype == float}).hide(axis="index")
@@ -393,7 +393,7 @@ from lva import triangle as tri
 
 tri_reps = {**reps, tri.REFERENT: pipeline.referent_control(cfg)}
 tri_family = {**family, tri.REFERENT: "control"}
-tri_table = tri.spread(tri.seed_pairs(tri_reps, tri_family, k=K))
+tri_table = tri.spread(pipeline.triangle_pairs(cfg, tri_reps, tri_family))  # tri.seed_pairs with the config's k, cached
 viz.triangle_chart(tri_table, list(viz.METRIC_LABELS), {m: al.chance(m, N, K) for m in al.METRICS}, viz.METRIC_LABELS)
 
 # %% [markdown]
@@ -405,10 +405,11 @@ tri.top_pairs(tri_table).style.format("{:.3f}", subset=[*tri.PAIRS, *tri.CEILING
 
 # %% [markdown]
 # The same pairs with permutation p-values and 95% bootstrap intervals, from the first agent and
-# from the first vision-grounded encoder (`lva.triangle.headline`, the config's sizes):
+# from the first vision-grounded encoder (`lva.triangle.headline` with the config's sizes, cached like the
+# headline table of section 5, whose rows it reuses):
 
 # %%
-tri_rows = tri.headline(tri_reps, tri_family, align)
+tri_rows = pipeline.triangle(cfg, tri_reps, tri_family)
 tri_cells = tri_rows.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" + ("" if p < align.alpha else " (n.s.)")
                                   for s, lo, hi, p in zip(tri_rows["score"], tri_rows["low"], tri_rows["high"], tri_rows["p"])])
 tri_wide = tri_cells.pivot_table(index=["pair", "anchor", "model"], columns="metric", values="text", aggfunc="first", sort=False)[list(al.METRICS)]
@@ -462,7 +463,7 @@ report.paper_table(headline, matrix, family, anchor, N, K).style.format(
 # advance):
 
 # %%
-found = report.verdicts(curve, family, reps, anchor, seeds, k=K)
+found = report.verdicts(curve, family, reps, anchor, seeds, k=K, headline=headline)
 display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 
 # %% [markdown]

@@ -106,3 +106,89 @@ def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
     assert info["cached"]
     pd.testing.assert_frame_equal(first, again, check_dtype=False)
     assert set(pipeline.trained_success(cfg)) == {"GO-TO", "PICK-UP", "ESCAPE-FROM", "training s"}
+
+
+def _chapter6_inputs(cfg):
+    """Small chapter-6 inputs: two agents, two vision encoders, a language model with two layers,
+    a control and the referent control (one row per instruction)."""
+    from lva.instructions import all_instructions
+    from lva.triangle import REFERENT
+
+    n = len(all_instructions())
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n, 4))
+    names = ("agent-seed0", "agent-seed1", "vision-seed0", "vision-seed1", "minilm", "bag-of-words")
+    reps = {name: z @ rng.standard_normal((4, 6)) + rng.standard_normal((n, 6)) for name in names}
+    family = {"agent-seed0": "agent", "agent-seed1": "agent", "vision-seed0": "vision-grounded",
+              "vision-seed1": "vision-grounded", "minilm": "encoder", "bag-of-words": "control", REFERENT: "control"}
+    pooled = {"minilm": {"mean": np.stack([rng.standard_normal((n, 6)), reps["minilm"]])}}
+    return reps, {**reps, REFERENT: rng.standard_normal((n, 5))}, family, pooled
+
+
+SMALL = {"align__n_perm": 10, "align__n_perm_retrieval": 3, "align__n_boot": 3}
+
+
+def test_chapter6_tables_are_cached_under_a_hash_of_their_inputs(tmp_path):
+    """The headline, the triangle's headline and pairs and the layer table: built once, then read;
+    one number of one input or one size changed: recomputed."""
+    cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
+    reps, spaces, family, pooled = _chapter6_inputs(cfg)
+    tables = {"alignment": lambda c, info: pipeline.alignment(c, reps, info=info),
+              "triangle": lambda c, info: pipeline.triangle(c, spaces, family, info=info),
+              "triangle_pairs": lambda c, info: pipeline.triangle_pairs(c, spaces, family, info=info),
+              "layer_choice": lambda c, info: pipeline.layer_choice(c, reps, pooled, info=info)}
+    for name, table in tables.items():
+        info: dict = {}
+        first = table(cfg, info)
+        assert not info["cached"], name
+        again = table(cfg, info)
+        assert info["cached"], name
+        pd.testing.assert_frame_equal(first, again, check_dtype=False)
+        table(get_config("fast", cache_dir=tmp_path, **{**SMALL, "align__n_perm": 11}), info)
+        assert not info["cached"], name
+    reps["agent-seed0"][0, 0] += 1.0  # the anchor and an agent of the triangle: every table recomputed
+    for name, table in tables.items():
+        info = {}
+        table(cfg, info)
+        assert not info["cached"], name
+    assert {p.name.split("-")[0] for p in (tmp_path / "triangle").glob("*.json")} == {"headline", "pairs"}
+
+
+def test_triangle_reads_the_headline_rows_it_shares(tmp_path, monkeypatch):
+    """The triangle's action side is the headline table's rows (read from its cache); only the
+    referent control and the vision side are computed, and the result is what lva.triangle
+    computes alone."""
+    from lva import alignment as al
+    from lva import triangle as tri
+
+    cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
+    reps, spaces, family, _ = _chapter6_inputs(cfg)
+    headline = pipeline.alignment(cfg, reps)
+    computed = []
+    real = al.headline_for
+
+    def counting(sub, anchor, align):
+        computed.append((anchor, sorted(set(sub) - {anchor})))
+        return real(sub, anchor, align)
+
+    monkeypatch.setattr(al, "headline_for", counting)
+    rows = pipeline.triangle(cfg, spaces, family)
+    assert computed == [("agent-seed0", [tri.REFERENT]),
+                        ("vision-seed0", sorted(["vision-seed1", "minilm", "bag-of-words", tri.REFERENT]))]
+    alone = tri.headline(spaces, family, cfg.align)
+    pd.testing.assert_frame_equal(rows, alone, check_dtype=False)
+    shared = rows[(rows["anchor"] == "agent-seed0") & (rows["model"] == "minilm")].set_index("metric")["score"]
+    assert shared.equals(headline[headline["model"] == "minilm"].set_index("metric")["score"])
+
+
+def test_layer_choice_reads_the_curves_cross_validated_rows(tmp_path, monkeypatch):
+    """The layer table's cross-validated columns come from the cached curve (cv_layer is not run
+    again) and equal lva.robustness.layer_summary's own."""
+    from lva import robustness as rb
+
+    cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
+    reps, _, _, pooled = _chapter6_inputs(cfg)
+    alone = rb.layer_summary(reps["agent-seed0"], pooled, "mutual_knn", cfg.align.k, rb.meaning_halves(seed=cfg.align.seed))
+    pipeline.robustness(cfg, reps, pooled)
+    monkeypatch.setattr(rb, "cv_layer", lambda *a, **k: pytest.fail("cv_layer recomputed"))
+    pd.testing.assert_frame_equal(pipeline.layer_choice(cfg, reps, pooled), alone, check_dtype=False)

@@ -78,3 +78,15 @@ def test_verdicts_count_specifications_and_name_the_outcome(world):
 def test_verdict_status_thresholds(support, total, status):
     v = rp.Verdict("claim", support, total, "detail")
     assert v.status == status and status in v.sentence()
+
+
+def test_verdicts_read_the_anchors_scores_from_the_headline(world, monkeypatch):
+    """Given the headline table, the anchor's scores are read from it; the verdicts are the same."""
+    spaces, family, curve, seeds = world
+    alone = rp.verdicts(curve, family, spaces, "agent-seed0", seeds)
+    options = {m: al.k_options(m, 15) for m in al.METRICS}
+    headline = al.headline(spaces, "agent-seed0", n_perm=5, n_perm_retrieval=2, n_boot=0, options=options)
+    real = al.measure
+    monkeypatch.setattr(al, "measure", lambda m, A, B, **o: pytest.fail("anchor rescored")
+                        if A is spaces["agent-seed0"] else real(m, A, B, **o))
+    assert rp.verdicts(curve, family, spaces, "agent-seed0", seeds, headline=headline) == alone

@@ -91,3 +91,18 @@ def test_headline_labels_both_anchors_rows():
     assert knn["score"].iloc[0] == al.measure("mutual_knn", reps["vision-seed0"], reps["vision-seed1"], k=5)
     with pytest.raises(ValueError, match="at least one agent"):
         T.headline({k: v for k, v in reps.items() if not k.startswith("vision-seed")}, family, cfg.align)
+
+
+def test_headline_copies_known_rows_and_computes_the_rest(monkeypatch):
+    """Rows already computed from an anchor (with the same sizes) are copied, in the table's own
+    order; the result equals computing everything."""
+    reps, family = spaces()
+    cfg = get_config("fast", align__k=5, align__n_perm=5, align__n_perm_retrieval=2, align__n_boot=3)
+    alone = T.headline(reps, family, cfg.align)
+    known = al.headline_for({n: reps[n] for n in ("agent-seed0", "minilm", "vision-seed1")}, "agent-seed0", cfg.align)
+    computed = []
+    real = al.headline_for
+    monkeypatch.setattr(al, "headline_for", lambda sub, a, align: computed.append((a, set(sub) - {a})) or real(sub, a, align))
+    pd.testing.assert_frame_equal(T.headline(reps, family, cfg.align, known={"agent-seed0": known}), alone)
+    assert computed[0] == ("agent-seed0", {"vision-seed0", "agent-seed1", "untrained-agent", "untrained-vision",
+                                           T.REFERENT, "bag-of-words"})

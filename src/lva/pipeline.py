@@ -33,7 +33,7 @@ curve (the slowest of them) is cached under a hash of everything it reads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -351,13 +351,71 @@ def anchor(cfg: Config) -> str:
     return f"agent-seed{cfg.agent_seeds[0]}"
 
 
-def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Any:
-    """Stage 6: the headline table, :func:`anchor` against every other representation under every
-    metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`)."""
-    from .alignment import headline_for, threads
+def _hashed_table(cfg: Config, folder: str, prefix: str, key: Mapping[str, Any],
+                  arrays: Iterable[tuple[str, np.ndarray]], build: Callable[[], Any], info: dict[str, Any] | None) -> Any:
+    """A chapter-6 table, cached under ``<cache>/<folder>/<prefix>-<hash>.json`` (with its
+    manifest, :mod:`lva.cache`): the sha256 covers ``cfg.align``, ``key`` and every ``(label,
+    array)`` read, labels and bytes in order, so any change to a vector or a size recomputes it;
+    ``build()`` runs on ``cfg.threads`` alignment threads. Chapter 6's slow tables share it."""
+    import hashlib
+    import json
 
-    with threads(cfg.threads):
-        return headline_for(reps, anchor(cfg), cfg.align)
+    from .alignment import threads
+
+    h = hashlib.sha256(json.dumps({"align": cfg.to_dict()["align"], **key}, sort_keys=True).encode())
+    for label, x in arrays:
+        h.update(label.encode())
+        h.update(np.ascontiguousarray(x))  # the buffer itself: no copy of a large array
+
+    def built() -> Any:
+        with threads(cfg.threads):
+            return build()
+
+    return cache.load_or_build(Path(cfg.cache_dir) / folder / f"{prefix}-{h.hexdigest()[:12]}.json", _load_table,
+                               built, _save_table, built_from={"stage": folder, "inputs_sha256": h.hexdigest()},
+                               counts=lambda table: {"rows": len(table), "columns": list(table.columns)}, info=info)
+
+
+def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> Any:
+    """Stage 6: the headline table, :func:`anchor` against every other representation under every
+    metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`),
+    cached under ``<cache>/alignment/headline-<hash>.json`` (:func:`_hashed_table`: ``cfg.align``
+    and the name and bytes of every representation, in order)."""
+    from .alignment import headline_for
+
+    name = anchor(cfg)
+    return _hashed_table(cfg, "alignment", "headline", {"anchor": name}, reps.items(),
+                         lambda: headline_for(reps, name, cfg.align), info)
+
+
+def triangle_pairs(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
+                   info: dict[str, Any] | None = None) -> Any:
+    """Every pair of chapter 6's triangle under every metric (:func:`lva.triangle.seed_pairs` with
+    ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached under
+    ``<cache>/triangle/pairs-<hash>.json`` (:func:`_hashed_table`)."""
+    from .triangle import seed_pairs
+
+    return _hashed_table(cfg, "triangle", "pairs", {"family": {name: family.get(name) for name in spaces}},
+                         spaces.items(), lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
+
+
+def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
+             info: dict[str, Any] | None = None) -> Any:
+    """Chapter 6's triangle headline (:func:`lva.triangle.headline` with the sizes of
+    ``cfg.align``) over ``spaces``: the representations plus the referent-only control, roles from
+    ``family``; cached under ``<cache>/triangle/headline-<hash>.json`` (:func:`_hashed_table`:
+    ``cfg.align``, the families, and the name and bytes of every space). Its action side is read
+    from :func:`alignment` over the same spaces less the referent control (the headline table,
+    normally cached by then) rather than computed twice."""
+    from .triangle import REFERENT, headline
+
+    def build() -> Any:
+        base = {name: x for name, x in spaces.items() if name != REFERENT}
+        known = {anchor(cfg): alignment(cfg, base)} if anchor(cfg) in base else None
+        return headline(spaces, family, cfg.align, known=known)
+
+    return _hashed_table(cfg, "triangle", "headline", {"family": {name: family.get(name) for name in spaces}},
+                         spaces.items(), build, info)
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -368,36 +426,42 @@ def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, 
     return {name: all_poolings(name) for name in reps if family_of(name) in ("decoder", "encoder")}
 
 
+def _curve_inputs(cfg: Config, reps: dict[str, np.ndarray],
+                  pooled: dict[str, dict[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    """What the specification curve reads, labelled for :func:`_hashed_table`: the anchor, then
+    every pooling of every model."""
+    return [("", reps[anchor(cfg)])] + [(f"{model}/{pooling}", pooled[model][pooling])
+                                        for model in sorted(pooled) for pooling in sorted(pooled[model])]
+
+
 def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
                info: dict[str, Any] | None = None) -> Any:
     """Stage 7: the specification curve of every language model against :func:`anchor`
     (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
-    ``<cache>/robustness/curve-<hash>.json``, the hash covering ``cfg.align`` and the bytes of
-    every vector it reads, so any change to an agent or an embedding recomputes it."""
-    import hashlib
-    import json
-
+    ``<cache>/robustness/curve-<hash>.json`` (:func:`_hashed_table`), the hash covering
+    ``cfg.align`` and the bytes of every vector it reads, so any change to an agent or an
+    embedding recomputes it."""
     from .robustness import meaning_halves, specification_curve
 
     pooled = language_model_poolings(reps) if pooled is None else pooled
-    name = anchor(cfg)
-    h = hashlib.sha256(json.dumps({"align": cfg.to_dict()["align"], "anchor": name}, sort_keys=True).encode())
-    h.update(np.ascontiguousarray(reps[name]).tobytes())
-    for model in sorted(pooled):
-        for pooling in sorted(pooled[model]):
-            h.update(f"{model}/{pooling}".encode())
-            h.update(np.ascontiguousarray(pooled[model][pooling]).tobytes())
-    path = Path(cfg.cache_dir) / "robustness" / f"curve-{h.hexdigest()[:12]}.json"
-    align = cfg.align
-    built_from = {"stage": "robustness", "inputs_sha256": h.hexdigest()}
+    name, align = anchor(cfg), cfg.align
+    return _hashed_table(cfg, "robustness", "curve", {"anchor": name}, _curve_inputs(cfg, reps, pooled),
+                         lambda: specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
+                                                     n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
+                                                     halves=meaning_halves(seed=align.seed)), info)
 
-    def build() -> Any:
-        from .alignment import threads
 
-        with threads(cfg.threads):
-            return specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
-                                       n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
-                                       halves=meaning_halves(seed=align.seed))
+def layer_choice(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
+                 info: dict[str, Any] | None = None) -> Any:
+    """Chapter 6's layer table: :func:`lva.robustness.layer_summary` under mutual k-NN with
+    ``cfg.align``'s k and meaning halves, cached under ``<cache>/robustness/layers-<hash>.json``
+    (:func:`_hashed_table`, the inputs of :func:`robustness`); its cross-validated columns are
+    read from :func:`robustness` (the same :func:`lva.robustness.cv_layer`), not recomputed."""
+    from .robustness import layer_summary, meaning_halves
 
-    return cache.load_or_build(path, _load_table, build, _save_table, built_from=built_from,
-                               counts=lambda curve: {"rows": len(curve), "columns": list(curve.columns)}, info=info)
+    pooled = language_model_poolings(reps) if pooled is None else pooled
+    name, align = anchor(cfg), cfg.align
+    return _hashed_table(cfg, "robustness", "layers", {"anchor": name, "metric": "mutual_knn"},
+                         _curve_inputs(cfg, reps, pooled),
+                         lambda: layer_summary(reps[name], pooled, "mutual_knn", align.k, meaning_halves(seed=align.seed),
+                                               curve=robustness(cfg, reps, pooled)), info)

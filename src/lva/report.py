@@ -104,10 +104,20 @@ class Verdict:
 
 
 def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str, np.ndarray], anchor: str,
-             seeds: pd.DataFrame, k: int = al.DEFAULT_K, low: float = PAPER_RANGE[0]) -> list[Verdict]:
+             seeds: pd.DataFrame, k: int = al.DEFAULT_K, low: float = PAPER_RANGE[0],
+             headline: pd.DataFrame | None = None) -> list[Verdict]:
     """The paper's claims, each counted over the specification curve (``curve``, from
     :func:`lva.robustness.specification_curve`) or over seeds (``seeds``, from
-    :func:`lva.robustness.seed_spread` on mutual k-NN)."""
+    :func:`lva.robustness.seed_spread` on mutual k-NN). ``headline``: the headline table of
+    ``anchor`` with the same k (:func:`lva.alignment.headline`), whose scores are read rather than
+    recomputed."""
+    known = {} if headline is None else headline.set_index(["model", "metric"])["score"].to_dict()
+
+    def score(a: str, b: str, m: str) -> float:
+        if a == anchor and (b, m) in known:
+            return float(known[b, m])
+        return al.measure(m, spaces[a], spaces[b], **al.k_options(m, k))
+
     fam = curve["model"].map(family)
     out = []
     for metric, label in (("mutual_knn", "mutual k-NN"), ("procrustes_retrieval", "retrieval after a Procrustes map")):
@@ -126,8 +136,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
                        "normalisation and metric"))
 
     lm_rows = curve[fam.isin(LM_FAMILIES)]
-    bow = {m: al.measure(m, spaces[anchor], spaces["bag-of-words"], **al.k_options(m, k))
-           for m in lm_rows["metric"].unique()} if "bag-of-words" in spaces else {}
+    bow = {m: score(anchor, "bag-of-words", m) for m in lm_rows["metric"].unique()} if "bag-of-words" in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
     out.append(Verdict("Check: language models align with action beyond word overlap (above bag-of-words)", above,
                        len(lm_rows) if bow else 0, "language-model specifications above the bag-of-words control "
@@ -137,10 +146,6 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
         lms = [n for n in spaces if family.get(n) in LM_FAMILIES]
         metrics = list(dict.fromkeys(curve["metric"]))
         pairs = [(n, m) for n in lms for m in metrics]
-
-        def score(a: str, b: str, m: str) -> float:
-            return al.measure(m, spaces[a], spaces[b], **al.k_options(m, k))
-
         trained = sum(score(anchor, n, m) > score("untrained-agent", n, m) for n, m in pairs)
         out.append(Verdict("Check: training makes the agent's space more like the language models'", int(trained), len(pairs),
                            "(language model, metric) pairs where the trained agent is closer to the model than the "

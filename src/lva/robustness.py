@@ -286,19 +286,29 @@ def scale_table(curve: pd.DataFrame, params: Mapping[str, float], pooling_of: Ma
 
 
 def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]], metric: str = "mutual_knn",
-                  k: int = al.DEFAULT_K, halves: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                  k: int = al.DEFAULT_K, halves: tuple[np.ndarray, np.ndarray] | None = None,
+                  curve: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per model and pooling (centred): the last layer's score, the cross-validated layer's
     score, and the best layer chosen after the fact on all items (an upper bound, not a result:
-    a maximum over noisy scores is biased upwards)."""
+    a maximum over noisy scores is biased upwards). ``curve``: a :func:`specification_curve` of
+    the same anchor, models, k and halves, whose cross-validated centred rows (the same
+    :func:`cv_layer`) are read rather than recomputed."""
     halves = halves if halves is not None else meaning_halves()
+    done = {} if curve is None else {
+        (r["model"], r["pooling"]): r for r in curve[(curve["layer"] == "cv") & (curve["normalisation"] == "centred")
+                                                     & (curve["metric"] == metric)].to_dict("records")}
     rows = []
     for name, poolings in models.items():
         for pooling, layers in poolings.items():
             layers = np.asarray(layers)
             scores = layer_scores(metric, anchor, layers, "centred", k)
-            cv = cv_layer(metric, anchor, layers, halves, "centred", k)
+            if (name, pooling) in done:
+                cv_score, chosen = done[name, pooling]["score"], done[name, pooling]["layers read"]
+            else:
+                cv = cv_layer(metric, anchor, layers, halves, "centred", k)
+                cv_score, chosen = cv.score, "/".join(map(str, sorted(set(cv.layers))))
             rows.append({"model": name, "pooling": pooling, "layers": len(layers) - 1, "last layer": scores[-1],
-                         "cross-validated layer": cv.score, "layers chosen": "/".join(map(str, sorted(set(cv.layers)))),
+                         "cross-validated layer": cv_score, "layers chosen": chosen,
                          "best layer, after the fact (upper bound)": np.nanmax(scores),
                          "best layer": int(np.nanargmax(scores))})
     return pd.DataFrame(rows)

@@ -97,11 +97,16 @@ def top_pairs(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align: Any) -> pd.DataFrame:
+def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align: Any,
+             known: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """:func:`lva.alignment.headline_for` (every metric, permutation p, bootstrap interval, the
     config's sizes) from the first agent against the vision encoders, the other agents, the
     language models and the controls, then from the first vision encoder against the other
-    encoders, the language models and the controls; a ``pair`` and an ``anchor`` column."""
+    encoders, the language models and the controls; a ``pair`` and an ``anchor`` column.
+
+    ``known`` maps an anchor to rows :func:`lva.alignment.headline_for` already computed from it
+    with the same sizes and the same vectors (the pipeline passes its cached headline table):
+    a model found there is copied, not recomputed (each row depends only on its two spaces)."""
     r = roles(list(spaces), family)
     if not r["action"] or not r["vision"]:
         raise ValueError("the triangle needs at least one agent and one vision-grounded encoder")
@@ -112,9 +117,21 @@ def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align:
         names = ([*r["vision"]] if side == "action" else []) + own[1:] + r["language"] + [c for c in r["control"] if c != anchor]
         labels = {**(kind if side == "action" else {}), **{n: ceiling for n in own[1:]},
                   **{n: f"{side}–language" for n in r["language"]}, **{n: f"{side}–control" for n in r["control"]}}
-        rows = al.headline_for({anchor: spaces[anchor], **{n: spaces[n] for n in names}}, anchor, align)
+        rows = _anchor_rows(spaces, anchor, names, align, (known or {}).get(anchor))
         parts.append(rows.assign(anchor=anchor, pair=rows["model"].map(labels)))
     return pd.concat(parts, ignore_index=True)[["pair", "anchor", "model", "metric", "score", "low", "high", "chance", "p", "calibrated"]]
+
+
+def _anchor_rows(spaces: Mapping[str, np.ndarray], anchor: str, names: Sequence[str], align: Any,
+                 known: pd.DataFrame | None) -> pd.DataFrame:
+    """``anchor`` against each of ``names`` (in that order), the rows of ``known`` reused."""
+    have = set() if known is None else set(known["model"]) & set(names)
+    todo = [n for n in names if n not in have]
+    fresh = al.headline_for({anchor: spaces[anchor], **{n: spaces[n] for n in todo}}, anchor, align) if todo else None
+    found = pd.concat([t for t in (known, fresh) if t is not None], ignore_index=True)
+    order = {n: i for i, n in enumerate(names)}
+    found = found[found["model"].isin(order)]
+    return found.iloc[np.argsort(found["model"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,10 @@ similarities, PCA on training rows and seeded permutations."""
 from __future__ import annotations
 
 import contextlib
-
 import os
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,13 +44,32 @@ def _split_threads(n_items: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def _blas_single() -> Any:
-    """Context limiting BLAS to one thread (threadpoolctl), or a no-op without threadpoolctl."""
+_BLAS: dict[str, Any] = {"depth": 0, "limiter": None, "controller": None}  # the one-thread BLAS block in force, if any
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _blas_single() -> Iterator[None]:
+    """BLAS limited to one thread inside the block: the statistics make many small BLAS calls,
+    which multithreaded OpenBLAS slows down (it spins, and thrashes on a shared machine: a 317 x
+    317 ``eigh`` took 10x longer on 2 threads than on 1 under load). Nested blocks, on any thread,
+    cost nothing; the library scan of threadpoolctl is done once per process, not per block."""
+    with _BLAS_LOCK:
+        if _BLAS["depth"] == 0:
+            if _BLAS["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _BLAS["controller"] = ThreadpoolController()
+            _BLAS["limiter"] = _BLAS["controller"].limit(limits=1, user_api="blas")
+        _BLAS["depth"] += 1
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS["depth"] -= 1
+            if _BLAS["depth"] == 0:
+                _BLAS["limiter"].restore_original_limits()
+                _BLAS["limiter"] = None
 
 
 # ----------------------------------------------------------------------------- validation
@@ -126,6 +144,13 @@ def neighbours(X: np.ndarray, k: int, center: bool = True) -> np.ndarray:
 
 
 
+def _eigh_top(M: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m largest eigenvalues (ascending) and eigenvectors of a symmetric matrix, on one BLAS
+    thread (LAPACK's eigh on two OpenBLAS threads was 10x slower on a shared machine)."""
+    with _blas_single():
+        return eigh(M, subset_by_index=[len(M) - m, len(M) - 1])
+
+
 def _train_pca(X: np.ndarray, train: np.ndarray, m: int,
                K: np.ndarray | None = None) -> np.ndarray:
     """All rows centred on the training mean and projected on the top-m PCs of the training rows
@@ -134,10 +159,10 @@ def _train_pca(X: np.ndarray, train: np.ndarray, m: int,
     n_tr, d = len(train), X.shape[1]
     if d <= n_tr:
         Xc = X - X[train].mean(axis=0)
-        return Xc @ eigh(Xc[train].T @ Xc[train], subset_by_index=[d - m, d - 1])[1][:, ::-1]
+        return Xc @ _eigh_top(Xc[train].T @ Xc[train], m)[1][:, ::-1]
     Kt = X @ X[train].T if K is None else K[:, train]
     C = Kt - Kt.mean(axis=1, keepdims=True) - Kt[train].mean(axis=0) + Kt[train].mean()
-    w, U = eigh(C[train], subset_by_index=[n_tr - m, n_tr - 1])
+    w, U = _eigh_top(C[train], m)
     ok = w > 1e-12 * w[-1]  # directions without training variance are dropped
     return ((C @ U) * np.where(ok, 1.0 / np.sqrt(np.where(ok, w, 1.0)), 0.0))[:, ::-1]
 

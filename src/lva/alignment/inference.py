@@ -6,13 +6,13 @@ i.i.d. uniform permutations from ``np.random.default_rng(seed)``; bootstrap draw
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .common import _as_pair, _blas_single, _check_count, _pool
+from .common import _as_matrix, _as_pair, _blas_single, _check_count, _pool
 from .metrics import Metric, Prepared, _record
 
 
@@ -157,20 +157,62 @@ def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, se
     off-diagonal self-similarities (CKA) that inflate alignment; the smaller sample widens the
     interval (conservative) instead of biasing the score upwards.
     """
-    m = _record(metric)
-    n_boot = _check_count("n_boot (bootstrap resamples; headline(n_boot=0) skips the intervals)", n_boot)
+    _record(metric)
+    _check_count("n_boot (bootstrap resamples; headline(n_boot=0) skips the intervals)", n_boot)
     A, B = _as_pair(A, B)
-    rng, n = np.random.default_rng(seed), len(A)
-    if m.per_item is not None:
-        items = per_item(metric, A, B, **options)
-        est, boots = float(items.mean()), items[rng.integers(0, n, (n_boot, n))].mean(axis=1)
-    else:
-        est = measure(metric, A, B, **options)
-        draws = [np.unique(rng.integers(0, n, n)) for _ in range(n_boot)]
-        with _blas_single(), _pool() as pool:  # resamples on threads
-            boots = np.array(list(pool.map(
-                lambda idx: _score(metric, A[idx], B[idx], options), draws)))
-    return Interval(est, *_interval(boots, level))
+    (est, boots), = bootstrap_scores([metric], A, [B], n_boot, seed, {metric: options})[metric]
+    return Interval(measure(metric, A, B, **options) if est is None else est, *_interval(boots, level))
+
+
+def bootstrap_scores(metrics: Sequence[str], A: ArrayLike, Bs: Sequence[ArrayLike], n_boot: int = 1000,
+                     seed: int = 0, options: Mapping[str, Mapping[str, Any]] | None = None
+                     ) -> dict[str, list[tuple[float | None, np.ndarray]]]:
+    """The resampled scores behind :func:`bootstrap_ci` for A against each of ``Bs`` under each
+    metric: ``{metric: [(estimate, scores) per B]}``, estimate the full-data score of a per-item
+    metric (None for the others). Every metric and every B is resampled with the same draws
+    (``default_rng(seed)``), as separate ``bootstrap_ci`` calls would be, so the work they share is
+    done once: the per-item draws, and for each resample of the other metrics A's preparation
+    (once for all Bs) and each B's (once for the metrics that prepare alike: both CKA estimators).
+    """
+    n_boot = _check_count("n_boot (bootstrap resamples; headline(n_boot=0) skips the intervals)", n_boot)
+    options = options or {}
+    pairs = [_as_pair(A, B) for B in Bs]
+    out: dict[str, list[tuple[float | None, np.ndarray]]] = {metric: [] for metric in metrics}
+    families: dict[tuple, list[tuple[str, Metric, dict, dict]]] = {}
+    for metric in metrics:
+        m = _record(metric)
+        prep, pair = m.split(options.get(metric, {}))
+        if m.per_item is None:
+            families.setdefault((m.prepare, repr(sorted(prep.items()))), []).append((metric, m, prep, pair))
+        elif pairs:
+            n = len(pairs[0][0])
+            items = [per_item(metric, a, b, **options.get(metric, {})) for a, b in pairs]
+            draws = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+            out[metric] = [(float(x.mean()), x[draws].mean(axis=1)) for x in items]
+    if not families or not pairs:
+        return out
+    n = len(pairs[0][0])
+    rng = np.random.default_rng(seed)
+    resamples = [np.unique(rng.integers(0, n, n)) for _ in range(n_boot)]
+
+    def resample(idx: np.ndarray) -> dict[tuple[str, int], float]:
+        """Every (metric, B) score on the distinct items ``idx``; A prepared once per family."""
+        scores = {}
+        for fam in families.values():
+            prepare, prep = fam[0][1].prepare, fam[0][2]
+            a = prepare(_as_matrix(pairs[0][0][idx], "A"), **prep)
+            for j, (_, B) in enumerate(pairs):
+                b = prepare(_as_matrix(B[idx], "B"), **prep)
+                for name, m, _, pair in fam:
+                    scores[name, j] = m.score(a, b, **pair)
+        return scores
+
+    with _blas_single(), _pool() as pool:  # resamples on threads
+        done = list(pool.map(resample, resamples))
+    for fam in families.values():
+        for name, *_ in fam:
+            out[name] = [(None, np.array([d[name, j] for d in done])) for j in range(len(pairs))]
+    return out
 
 
 def paired_comparison(metric: str, A: ArrayLike, B: ArrayLike, C: ArrayLike, n_boot: int = 1000,

@@ -102,43 +102,60 @@ def _quad_nulls(families: Sequence[Sequence[np.ndarray]], P: np.ndarray) -> list
 
 # ----------------------------------------------------------------------------- Procrustes
 @njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _hits_kernel(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray,
-                 order: np.ndarray, start: np.ndarray, P: np.ndarray, invP: np.ndarray,
-                 test: np.ndarray, k: int, hits: np.ndarray) -> None:  # pragma: no cover
-    """hits[b, i] = whether the correct row of B[P[b]] is among the k best for test item i.
+def _hits_row(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray, order: np.ndarray,
+              start: np.ndarray, p: np.ndarray, invp: np.ndarray, test: np.ndarray, k: int,
+              hits: np.ndarray) -> None:  # pragma: no cover - compiled
+    """hits[i] = whether the correct row of B[p] is among the k best for test item i.
 
-    Q[b, i] is item i's mapped query; Bu holds the distinct unit rows of B, uid maps a row of
-    B to its distinct row, whose copies are order[start[u]:start[u + 1]].  The rank counts
-    rows with a higher cosine, plus equal-cosine rows at lower positions of B[P[b]] (invP[b, r]
-    is row r's position): copies of the correct row tie with it by construction.  The scan
-    stops as soon as k rows are ahead (a miss), which under a null is after about k ln(N / k)
+    Q[ti] is test item i = test[ti]'s mapped query; Bu holds the distinct unit rows of B, uid maps
+    a row of B to its distinct row, whose copies are order[start[u]:start[u + 1]].  The rank
+    counts rows with a higher cosine, plus equal-cosine rows at lower positions of B[p] (invp[r]
+    is row r's position): copies of the correct row tie with it by construction.  The scan stops
+    as soon as k rows are ahead (a miss), which under a null is after about k ln(N / k)
     candidates instead of N."""
     m = Bu.shape[1]
-    for b in range(Q.shape[0]):
-        for ti in range(test.shape[0]):
-            i, q = test[ti], Q[b, ti]
-            r_true = P[b, i]
-            u_true, rank = uid[r_true], 0
-            for r in order[start[u_true]:start[u_true + 1]]:  # copies of the correct row
-                if r != r_true and invP[b, r] < i:
-                    rank += 1
-            s_true = 0.0
+    for ti in range(test.shape[0]):
+        i, q = test[ti], Q[ti]
+        r_true = p[i]
+        u_true, rank = uid[r_true], 0
+        for r in order[start[u_true]:start[u_true + 1]]:  # copies of the correct row
+            if r != r_true and invp[r] < i:
+                rank += 1
+        s_true = 0.0
+        for d in range(m):
+            s_true += q[d] * Bu[u_true, d]
+        for u in range(Bu.shape[0]):
+            if rank >= k:
+                break
+            if u == u_true:
+                continue
+            s = 0.0
             for d in range(m):
-                s_true += q[d] * Bu[u_true, d]
-            for u in range(Bu.shape[0]):
-                if rank >= k:
-                    break
-                if u == u_true:
-                    continue
-                s = 0.0
-                for d in range(m):
-                    s += q[d] * Bu[u, d]
-                rank += size[u] * (s > s_true)  # branch-free: the outcome is a coin flip
-                if s == s_true:
-                    for r in order[start[u]:start[u + 1]]:
-                        if invP[b, r] < i:
-                            rank += 1
-            hits[b, i] = rank < k
+                s += q[d] * Bu[u, d]
+            rank += size[u] * (s > s_true)  # branch-free: the outcome is a coin flip
+            if s == s_true:
+                for r in order[start[u]:start[u + 1]]:
+                    if invp[r] < i:
+                        rank += 1
+        hits[i] = rank < k
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _procrustes_kernel(At: np.ndarray, Bf: np.ndarray, Atest: np.ndarray, Bu: np.ndarray, uid: np.ndarray,
+                       size: np.ndarray, order: np.ndarray, start: np.ndarray, P: np.ndarray, invP: np.ndarray,
+                       train: np.ndarray, test: np.ndarray, k: int,
+                       hits: np.ndarray) -> None:  # pragma: no cover - compiled
+    """One fold of the retrieval null, permutation by permutation: the map W = U V^T from the SVD
+    of At B[P[b]]_train (At = A_train^T), then the hits of the held-out rows Atest W
+    (:func:`_hits_row`). The gather, the products and the SVD (LAPACK, as numpy's) run compiled
+    with buffers reused: no Python between permutations."""
+    G = np.empty((train.shape[0], Bf.shape[1]))
+    for b in range(P.shape[0]):
+        p = P[b]
+        for r in range(train.shape[0]):
+            G[r] = Bf[p[train[r]]]
+        U, _, Vt = np.linalg.svd(At @ G)
+        _hits_row(Atest @ (U @ Vt), Bu, uid, size, order, start, p, invP[b], test, k, hits[b])
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .common import _check_k, _cosine, _perms, _train_pca, neighbours
-from .kernels import _disparity_kernel, _hits_kernel, _knn_kernel, _quad_nulls
+from .common import _blas_single, _check_k, _cosine, _perms, _pool, _split_threads, _train_pca, neighbours
+from .kernels import _disparity_kernel, _knn_kernel, _procrustes_kernel, _quad_nulls
 
 Prepared = dict[str, Any]  # one space prepared for a metric
 
 DEFAULT_K = 15  # default neighbourhood size of mutual_knn and procrustes_retrieval (precision@15)
-_CHUNK = 16  # permutations per batch of SVDs in the retrieval null (keeps buffers cache-sized)
 
 
 def _unrestricted(a: Prepared, n: int, n_perm: int, seed: int) -> np.ndarray:
@@ -244,23 +243,24 @@ def _retrieval_hits(a: Prepared, b: Prepared, k: int, P: np.ndarray | None = Non
     Per fold: W = U V^T from the SVD of A_train^T B[p]_train (minimises ||A_train W - B_train||),
     then each held-out A_i W is ranked against all N rows of B[p] by cosine (|A_i W| = |A_i|
     since W is orthogonal); ties go to the lower row position in B[p].  Identical rows of B are
-    scored once (``_hits_kernel``), so their ties are exact."""
+    scored once (``_hits_row``), so their ties are exact. Every fold runs compiled, permutation by
+    permutation (``_procrustes_kernel``), the permutations split between the worker threads (each
+    is scored by one thread, in a fixed order: the hits do not depend on the number of threads)."""
     n, k = len(a["proj"][0]), _check_k(k, len(a["proj"][0]))
     P = np.arange(n)[None] if P is None else P
     m = min(a["proj"][0].shape[1], b["proj"][0].shape[1])
     hits = np.zeros((len(P), n), dtype=np.bool_)
     invP = np.empty_like(P)
     np.put_along_axis(invP, P, np.arange(n)[None], axis=1)
-    for (train, test), Af, Bf in zip(a["folds"], a["proj"], b["proj"]):
-        Af, Bf = Af[:, :m], Bf[:, :m]
-        At = Af[train].T
-        Bu = Bf[b["first"]]
-        Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
-        for c in range(0, len(P), _CHUNK):  # SVD buffers stay small
-            Pc = P[c:c + _CHUNK]
-            U, _, Vt = np.linalg.svd(np.matmul(At, Bf[Pc[:, train]]))
-            _hits_kernel(np.matmul(Af[test], U @ Vt), Bu, b["uid"], b["size"], b["order"],
-                         b["start"], Pc, invP[c:c + _CHUNK], test, k, hits[c:c + _CHUNK])
+    shares = _split_threads(len(P))  # permutations split between the worker threads
+    with _blas_single(), _pool() as pool:  # LAPACK on two BLAS threads thrashes on a shared machine
+        for (train, test), Af, Bf in zip(a["folds"], a["proj"], b["proj"]):
+            Af, Bf = np.ascontiguousarray(Af[:, :m]), np.ascontiguousarray(Bf[:, :m])
+            Bu = Bf[b["first"]]
+            Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
+            At, Atest = np.ascontiguousarray(Af[train].T), Af[test]
+            list(pool.map(lambda sl: _procrustes_kernel(At, Bf, Atest, Bu, b["uid"], b["size"], b["order"], b["start"],
+                                                        P[sl], invP[sl], train, test, k, hits[sl]), shares))
     return hits
 
 

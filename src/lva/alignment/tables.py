@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .common import _as_matrix, _as_pair, _blas_single, _check_k, _pool, neighbours
-from .inference import Interval, bootstrap_ci, calibrated, measure, p_value
+from .inference import _interval, bootstrap_scores, calibrated, measure, p_value
 from .kernels import _quad_nulls
 from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, _QUAD, Metric, Prepared,
                       _membership, _record, chance)
@@ -146,32 +146,31 @@ def headline(spaces: Mapping[str, ArrayLike], anchor: str, metrics: Sequence[str
     """``anchor`` against every other space under every metric: one DataFrame row per (model,
     metric) with score, bootstrap CI (low, high), chance, permutation p, calibrated score and
     null mean.  Each row is ``compare_all({anchor: A, model: B})`` (B's rows permuted;
-    procrustes_retrieval maps A -> B) plus ``bootstrap_ci`` with the same options (n_boot=0:
-    no interval, low and high are NaN)."""
+    procrustes_retrieval maps A -> B) plus ``bootstrap_ci``'s interval with the same options
+    (n_boot=0: no interval, low and high are NaN), the resamples of every model drawn together
+    (``bootstrap_scores``: A prepared once per resample)."""
     import pandas as pd
 
     _check_anchor(spaces, anchor)
     options = options or {}
+    others = [name for name in spaces if name != anchor]
     rows = []
-    for name, X in spaces.items():
-        if name == anchor:
-            continue
-        with _blas_single():  # many small BLAS calls: threads only spin
+    with _blas_single():  # many small BLAS calls: threads only spin
+        boots = bootstrap_scores(metrics, spaces[anchor], [spaces[name] for name in others], n_boot, seed,
+                                 options) if n_boot else None
+        for j, name in enumerate(others):
+            X = spaces[name]
             recs = compare_all({anchor: spaces[anchor], name: X}, metrics, n_perm=n_perm,
                                seed=seed, alpha=alpha, n_perm_retrieval=n_perm_retrieval,
                                options=options)
-            cis = {r["metric"]: bootstrap_ci(r["metric"], spaces[anchor], X, n_boot=n_boot,
-                                             seed=seed, level=level,
-                                             **options.get(r["metric"], {}))
-                   if n_boot else Interval(r["score"], np.nan, np.nan) for r in recs}
-        for r in recs:
-            opts = dict(options.get(r["metric"], {}))
-            ci = cis[r["metric"]]
-            rows.append({"model": name, "metric": r["metric"], "score": r["score"],
-                         "low": ci.low, "high": ci.high,
-                         "chance": chance(r["metric"], len(X), opts.get("k", DEFAULT_K)),
-                         "p": r["p"], "calibrated": r["calibrated"],
-                         "null_mean": r["null_mean"], "n_perm": r["n_perm"]})
+            for r in recs:
+                opts = dict(options.get(r["metric"], {}))
+                low, high = _interval(boots[r["metric"]][j][1], level) if boots else (np.nan, np.nan)
+                rows.append({"model": name, "metric": r["metric"], "score": r["score"],
+                             "low": low, "high": high,
+                             "chance": chance(r["metric"], len(X), opts.get("k", DEFAULT_K)),
+                             "p": r["p"], "calibrated": r["calibrated"],
+                             "null_mean": r["null_mean"], "n_perm": r["n_perm"]})
     return pd.DataFrame(rows)
 
 

@@ -10,12 +10,22 @@ A test that is about thread counts sets its own (``lva.alignment.threads``, ``cf
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 # before numpy, scipy and torch start their thread pools (and inherited by the subprocesses tests start)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# pytest-xdist: no two workers share a numba cache (lva.alignment's kernels, cache=True; a fresh
+# clone compiles them in every run). Two processes saving overloads of one function into one cache
+# can leave its index naming the other's data file (numba.core.caching; numba/numba#4807, #10128).
+# The first worker keeps numba's default, beside the source, which `make book` then finds warm; the
+# others get their own folder, kept between runs.
+if (_worker := os.environ.get("PYTEST_XDIST_WORKER", "gw0")) != "gw0":
+    _base = os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).resolve().parents[1] / ".cache" / "numba-tests"
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(_base) / _worker)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -97,7 +97,7 @@ def test_robustness_stage_is_cached_under_a_hash_of_its_inputs(tmp_path):
 
 def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1,
-                     train__monitor_episodes_per_task=2, checks__eval_episodes_per_task=3)
+                     train__monitor_episodes_per_task=2, checks__eval_episodes_per_task=3, threads=1)
     info: dict = {}
     first = pipeline.evaluation(cfg, info=info)
     assert not info["cached"] and len(first) == 3 * 3 and set(first["success"]) <= {True, False, 0, 1}

@@ -63,7 +63,7 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path):
 
     cfg = get_config(
         "fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1, train__monitor_episodes_per_task=2,
-        checks__eval_episodes_per_task=3,
+        checks__eval_episodes_per_task=3, threads=1,
     )
     first = trained_success(cfg, 0)
     assert set(first) == {*TASK_NAMES.values(), "training s"}

@@ -106,3 +106,13 @@ def test_one_thread_blas_blocks_nest_and_restore() -> None:
             assert set(blas()) == {1}
         assert set(blas()) == {1} and common._BLAS["depth"] == 1
     assert blas() == before and common._BLAS["depth"] == 0
+
+
+@pytest.mark.parametrize("metric", al.METRICS)
+def test_measure_and_null_equal_measure_and_permutation_null(metric: str) -> None:
+    """One preparation for both: the same score and the same null as the two calls."""
+    reps = spaces(2)
+    options = al.k_options(metric, 5)
+    score, null = al.measure_and_null(metric, reps["a"], reps["c"], n_perm=15, seed=4, **options)
+    assert score == al.measure(metric, reps["a"], reps["c"], **options)
+    assert np.array_equal(null, al.permutation_null(metric, reps["a"], reps["c"], n_perm=15, seed=4, **options))

@@ -195,9 +195,8 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
             opts = al.k_options(metric, k)
             for choice in LAYER_CHOICES:
                 if choice == "last":
-                    B = normalise(layers[-1], norm)
-                    score = al.measure(metric, anchor, B, **opts)
-                    null = al.permutation_null(metric, anchor, B, n_perm=perms, seed=seed, **opts)
+                    score, null = al.measure_and_null(metric, anchor, normalise(layers[-1], norm), n_perm=perms,
+                                                      seed=seed, **opts)
                     read = f"{len(layers) - 1}"
                 else:
                     picked = cv_layer(metric, anchor, layers, halves, norm, k)

@@ -39,8 +39,8 @@ The package, from the bottom up (each module imports only those above it):
 from __future__ import annotations
 
 from .common import _perms, neighbours, threads
-from .inference import (Interval, Paired, Spread, bootstrap_ci, bootstrap_scores, calibrated, measure, measure_each,
-                        paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
+from .inference import (Interval, Paired, Spread, bootstrap_ci, bootstrap_scores, calibrated, measure,
+                        measure_and_null, measure_each, paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
                         spread_over_seeds)
 from .kernels import _nuclear_norm, _quad_nulls, _row_tiles
 from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP, k_options,
@@ -50,6 +50,7 @@ from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve
 
 __all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
            "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "bootstrap_scores", "calibrated", "chance",
-           "compare_all", "headline", "headline_for", "k_options", "knn_curve", "layer_curve", "measure", "measure_each",
+           "compare_all", "headline", "headline_for", "k_options", "knn_curve", "layer_curve", "measure",
+           "measure_and_null", "measure_each",
            "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
            "spread_over_seeds", "threads", "within_groups"]

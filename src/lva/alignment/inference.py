@@ -62,7 +62,11 @@ def measure(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> float:
     smaller dimension (Li et al.), capped at n_train - 1; in_sample=True fits and evaluates on
     all rows (the pitfall: ~1.0 on noise when d >= N).
     """
-    score = _score(metric, A, B, options)
+    return _finite(metric, _score(metric, A, B, options))
+
+
+def _finite(metric: str, score: float) -> float:
+    """``score``, or ValueError when it is not finite (degenerate inputs)."""
     if not np.isfinite(score):
         raise ValueError(f"{metric}: the score is {score} (not finite): the inputs are degenerate for this metric "
                          "(e.g. every distance equal)")
@@ -108,6 +112,15 @@ def permutation_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None
     m, a, b, pair = _prepared_pair(metric, A, B, options)
     n_perm = m.n_perm if n_perm is None else int(n_perm)
     return m.null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
+
+
+def measure_and_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None, seed: int = 0,
+                     **options: Any) -> tuple[float, np.ndarray]:
+    """``(measure(...), permutation_null(...))`` with the same arguments, A and B prepared once
+    for both (the specification curve scores and tests every specification)."""
+    m, a, b, pair = _prepared_pair(metric, A, B, options)
+    n_perm = m.n_perm if n_perm is None else int(n_perm)
+    return _finite(metric, m.score(a, b, **pair)), m.null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
 
 
 def permutation_null_items(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None,

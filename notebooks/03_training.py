@@ -33,7 +33,7 @@
 # |---|---|
 # | Concepts | supervised learning, cross-entropy, train/validation splits |
 # | Chapters | 1 (demonstrations), 2 (the agent) |
-# | Time to run | `fast`: about 7.5 minutes on a clean clone (three agents trained, then cached), about 10-20 s after (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | `fast`: about 3.5 minutes on a clean clone (three agents trained at once, then cached), about 10 s after (2 CPU cores); `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"

@@ -178,36 +178,6 @@ def test_model_vectors_do_not_depend_on_padding(tiny_dirs, kind, pooling):
         np.testing.assert_allclose(batch, alone, rtol=0, atol=2e-5)
 
 
-@pytest.mark.parametrize("kind", ["llama", "bert"])
-def test_batches_are_sorted_by_length_and_the_order_is_restored(tiny_dirs, kind, monkeypatch):
-    import functools
-
-    name = "llama-3.2-1b" if kind == "llama" else "bert-base"
-    loaded = M.load(name, path=tiny_dirs[kind], device="cpu")
-    texts = [i.text for i in all_instructions()][5::23] + TEXTS  # lengths 4-7 words, unsorted
-    assert len({len(t.split()) for t in texts}) >= 3 and sorted(texts, key=len) != texts
-    alone = {p: np.concatenate([M.encode(loaded, [t], p) for t in texts], axis=1) for p in M.POOLINGS}
-    widths: list[int] = []
-    forward = loaded.model.forward
-
-    @functools.wraps(forward)  # keeps its signature (position_ids)
-    def recording(*args, **kwargs):
-        widths.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(loaded.model, "forward", recording)
-    together = M.encode_poolings(loaded, texts, list(M.POOLINGS), batch_size=3)
-    for pooling in M.POOLINGS:  # each text's own vector, in the order given
-        np.testing.assert_allclose(together[pooling], alone[pooling], rtol=0, atol=2e-5, err_msg=pooling)
-    shuffled = np.random.default_rng(0).permutation(len(texts))
-    again = M.encode_poolings(loaded, [texts[i] for i in shuffled], ["last"], batch_size=3)["last"]
-    np.testing.assert_allclose(again, together["last"][:, shuffled], rtol=0, atol=2e-5)
-    passes = -(-len(texts) // 3)  # batches per forward pass (plain, echo, prompt)
-    for k in range(3):  # shortest texts first within each pass
-        assert widths[k * passes : (k + 1) * passes] == sorted(widths[k * passes : (k + 1) * passes])
-    assert len(set(widths[:passes])) > 1
-
-
 def _states(loaded, text: str) -> torch.Tensor:
     """Hidden states (layers, tokens, d) of one text, computed by hand (no padding)."""
     enc = loaded.tokenizer(text, return_tensors="pt")

@@ -113,14 +113,14 @@ def token_limit(loaded: Loaded) -> int | None:
     return min(limits) if limits else None
 
 
-def _warn_truncated(loaded: Loaded, written: list[str], limit: int | None) -> list[int]:
-    """The token count of every written text (before truncation), warning about those over ``limit``."""
+def _warn_truncated(loaded: Loaded, written: list[str], limit: int | None) -> None:
+    if limit is None:
+        return
     lengths = [len(ids) for ids in loaded.tokenizer(written, verbose=False)["input_ids"]]
-    long = [i for i, n in enumerate(lengths) if limit is not None and n > limit]
+    long = [i for i, n in enumerate(lengths) if n > limit]
     if long:
         warnings.warn(f"{loaded.spec.name}: {len(long)} text(s) longer than its limit of {limit} tokens were "
                       f"truncated to it (texts[{long[0]}]: {lengths[long[0]]} tokens)", UserWarning, stacklevel=4)
-    return lengths
 
 
 def _hf_encode(
@@ -140,14 +140,11 @@ def _hf_encode(
     takes_pos = "position_ids" in inspect.signature(model.forward).parameters
     tok.padding_side = padding_side
     limit = token_limit(loaded)
-    lengths = _warn_truncated(loaded, [template.format(s=t) for t in texts], limit)
-    # batches of similar lengths carry little padding (forward passes cost ~ batch x longest text);
-    # padding never changes a vector, so only the order changes, restored at the end
-    order = np.argsort([min(n, limit) if limit else n for n in lengths], kind="stable")
+    _warn_truncated(loaded, [template.format(s=t) for t in texts], limit)
     out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
     with torch.inference_mode(), progress(len(texts), desc, unit="text") as bar:
         for begin in range(0, len(texts), batch_size):
-            batch = [texts[i] for i in order[begin : begin + batch_size]]
+            batch = texts[begin : begin + batch_size]
             written = [template.format(s=t) for t in batch]
             # where the echoed (second) copy begins, in characters
             starts = [len(w) - len(t) for w, t in zip(written, batch)]
@@ -162,8 +159,7 @@ def _hf_encode(
                 pool_mask = _pool_mask(p, enc, spec, starts).to(loaded.device)
                 out[p].append(pool(hidden, pool_mask, _REDUCE[p]).cpu().numpy())
             bar.update(len(batch))
-    restore = np.argsort(order)  # sorted position of each text
-    return {p: np.concatenate(chunks, axis=1)[:, restore].astype(np.float32) for p, chunks in out.items()}
+    return {p: np.concatenate(chunks, axis=1).astype(np.float32) for p, chunks in out.items()}
 
 
 def encode_poolings(

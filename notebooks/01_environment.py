@@ -32,7 +32,7 @@
 # |---|---|
 # | Concepts | a grid world, breadth-first search, what a demonstration is |
 # | Chapters | none: this is the first |
-# | Time to run | `fast`: about 45 s cold, 10 s with cached demonstrations (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | `fast`: about 20 s cold, 10 s with cached demonstrations (2 CPU cores); `full`: see the reproduce page |
 #
 # Everything here runs offline on a laptop CPU.
 

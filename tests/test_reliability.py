@@ -244,6 +244,32 @@ def test_a_corrupt_robustness_curve_is_recomputed(tmp_path, monkeypatch, capfd):
     assert str(path) in _one_line(capfd.readouterr().err)
 
 
+def test_a_corrupt_headline_table_is_recomputed(tmp_path, monkeypatch, capfd):
+    """Chapter 6's other cached tables share the curve's helper: a headline table whose file was
+    replaced (its sha256 no longer matches the manifest) is recomputed after a one-line notice."""
+    import pandas as pd
+
+    import lva.alignment
+
+    calls = []
+
+    def table(*args, **kwargs):  # stands in for the headline (seconds): the cache is under test
+        calls.append(1)
+        return pd.DataFrame({"model": ["lm"], "metric": ["cka"], "score": [0.5]})
+
+    monkeypatch.setattr(lva.alignment, "headline_for", table)
+    cfg = get_config("fast", cache_dir=tmp_path)
+    reps = {pipeline.anchor(cfg): np.eye(10, 5), "lm": np.ones((10, 4))}
+    info: dict = {}
+    first = pipeline.alignment(cfg, reps, info=info)
+    assert pipeline.alignment(cfg, reps, info=info).equals(first) and info["cached"] and len(calls) == 1
+    path = next((tmp_path / "alignment").glob("headline-*[0-9a-f].json"))
+    path.write_text(path.read_text().replace("0.5", "0.7"))  # another number, same size
+    again = pipeline.alignment(cfg, reps, info=info)
+    assert not info["cached"] and len(calls) == 2 and again.equals(first)
+    assert str(path) in _one_line(capfd.readouterr().err)
+
+
 # ---------------------------------------------------------------------------------------------- writes
 
 

@@ -8,12 +8,12 @@ artifact from the cache, or builds it and caches it.
        lva.demos             vision only)             lva.train       lva.grounding
                              lva.vision
 
-    ──► embeddings(cfg) ──► alignment(cfg, reps)
-        chapter 5            chapter 6
-        lva.embeddings       lva.alignment
+    ──► embeddings(cfg) ──► alignment(cfg, reps) ──► triangle(cfg, spaces, family)
+        chapter 5            chapter 6                chapter 6, lva.triangle (its action
+        lva.embeddings       lva.alignment            side read from the headline table)
                │
-               └──► robustness(cfg, reps)
-                    chapter 6, lva.robustness
+               └──► robustness(cfg, reps) ──► layer_choice(cfg, reps)
+                    chapter 6, lva.robustness   (its cross-validated columns read from the curve)
 
 Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
 features when ``cfg.agent.vision == "imagenet"``); the vision-grounded encoders learn from the
@@ -26,8 +26,10 @@ writes them atomically (:mod:`lva.io`), each with a manifest that every load che
 notice, except an agent, which is not retrained unasked: the error names the command that
 retrains it (``python -m lva train --profile <p> --seed <n>``). Torch runs on ``cfg.threads``
 threads in every stage that computes with it. Language-model embeddings have their own cache
-(:mod:`lva.embeddings`); chapter 6's headline statistics are recomputed, and its specification
-curve (the slowest of them) is cached under a hash of everything it reads.
+(:mod:`lva.embeddings`); chapter 6's tables (the headline table, the specification curve, the
+layer table, the triangle's pairs and headline) are cached under a hash of ``cfg.align`` and every
+vector they read (:func:`_hashed_table`), so a rerun reads them and any changed input recomputes
+them.
 """
 
 from __future__ import annotations
@@ -379,34 +381,42 @@ def _hashed_table(cfg: Config, folder: str, prefix: str, key: Mapping[str, Any],
 def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> Any:
     """Stage 6: the headline table, :func:`anchor` against every other representation under every
     metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`),
-    cached under ``<cache>/alignment/headline-<hash>.json`` (:func:`_hashed_table`: ``cfg.align``
-    and the name and bytes of every representation, in order)."""
-    from .alignment import headline_for
+    cached under ``<cache>/alignment/headline-<hash>.json`` (:func:`_hashed_table`: ``cfg.align``,
+    the metrics, and the name and bytes of every representation, in order)."""
+    from .alignment import METRICS, headline_for
 
     name = anchor(cfg)
-    return _hashed_table(cfg, "alignment", "headline", {"anchor": name}, reps.items(),
+    return _hashed_table(cfg, "alignment", "headline", {"anchor": name, "metrics": list(METRICS)}, reps.items(),
                          lambda: headline_for(reps, name, cfg.align), info)
+
+
+def _triangle_table(cfg: Config, prefix: str, spaces: dict[str, np.ndarray], family: Mapping[str, str],
+                    build: Callable[[], Any], info: dict[str, Any] | None) -> Any:
+    """A table of chapter 6's triangle, cached under ``<cache>/triangle/<prefix>-<hash>.json``
+    (:func:`_hashed_table`: ``cfg.align``, the metrics, the families, and the name and bytes of
+    every space)."""
+    from .alignment import METRICS
+
+    return _hashed_table(cfg, "triangle", prefix, {"family": {name: family.get(name) for name in spaces},
+                                                   "metrics": list(METRICS)}, spaces.items(), build, info)
 
 
 def triangle_pairs(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
                    info: dict[str, Any] | None = None) -> Any:
     """Every pair of chapter 6's triangle under every metric (:func:`lva.triangle.seed_pairs` with
-    ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached under
-    ``<cache>/triangle/pairs-<hash>.json`` (:func:`_hashed_table`)."""
+    ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached (:func:`_triangle_table`)."""
     from .triangle import seed_pairs
 
-    return _hashed_table(cfg, "triangle", "pairs", {"family": {name: family.get(name) for name in spaces}},
-                         spaces.items(), lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
+    return _triangle_table(cfg, "pairs", spaces, family, lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
 
 
 def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
              info: dict[str, Any] | None = None) -> Any:
     """Chapter 6's triangle headline (:func:`lva.triangle.headline` with the sizes of
     ``cfg.align``) over ``spaces``: the representations plus the referent-only control, roles from
-    ``family``; cached under ``<cache>/triangle/headline-<hash>.json`` (:func:`_hashed_table`:
-    ``cfg.align``, the families, and the name and bytes of every space). Its action side is read
-    from :func:`alignment` over the same spaces less the referent control (the headline table,
-    normally cached by then) rather than computed twice."""
+    ``family``; cached (:func:`_triangle_table`). Its action side is read from :func:`alignment`
+    over the same spaces less the referent control (the headline table, normally cached by then)
+    rather than computed twice."""
     from .triangle import REFERENT, headline
 
     def build() -> Any:
@@ -414,8 +424,7 @@ def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, st
         known = {anchor(cfg): alignment(cfg, base)} if anchor(cfg) in base else None
         return headline(spaces, family, cfg.align, known=known)
 
-    return _hashed_table(cfg, "triangle", "headline", {"family": {name: family.get(name) for name in spaces}},
-                         spaces.items(), build, info)
+    return _triangle_table(cfg, "headline", spaces, family, build, info)
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:

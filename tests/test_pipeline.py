@@ -11,6 +11,7 @@ TINY = {
     "demos__episodes_per_task": 6,
     "train__epochs": 1,
     "train__monitor_episodes_per_task": 1,
+    "checks__eval_episodes_per_task": 3,  # the workers evaluate each agent they train
     "threads": 1,
 }
 
@@ -125,7 +126,7 @@ def _chapter6_inputs(cfg):
     return reps, {**reps, REFERENT: rng.standard_normal((n, 5))}, family, pooled
 
 
-SMALL = {"align__n_perm": 10, "align__n_perm_retrieval": 3, "align__n_boot": 3}
+SMALL = {"align__n_perm": 10, "align__n_perm_retrieval": 3, "align__n_boot": 0}
 
 
 def test_chapter6_tables_are_cached_under_a_hash_of_their_inputs(tmp_path):

@@ -234,12 +234,15 @@ def test_repository_student_copies_have_no_solutions(tmp_path):
     assert len(starters) >= 3  # chapters 1-3 give starter code for some exercises
 
 
-def test_command_line_rejects_unknown_models_naming_the_known_ones():
+@pytest.mark.parametrize("command", ["embed", "align"])
+def test_command_line_rejects_unknown_models_naming_the_known_ones(command, tmp_path):
+    """At once (checked before torch is imported), in one line, writing nothing."""
     proc = subprocess.run(
-        [sys.executable, "-m", "lva", "embed", "--models", "no-such-model"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "lva", command, "--models", "minilm,no-such-model"], capture_output=True, text=True, cwd=ROOT
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "no-such-model" in proc.stderr and "minilm" in proc.stderr
+    assert not (tmp_path / "cache").exists()  # conftest's LVA_CACHE: nothing was written
 
 
 def test_peak_memory_counts_the_children_a_notebook_starts():

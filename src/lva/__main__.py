@@ -68,17 +68,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(text: str) -> str | list[str]:
-    return text if text in ("offline", "paper") else [t.strip() for t in text.split(",") if t.strip()]
+def _models(cfg: object, text: str) -> str | list[str]:
+    """``--models`` as :func:`lva.pipeline.embeddings` takes it, checked first (an unknown name
+    fails in a fraction of a second, before torch is imported)."""
+    from .embeddings import model_names
+
+    models = text if text in ("offline", "paper") else [t.strip() for t in text.split(",") if t.strip()]
+    model_names(cfg, models)
+    return models
 
 
 def _embed(args: argparse.Namespace) -> int:
     from .config import get_config
     from .embeddings import family_of
-    from .pipeline import embeddings
 
     cfg = get_config(args.profile)
-    reps = embeddings(cfg, models=_models(args.models), show_progress=True)
+    models = _models(cfg, args.models)
+    from .pipeline import embeddings
+
+    reps = embeddings(cfg, models=models, show_progress=True)
     for name, x in reps.items():
         print(f"{name:24s} {family_of(name):16s} {x.shape[0]} x {x.shape[1]}")
     return 0
@@ -88,11 +96,13 @@ def _align(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .config import get_config
-    from .pipeline import alignment, anchor, embeddings
 
     cfg = get_config(args.profile)
+    models = _models(cfg, args.models)
+    from .pipeline import alignment, anchor, embeddings
+
     a = cfg.align
-    reps = embeddings(cfg, models=_models(args.models), show_progress=True)
+    reps = embeddings(cfg, models=models, show_progress=True)
     table = alignment(cfg, reps)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(f"{anchor(cfg)} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")

@@ -226,16 +226,17 @@ def agent_jobs(cfg: Config) -> list[tuple[Config, int]]:
     return [(cfg, seed) for seed in cfg.agent_seeds] + [(c, cfg.seed) for c in [*others, variant(cfg, match=False)]]
 
 
-def _train_and_evaluate(cfg: Config, seed: int) -> None:
-    """One worker job of :func:`train_agents`: train an agent and evaluate it, both cached."""
-    trained_agent(cfg, seed)
+def _train_and_evaluate(cfg: Config, seed: int, show_progress: bool = True) -> None:
+    """One job of :func:`train_agents`: train an agent and evaluate it, both cached."""
+    trained_agent(cfg, seed, show_progress)
     evaluation(cfg, seed)
 
 
 def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True) -> list[tuple[Config, int]]:
     """Train and evaluate every agent of ``jobs`` whose checkpoint is missing, all at once, each in
     its own single-threaded worker process (:mod:`lva.workers`: about 1.4x the throughput of one
-    agent after another on two threads); returns the ``(config, seed)`` trained now. What they
+    agent after another on two threads; a single missing agent trains in this process, on one
+    thread too); returns the ``(config, seed)`` trained now. What they
     all read (demonstrations, ImageNet features) is built first, once. A damaged checkpoint is
     not missing: loading it raises, naming the command that retrains it."""
     from . import workers
@@ -245,8 +246,11 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
         demonstrations(c, show_progress)
         if c.agent.vision == "imagenet":
             visual_features(c, show_progress)
-    label = f"behavioural cloning ({len(missing)} agent{'s' * (len(missing) != 1)} at once)"
-    workers.run([(_train_and_evaluate, job) for job in missing], label, unit="batch", show_progress=show_progress)
+    if len(missing) == 1:  # alone: here (training is on one thread either way; a worker adds ~3 s of start-up)
+        _train_and_evaluate(*missing[0], show_progress=show_progress)
+    else:
+        label = f"behavioural cloning ({len(missing)} agents at once)"
+        workers.run([(_train_and_evaluate, job) for job in missing], label, unit="batch", show_progress=show_progress)
     return missing
 
 

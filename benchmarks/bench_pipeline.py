@@ -24,8 +24,10 @@ permutation counts), peak memory, and a ratio where a reference exists:
   robustness       specifications/s (pipeline.robustness: the specification curve's rows)
 
 Peak memory is the stage's own: the kernel's high-water mark of its process (and of any worker
-processes it waited for) at the end of the stage, or the summed RSS of its process tree sampled
-every 0.5 s (lva.book.PeakMemory, as the book runner measures a chapter), whichever is larger; a process with lva and torch imported starts at about 300 MB.
+processes it waited for) at the end of the stage, or the summed memory of its process tree
+sampled every 0.5 s (lva.book.PeakMemory, as the book runner measures a chapter: proportional set
+sizes on Linux, so pages the processes share count once), whichever is larger; a process with lva
+and torch imported starts at about 300 MB.
 The stage's inputs are read in the same process before the clock starts. Run without the stages
 before it (``--stages alignment``), a stage of a scratch cache first gets its inputs copied from
 ``--inputs`` (default ``$LVA_CACHE`` or the checkout's ``.cache/lva``); inputs found nowhere are
@@ -583,7 +585,7 @@ def _mb(mb: float) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The table: one line per stage, then its notes."""
-    head = ("stage", "wall s", "throughput", "peak RSS", "reference", "ratio")
+    head = ("stage", "wall s", "throughput", "peak memory", "reference", "ratio")
     body = []
     for r in rows:
         if r["status"] != "ok":

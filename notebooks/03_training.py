@@ -63,15 +63,16 @@ pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["train"].items()}})
 # config sections it depends on; a second run loads it.
 #
 # This chapter shows several agents (two seeds, the ablation of section 5). They are small
-# networks: two threads train one of them only about 1.3 times faster than one thread, so every
-# agent missing from the cache is trained *at once*, each in its own process on one thread, and
-# evaluated there too (`pipeline.train_agents`). One thread per agent also makes an agent the
-# same, bit for bit, whether it was trained alone or beside others, on any machine.
+# networks: two threads train one of them only about 1.3 times faster than one thread, so the
+# agents missing from the cache are trained side by side, each in its own process on one thread,
+# and evaluated there too (`pipeline.train_agents`: at most `threads + 1` at a time, three with the
+# config's two threads; more would add memory, not speed). One thread per agent also makes an
+# agent the same, bit for bit, whether it was trained alone or beside others, on any machine.
 
 # %%
-trained_now = pipeline.train_agents(pipeline.agent_jobs(cfg))  # every agent of this chapter, at once
+trained_now = pipeline.train_agents(pipeline.agent_jobs(cfg))  # every agent of this chapter, side by side
 agent, history, _ = pipeline.trained_agent(cfg)
-print(f"{len(trained_now)} agents trained now, at once" if trained_now else "every agent loaded from cache")
+print(f"{len(trained_now)} agents trained now, side by side" if trained_now else "every agent loaded from cache")
 print(f"seed {cfg.seed}: {history.seconds[-1]:.0f} s of training at {history.transitions_per_s:,.0f} transitions/s "
       "(one thread, sharing the cores with the agents trained beside it)")
 

@@ -66,7 +66,7 @@ def test_table_rows_and_ratios(bench):
     skipped = {"stage": "visual_features", "status": "skipped", "reason": "skipped: grid", "notes": []}
     text = bench.format_table([demos, skipped, cached, align])
     lines = text.splitlines()
-    assert lines[0].split() == ["stage", "wall", "s", "throughput", "peak", "RSS", "reference", "ratio"]
+    assert lines[0].split() == ["stage", "wall", "s", "throughput", "peak", "memory", "reference", "ratio"]
     assert "900 episodes/s" in lines[2] and "300 MB" in lines[2] and "BabyAI bot 100 episodes/s" in lines[2]
     assert lines[2].rstrip().endswith("9.0x")
     assert "skipped: grid" in lines[3]

@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -251,10 +252,27 @@ def test_peak_memory_counts_the_children_a_notebook_starts():
 
     from lva.book import PeakMemory
 
-    hold = "import time; a = bytearray(300_000_000); a[::4096] = b'x' * len(a[::4096]); time.sleep(1.0)"
+    hold = "import time; a = bytearray(300_000_000); a[::4096] = b'x' * len(a[::4096]); time.sleep(0.5)"
     with PeakMemory(interval=0.05) as memory:
         subprocess.run([sys.executable, "-c", hold], check=True)
     assert 0.3 <= memory.peak_gb < 2.0  # the child's 300 MB, counted, and not more than it plausibly holds
     with PeakMemory(interval=0.05) as idle:
         pass
     assert idle.peak_gb < 0.3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="proportional set sizes are Linux's")
+def test_peak_memory_counts_pages_two_children_share_once(tmp_path):
+    """Two children reading the same 200 MB file through one mapping: 0.2 GB, not 0.4 (summed RSS)."""
+    from lva.book import PeakMemory
+
+    shared = tmp_path / "shared.bin"
+    shared.write_bytes(b"x" * 200_000_000)
+    read = (f"import mmap, time; f = open({str(shared)!r}, 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); "
+            "sum(m[i] for i in range(0, len(m), 4096)); time.sleep(0.5)")
+    with PeakMemory(interval=0.05) as before:  # what this process's other children hold (none, or a test's leftovers)
+        time.sleep(0.2)
+    with PeakMemory(interval=0.05) as memory:
+        children = [subprocess.Popen([sys.executable, "-c", read]) for _ in range(2)]
+        assert [c.wait() for c in children] == [0, 0]
+    assert 0.19 <= memory.peak_gb - before.peak_gb < 0.3

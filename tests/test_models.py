@@ -299,6 +299,20 @@ def test_online_entries_load_and_embed_tiny_local_models(tiny_dirs, name):
     assert len(set(map(tuple, last.round(5)))) == len(TEXTS)  # different sentences, different vectors
 
 
+def test_one_language_model_is_held_at_a_time(tiny_dirs):
+    """Loading a second model frees the first (the full profile's decoders together: 11.8 GB)."""
+    import weakref
+
+    first, second = sorted(ONLINE)[:2]
+    E.clear_loaded()
+    E.embed(first, TEXTS, path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
+    held = weakref.ref(next(iter(E._LOADED.values())))
+    E.embed(first, TEXTS, pooling="mean", path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
+    assert held() is not None and len(E._LOADED) == 1  # asked again: the same one, not reloaded
+    E.embed(second, TEXTS, path=tiny_dirs[ONLINE[second]], device="cpu", cache=False)
+    assert held() is None and len(E._LOADED) == 1  # the first is gone, not only forgotten
+
+
 def test_online_model_offline_fails_fast_naming_it(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))

@@ -100,3 +100,17 @@ def test_worker_jobs_return_in_order_and_a_failure_is_raised_here_with_its_type(
     assert workers.run([(abs, (-3,)), (divmod, (7, 2))], "two jobs", show_progress=False) == [3, (3, 1)]
     with pytest.raises(ValueError, match="valid profiles|fast"):
         workers.run([(get_config, ("no-such-profile",)), (abs, (1,))], "a failing job", show_progress=False)
+
+
+@pytest.mark.parametrize("threads,at_once", [(1, 2), (2, 3)])
+def test_train_agents_runs_threads_plus_one_workers_at_a_time(monkeypatch, threads, at_once):
+    """More single-threaded workers than threads + 1 add memory, not speed: the rest wait."""
+    from lva import workers
+    from lva.pipeline import agent_jobs, train_agents
+
+    calls = []
+    monkeypatch.setattr(workers, "run", lambda jobs, desc, **kw: calls.append((len(jobs), kw["processes"], desc)))
+    cfg = get_config("fast", **{**TINY, "threads": threads, "agent_seeds": (0, 1, 2)})
+    jobs = agent_jobs(cfg)  # three seeds and the ablation
+    assert train_agents(jobs, show_progress=False) == jobs
+    assert calls == [(4, at_once, f"behavioural cloning (4 agents, {at_once} at once)")]

@@ -30,9 +30,10 @@ def _book(args: argparse.Namespace) -> int:
 
 def _demos(args: argparse.Namespace) -> int:
     from .config import get_config
+
+    cfg = get_config(args.profile)  # bad settings fail before torch is imported
     from .pipeline import demonstrations
 
-    cfg = get_config(args.profile)
     info: dict = {}
     demos = demonstrations(cfg, info=info)
     rate = f", {info['episodes_per_s']:.0f} episodes/s" if "episodes_per_s" in info else " (cached)"
@@ -56,9 +57,10 @@ def _student(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .pipeline import train_agents, trained_success
 
     cfg = get_config(args.profile)
+    from .pipeline import train_agents, trained_success
+
     seeds = args.seed or list(cfg.agent_seeds)
     train_agents([(cfg, seed) for seed in seeds])  # the missing ones at once, one process each
     for seed in seeds:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from .config import PROFILES, repo_root
@@ -101,10 +102,21 @@ def to_ipynb(source: Path, dest: Path, keep_starter_markers: bool = False) -> Pa
     return dest
 
 
+def _own_memory(process: Any) -> int:
+    """``process``'s share of memory in bytes: its PSS where the system reports one, else its RSS."""
+    if sys.platform.startswith("linux"):
+        return int(process.memory_full_info().pss)
+    return int(process.memory_info().rss)
+
+
 class PeakMemory:
-    """The peak of the summed resident memory of this process's children (a notebook's kernel and
-    the worker processes it starts), sampled every ``interval`` seconds while the block runs:
-    what a machine needs free to run a chapter. ``peak_gb`` after the block."""
+    """The peak of the summed memory of this process's children (a notebook's kernel and the worker
+    processes it starts), sampled every ``interval`` seconds while the block runs: what a machine
+    needs free to run a chapter. ``peak_gb`` after the block.
+
+    Each process counts its proportional set size (PSS) where the system reports it (Linux): a
+    page shared by several processes (torch's libraries, a file they all map) counts once in the
+    sum, where summed resident sizes would count it once per process. Elsewhere: resident size."""
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval, self.peak_gb = interval, 0.0
@@ -119,7 +131,7 @@ class PeakMemory:
             total = 0
             for child in me.children(recursive=True):
                 try:
-                    total += child.memory_info().rss
+                    total += _own_memory(child)
                 except psutil.Error:  # it ended between listing and reading
                     pass
             self.peak_gb = max(self.peak_gb, total / 1e9)
@@ -245,7 +257,7 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
 
     save_json(out_dir / f"timings-{profile}.json", times)
     save_json(out_dir / f"memory-{profile}.json", {"peak_gb_per_notebook": peaks,
-                                                   "what": "peak summed RSS of each notebook's kernel and its workers"})
+                                                   "what": "peak summed memory (PSS on Linux, else RSS) of each notebook's kernel and its workers, GB"})
     print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s, peak memory {max(peaks.values()):.1f} GB", flush=True)
     if build:
         build_book(root)

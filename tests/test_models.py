@@ -299,16 +299,25 @@ def test_online_entries_load_and_embed_tiny_local_models(tiny_dirs, name):
     assert len(set(map(tuple, last.round(5)))) == len(TEXTS)  # different sentences, different vectors
 
 
-def test_one_language_model_is_held_at_a_time(tiny_dirs):
-    """Loading a second model frees the first (the full profile's decoders together: 11.8 GB)."""
+def test_loaded_models_are_freed_beyond_the_memory_budget(tiny_dirs, monkeypatch):
+    """Models stay loaded while their weights fit E.HELD_BYTES; the next one beyond it frees the
+    oldest first (the full profile's decoders held together: 11.8 GB)."""
     import weakref
 
     first, second = sorted(ONLINE)[:2]
     E.clear_loaded()
     E.embed(first, TEXTS, path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
     held = weakref.ref(next(iter(E._LOADED.values())))
+    size = held().weight_bytes
+    assert size > 0
+    E.embed(second, TEXTS, path=tiny_dirs[ONLINE[second]], device="cpu", cache=False)
+    assert held() is not None and len(E._LOADED) == 2  # within the budget: both held
+    monkeypatch.setattr(E, "HELD_BYTES", size - 1)  # no room for a second model
     E.embed(first, TEXTS, pooling="mean", path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
-    assert held() is not None and len(E._LOADED) == 1  # asked again: the same one, not reloaded
+    assert held() is not None and len(E._LOADED) == 2  # asked again: the same one, not reloaded
+    E.clear_loaded()
+    E.embed(first, TEXTS, path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
+    held = weakref.ref(next(iter(E._LOADED.values())))
     E.embed(second, TEXTS, path=tiny_dirs[ONLINE[second]], device="cpu", cache=False)
     assert held() is None and len(E._LOADED) == 1  # the first is gone, not only forgotten
 

@@ -75,6 +75,13 @@ class Loaded:
             return 1
         return int(self.model.config.num_hidden_layers) + 1
 
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of the network's weights (0 for static vectors and controls)."""
+        if self.model is None:
+            return 0
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
 
 def _hf_dir(spec: ModelSpec, path: str | Path | None) -> tuple[str | Path, bool]:
     """(where to load from, local?) for an HF-format model."""

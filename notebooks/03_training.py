@@ -33,7 +33,7 @@
 # |---|---|
 # | Concepts | supervised learning, cross-entropy, train/validation splits |
 # | Chapters | 1 (demonstrations), 2 (the agent) |
-# | Time to run | `fast`: about 3.5 minutes on a clean clone (three agents trained at once, then cached), about 10 s after (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | `fast`: about 3.5-4 minutes on a clean clone (three agents trained side by side, then cached), about 10 s after (2 CPU cores); `full`: about 20 minutes (five agents, three at a time; see the reproduce page) |
 
 # %% tags=["parameters"]
 profile = "fast"

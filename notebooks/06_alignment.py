@@ -41,7 +41,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the vision-grounded encoders), 5 (the embeddings) |
-# | Time to run | `fast`: about 1.5-2 minutes on a clean clone (its slow tables, the specification curve first, are computed once, then cached; 98 s measured), about 17 s after that (2 CPU cores); `full`: not re-measured since the robustness section and the triangle (about 6 minutes before them) |
+# | Time to run | `fast`: about 1.5-2 minutes on a clean clone (its slow tables, the specification curve first, are computed once, then cached; 98 s measured), about 17 s after that (2 CPU cores); `full`: 6 min 39 s on a clean clone (the reproduce page has every chapter) |
 
 # %% tags=["parameters"]
 profile = "fast"

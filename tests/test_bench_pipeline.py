@@ -73,6 +73,8 @@ def test_table_rows_and_ratios(bench):
     assert "- (cached: nothing computed)" in lines[4] and cached["ratio"] is None
     assert "50 permutations/s" in lines[5] and "2.00 GB" in lines[5] and lines[5].rstrip().endswith("7.5x")
     assert "  demonstrations: bot note" in lines and "  agents: loaded" in lines
+    like_for_like = bench.row_for("demonstrations", out, {**ref, "ratio": 2.1})  # our planner on the bot's episodes
+    assert like_for_like["throughput"] == 900.0 and like_for_like["ratio"] == 2.1
     json.dumps([demos, align, cached])  # the --json payload
 
 

@@ -66,7 +66,7 @@ pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["train"].items()}})
 # networks: two threads train one of them only about 1.3 times faster than one thread, so the
 # agents missing from the cache are trained side by side, each in its own process on one thread,
 # and evaluated there too (`pipeline.train_agents`: at most `threads + 1` at a time, three with the
-# config's two threads; more would add memory, not speed). One thread per agent also makes an
+# config's two threads; more would add some speed but much more memory). One thread per agent also makes an
 # agent the same, bit for bit, whether it was trained alone or beside others, on any machine.
 
 # %%

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import PROFILES
+from .config import PROFILES, Config
 from .errors import guarded
 
 
@@ -70,7 +70,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(cfg: object, text: str) -> str | list[str]:
+def _models(cfg: Config, text: str) -> str | list[str]:
     """``--models`` as :func:`lva.pipeline.embeddings` takes it, checked first (an unknown name
     fails in a fraction of a second, before torch is imported)."""
     from .embeddings import model_names

@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .config import PROFILES, repo_root
 

@@ -251,9 +251,9 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
     if len(missing) == 1:  # alone: here (training is on one thread either way; a worker adds ~3 s of start-up)
         _train_and_evaluate(*missing[0], show_progress=show_progress)
     else:
-        # one process more than the cores: more add no throughput (2 cores: 3 processes ~4,800
-        # transitions/s in total, 5 processes ~4,550), only memory (an imagenet agent's worker holds
-        # the ImageNet features, about 0.5 GB in the full profile)
+        # one process more than the threads: a memory bound more than a speed one. Full profile on
+        # 2 cores, imagenet agents: 3 at once ~4,150 transitions/s in total, 5 at once ~4,550, but
+        # each worker holds 1.9-2.5 GB (chapter 3's peak: 7.0 GB against 9.7 GB)
         at_once = min(len(missing), max(c.threads for c, _ in missing) + 1)
         label = f"behavioural cloning ({len(missing)} agents, {at_once} at once)"
         workers.run([(_train_and_evaluate, job) for job in missing], label, unit="batch", show_progress=show_progress,

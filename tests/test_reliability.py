@@ -5,6 +5,7 @@ episodes) is replaced by a stand-in, so the whole file runs in seconds."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from lva import models as M
 from lva.__main__ import main as lva_main
 from lva.config import default_cache_dir, get_config, repo_root
 from lva.errors import CacheError, guarded
-from lva.io import atomic_open, save_json, save_npz, sweep_stale
+from lva.io import atomic_open, atomic_path, save_json, save_npz, sweep_stale, temp_folder
 from lva.models import weights
 from lva.train import History
 
@@ -331,6 +332,24 @@ def test_a_read_only_cache_folder_gives_one_clear_line(read_only):
     assert guarded(lambda argv: save_json(read_only / "x.json", {}))(None) == 1
 
 
+def test_a_full_disk_gives_one_clear_line_and_leaves_nothing(tmp_path):
+    def fill_up(path):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(CacheError, match=f"no space left on the disk of {tmp_path}: .*point LVA_CACHE at a larger disk"):
+        with atomic_path(tmp_path / "x.npz") as tmp:
+            fill_up(tmp)
+    with pytest.raises(CacheError, match="no space left"):  # a writer's own error that says so (safetensors')
+        with temp_folder(tmp_path, "model") as work:
+            (work / "w").write_bytes(b"half")
+            raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial file or folder left behind
+    with pytest.raises(ValueError, match="boom"):  # other errors pass through unchanged
+        with atomic_path(tmp_path / "y.npz"):
+            raise ValueError("boom")
+
+
 # ---------------------------------------------------------------------------------------------- environment
 
 
@@ -414,6 +433,23 @@ def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capfd):
     stamp.write_text(json.dumps({**meta, "files": {f: r["bytes"] for f, r in meta["files"].items()}}))
     assert "no file hashes" in weights.converted_problem(folder, spec)
     assert not list(weights.models_cache_dir().glob(".*.tmp"))  # the build folders are gone
+
+
+def test_a_conversion_checks_free_disk_space_before_writing(tmp_path, monkeypatch):
+    chunk = tmp_path / "chunk"
+    chunk.write_bytes(b"gguf" * 1000)
+    spec = dataclasses.replace(M.REGISTRY["gemma-3-270m"], sha256=hashlib.sha256(chunk.read_bytes()).hexdigest())
+    monkeypatch.setattr(weights, "_chunk_paths", lambda s: [chunk])
+    need = weights.conversion_bytes(spec, [chunk])
+    assert need == int(4000 + 1.1 * 4 * 268e6)  # the joined file + float32 weights of 268M parameters, +10%
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=need - 1))
+    with pytest.raises(CacheError, match=r"converting gemma-3-270m needs about 1\.2 GB free in .*models, but its disk "
+                                         r"has 1\.2 GB: free some space, or point LVA_CACHE at a larger disk"):
+        weights._build_once(spec, False, lambda joined, out: pytest.fail("converted without the space for it"))
+    assert not [p for p in weights.models_cache_dir().iterdir()]  # nothing written
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=need))
+    weights._build_once(spec, False, lambda joined, out: (out / "config.json").write_text("{}") and {})
 
 
 def test_converting_a_model_that_is_not_gguf_names_the_convertible_ones(capfd):

@@ -51,7 +51,25 @@ def _writing_in(folder: Path) -> Iterator[None]:
         if err.errno in _UNWRITABLE:
             raise CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
                              "LVA_CACHE at a writable folder") from None
+        _raise_if_disk_full(err, folder)
         raise
+
+
+def _raise_if_disk_full(err: BaseException, folder: Path) -> None:
+    """One clear :class:`CacheError` for a full disk (an ``OSError`` with ENOSPC, or a writer's
+    own error that says so, as safetensors' does), naming the folder and the way out."""
+    if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+        raise CacheError(f"no space left on the disk of {folder}: free some space, or point LVA_CACHE "
+                         "at a larger disk") from err
+
+
+def require_space(folder: str | Path, needed: int, what: str) -> None:
+    """:class:`CacheError` naming both sizes unless ``folder``'s disk has ``needed`` bytes free,
+    checked before a large write (a conversion), so it fails at once, not half-written minutes later."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise CacheError(f"{what} needs about {needed / 1e9:.1f} GB free in {folder}, but its disk has "
+                         f"{free / 1e9:.1f} GB: free some space, or point LVA_CACHE at a larger disk")
 
 
 def make_folder(folder: str | Path) -> Path:
@@ -137,9 +155,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     dest = Path(path)
     tmp_path, fd = _locked_temp(dest.parent, dest.name, directory=False)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except Exception as err:
+            _raise_if_disk_full(err, dest.parent)
+            raise
         os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, dest)
     finally:
@@ -155,7 +177,11 @@ def temp_folder(parent: str | Path, name: str) -> Iterator[Path]:
     it is renamed into place."""
     path, fd = _locked_temp(Path(parent), name, directory=True)
     try:
-        yield path
+        try:
+            yield path
+        except Exception as err:
+            _raise_if_disk_full(err, Path(parent))
+            raise
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)

@@ -30,7 +30,7 @@ from typing import Any
 
 from lva.cache import file_sha256, notice
 from lva.config import default_cache_dir
-from lva.io import FILE_MODE, atomic_path, temp_folder
+from lva.io import FILE_MODE, atomic_path, make_folder, require_space, temp_folder
 
 from .availability import ModelUnavailable, _installed, _missing_message, _module_dir
 from .registry import MODELS_SCHEMA, REGISTRY, ModelSpec
@@ -196,6 +196,7 @@ def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[
     chunks = _chunk_paths(spec)
     if problem not in (None, "missing"):
         notice(f"{dest}: {problem}; converting it again")
+    require_space(make_folder(models_cache_dir()), conversion_bytes(spec, chunks), f"converting {spec.name}")
     with temp_folder(models_cache_dir(), spec.name) as work:
         joined = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
         out = work / "model"
@@ -207,6 +208,15 @@ def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[
             shutil.rmtree(dest)
         os.replace(out, dest)
     return dest
+
+
+def conversion_bytes(spec: ModelSpec, chunks: Sequence[Path]) -> int:
+    """Disk a conversion needs at its peak: the joined source file (deleted once converted) and the
+    folder it fills: float32 weights (4 bytes per published parameter) plus 10% for the tokenizer
+    (a zipped folder: twice the archive instead)."""
+    joined = sum(Path(c).stat().st_size for c in chunks)
+    weights = 4 * (spec.parameters or 0) if spec.loader == "gguf" else 2 * joined
+    return int(joined + 1.1 * weights)
 
 
 @contextlib.contextmanager

@@ -116,3 +116,17 @@ def test_measure_and_null_equal_measure_and_permutation_null(metric: str) -> Non
     score, null = al.measure_and_null(metric, reps["a"], reps["c"], n_perm=15, seed=4, **options)
     assert score == al.measure(metric, reps["a"], reps["c"], **options)
     assert np.array_equal(null, al.permutation_null(metric, reps["a"], reps["c"], n_perm=15, seed=4, **options))
+
+
+def test_distinct_rows_partition_rows_as_np_unique_does():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 4))
+    X[[4, 9, 17]] = X[2]
+    X[11] = X[25]
+    X[6], X[7] = 0.0, -0.0  # -0.0 is the same row as 0.0, as for np.unique
+    first, uid = common._distinct_rows(X)
+    _, ref_first, ref_uid = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    assert np.array_equal(X[first][uid], X)
+    assert sorted(first) == sorted(ref_first) and list(first) == sorted(first)  # first occurrences, in order
+    assert np.array_equal(first[uid], ref_first[ref_uid.ravel()])  # the same partition of the rows
+    assert uid[6] == uid[7] and uid[4] == uid[9] == uid[17] == uid[2] and uid[11] == uid[25]

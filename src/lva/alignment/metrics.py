@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .common import _blas_single, _check_k, _cosine, _perms, _pool, _split_threads, _train_pca, neighbours
+from .common import (_blas_single, _check_k, _cosine, _distinct_rows, _perms, _pool, _split_threads, _train_pca,
+                     neighbours)
 from .kernels import _disparity_kernel, _knn_kernel, _procrustes_kernel, _quad_nulls
 
 Prepared = dict[str, Any]  # one space prepared for a metric
@@ -213,13 +214,13 @@ def _prep_procrustes_retrieval(X: np.ndarray, *, n_components: int | None, n_fol
         folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f))
                  for f in range(n_folds)]
     m = min(n_components or X.shape[1], X.shape[1], min(len(tr) for tr, _ in folds) - 1)
-    _, first, uid, size = np.unique(X, axis=0, return_index=True, return_inverse=True,
-                                    return_counts=True)
+    first, uid = _distinct_rows(X)
+    size = np.bincount(uid, minlength=len(first))
     X = X - X.mean(axis=0)
     K = X @ X.T if X.shape[1] > len(folds[0][0]) else None
     return {"folds": folds, "proj": [_train_pca(X, tr, m, K) for tr, _ in folds],
-            "first": first, "uid": uid.ravel(), "size": size,  # identical rows, for exact ties
-            "order": np.argsort(uid.ravel(), kind="stable"), "start": np.r_[0, np.cumsum(size)]}
+            "first": first, "uid": uid, "size": size,  # identical rows, for exact ties
+            "order": np.argsort(uid, kind="stable"), "start": np.r_[0, np.cumsum(size)]}
 
 
 def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarray:

@@ -486,6 +486,7 @@ def test_quiet_discards_library_output_when_progress_is_off_and_restores_everyth
 
 
 def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_one_parse(tmp_path):
+    """The conversion's shortcuts (:func:`lva.models.weights.shared_gguf_reader`) give what they replace."""
     gguf = pytest.importorskip("gguf")
     from lva.models.weights import fast_gguf_reader, shared_gguf_reader
 
@@ -513,9 +514,28 @@ def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_
     assert [(t.name, t.tensor_type, t.data.tobytes()) for t in stock.tensors] == \
            [(t.name, t.tensor_type, t.data.tobytes()) for t in fast.tensors]
 
-    original = gguf.GGUFReader
-    with shared_gguf_reader():
+    import gguf.quants
+    import transformers.modeling_gguf_pytorch_utils as hf_gguf
+
+    originals = (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value, gguf.quants._apply_over_grouped_rows)
+    stock_values = {name: [originals[2](f.parts[i], f.types) for i in f.data] for name, f in stock.fields.items()}
+    rng = np.random.default_rng(0)
+    packed = {q: rng.integers(0, 256, (2100, 3 * gguf.GGML_QUANT_SIZES[q][1]), dtype=np.uint8)
+              for q in (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K)}
+    quiet = np.errstate(invalid="ignore", over="ignore")  # random bytes: some scales are inf or NaN
+    with quiet:
+        stock_floats = {q: gguf.dequantize(data, q) for q, data in packed.items()}
+    with shared_gguf_reader(), quiet:
         first = gguf.GGUFReader(path)
         assert gguf.GGUFReader(str(path)) is first  # transformers' three reads share one parse
         assert type(first) is fast_gguf_reader()
-    assert gguf.GGUFReader is original
+        # the same values as what each replacement replaces
+        assert {name: [hf_gguf._gguf_parse_value(f.parts[i], f.types) for i in f.data]
+                for name, f in first.fields.items()} == stock_values
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+        assert gguf.get_tensor_name_map(arch, 2).mapping == originals[1](arch, 2).mapping
+        for q, data in packed.items():  # 2,100 rows: three groups of ~1,024 rows, not 131 of 16
+            assert np.array_equal(gguf.dequantize(data, q), stock_floats[q], equal_nan=True)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value,
+            gguf.quants._apply_over_grouped_rows) == originals

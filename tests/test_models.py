@@ -522,10 +522,12 @@ def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_
     rng = np.random.default_rng(0)
     packed = {q: rng.integers(0, 256, (2100, 3 * gguf.GGML_QUANT_SIZES[q][1]), dtype=np.uint8)
               for q in (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K)}
-    quiet = np.errstate(invalid="ignore", over="ignore")  # random bytes: some scales are inf or NaN
-    with quiet:
+    def quiet():  # random bytes: some scales are inf or NaN
+        return np.errstate(invalid="ignore", over="ignore")
+
+    with quiet():
         stock_floats = {q: gguf.dequantize(data, q) for q, data in packed.items()}
-    with shared_gguf_reader(), quiet:
+    with shared_gguf_reader(), quiet():
         first = gguf.GGUFReader(path)
         assert gguf.GGUFReader(str(path)) is first  # transformers' three reads share one parse
         assert type(first) is fast_gguf_reader()

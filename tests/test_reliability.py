@@ -24,7 +24,8 @@ from lva import models as M
 from lva.__main__ import main as lva_main
 from lva.config import default_cache_dir, get_config, repo_root
 from lva.errors import CacheError, guarded
-from lva.io import atomic_open, atomic_path, save_json, save_npz, sweep_stale, temp_folder
+from lva.io import (atomic_open, atomic_path, load_npz, save_json, save_npz, save_npz_mappable, sweep_stale,
+                    temp_folder)
 from lva.models import weights
 from lva.train import History
 
@@ -330,6 +331,23 @@ def test_a_read_only_cache_folder_gives_one_clear_line(read_only):
     with pytest.raises(CacheError, match="cannot write in"):
         save_json(read_only / "x.json", {})
     assert guarded(lambda argv: save_json(read_only / "x.json", {}))(None) == 1
+
+
+def test_mappable_npz_members_are_mapped_read_only_and_equal_to_what_was_saved(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"features": rng.normal(size=(50, 4, 3)).astype(np.float16), "index": np.arange(7),
+              "fortran": np.asfortranarray(rng.normal(size=(5, 3))), "empty": np.zeros((0, 4))}
+    save_npz_mappable(tmp_path / "m.npz", **arrays)
+    mapped = load_npz(tmp_path / "m.npz", mmap=True)
+    assert list(mapped) == list(arrays)
+    for name, value in arrays.items():
+        assert np.array_equal(mapped[name], value) and mapped[name].dtype == value.dtype, name
+    assert isinstance(mapped["features"], np.memmap) and not mapped["features"].flags.writeable
+    assert mapped["fortran"].flags.f_contiguous
+    save_npz(tmp_path / "c.npz", **arrays)  # compressed members cannot be mapped: they are read
+    read = load_npz(tmp_path / "c.npz", mmap=True)
+    assert not any(isinstance(v, np.memmap) for v in read.values())
+    assert all(np.array_equal(read[k], v) for k, v in arrays.items())
 
 
 def test_a_full_disk_gives_one_clear_line_and_leaves_nothing(tmp_path):

@@ -4,7 +4,8 @@ import pytest
 from lva.config import get_config
 from lva.evaluate import eval_episodes, evaluate, success_table
 from lva.instructions import TASKS
-from lva.pipeline import demonstrations, trained_agent, trained_success
+from lva.io import load_npz
+from lva.pipeline import demonstrations, trained_agent, trained_success, visual_features
 from lva.train import split_episodes
 
 TINY = {
@@ -55,6 +56,11 @@ def test_imagenet_agent_trains_and_acts_end_to_end():
     assert np.isfinite(history.train_loss).all()
     results = evaluate(agent, cfg, episodes_per_task=1)
     assert len(results) == len(TASKS)
+    # read back from the cache, the features are mapped from the file (workers share its pages)
+    features, index = visual_features(cfg, show_progress=False)
+    assert isinstance(features, np.memmap) and not features.flags.writeable
+    read = load_npz(cfg.artifact("features", "imagenet-stride8.npz"))
+    assert np.array_equal(features, read["features"]) and np.array_equal(index, read["index"])
 
 
 def test_trained_success_reports_every_task_and_training_time(tmp_path):

@@ -203,10 +203,51 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     return Path(path)
 
 
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` file into memory."""
+def save_npz_mappable(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write arrays atomically, uncompressed, so that :func:`load_npz` can map them (``mmap=True``):
+    for a large table that several processes read at once."""
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return Path(path)
+
+
+def load_npz(path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file: read into memory or, with ``mmap``, each one stored
+    uncompressed (:func:`save_npz_mappable`) mapped read-only from the file, so that processes
+    reading the same file share its pages instead of each holding a copy."""
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files if not mmap or not _stored(data.zip, k)}
+        if mmap:
+            arrays.update({k: _map_member(Path(path), data.zip.getinfo(f"{k}.npy"))
+                           for k in data.files if k not in arrays})
+    return {k: arrays[k] for k in data.files}
+
+
+def _stored(archive: Any, key: str) -> bool:
+    """Whether member ``key`` of an ``.npz`` is stored without compression."""
+    import zipfile
+
+    return archive.getinfo(f"{key}.npy").compress_type == zipfile.ZIP_STORED
+
+
+def _map_member(path: Path, info: Any) -> np.ndarray:
+    """A read-only memory map of one uncompressed ``.npy`` member of a zip file."""
+    import struct
+
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the member's local file header: its name and extra field come next
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        fmt = np.lib.format
+        header = fmt.read_array_header_1_0 if fmt.read_magic(fh) == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = header(fh)
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {info.filename} holds Python objects; it cannot be mapped")
+    if 0 in shape:  # nothing to map
+        return np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
 
 def save_json(path: str | Path, obj: Any) -> Path:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from lva.config import get_config
-from lva.evaluate import eval_episodes, evaluate, success_table
+from lva.env import make_env
+from lva.evaluate import eval_episodes, evaluate, rollout, success_table
 from lva.instructions import TASKS
 from lva.io import load_npz
 from lva.pipeline import demonstrations, trained_agent, trained_success, visual_features
@@ -47,6 +48,11 @@ def test_evaluation_covers_every_task_on_fresh_seeds():
     demos = demonstrations(cfg, show_progress=False)
     assert not set(results["seed"]) & set(demos.seed.tolist())
     assert eval_episodes(3, 0) == eval_episodes(3, 0)
+    # batches reuse their environments (each reset reseeds it): the same records as fresh ones
+    fresh = [r for start in range(0, 9, 2) for r in rollout(agent, cfg.env, eval_episodes(3, 5)[start : start + 2])]
+    assert evaluate(agent, cfg, seed=5, batch=2).to_dict("records") == fresh
+    with pytest.raises(ValueError, match="3 episodes need as many environments, not 2"):
+        rollout(agent, cfg.env, eval_episodes(1, 0), envs=[make_env(cfg.env)] * 2)
 
 
 def test_imagenet_agent_trains_and_acts_end_to_end():

@@ -31,15 +31,19 @@ def eval_episodes(episodes_per_task: int, seed: int) -> list[tuple[int, Any]]:
 
 @torch.no_grad()
 def rollout(
-    agent: Agent, env_config: EnvConfig, episodes: list[tuple[int, Any]], record: bool = False, texts: list[str] | None = None
+    agent: Agent, env_config: EnvConfig, episodes: list[tuple[int, Any]], record: bool = False, texts: list[str] | None = None,
+    envs: list[InstructionRoomEnv] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the agent greedily on each (seed, instruction); one record per episode (frames if ``record``).
 
     ``texts`` replaces what the agent reads (the environment still checks the real instruction):
-    for paraphrase and unknown-word probes.
+    for paraphrase and unknown-word probes. ``envs``: environments of ``env_config`` to reuse, at
+    least one per episode (each is reset with its episode's seed, so reuse changes nothing).
     """
     agent.eval()
-    envs: list[InstructionRoomEnv] = [make_env(env_config) for _ in episodes]
+    if envs is not None and len(envs) < len(episodes):
+        raise ValueError(f"{len(episodes)} episodes need as many environments, not {len(envs)}")
+    envs = list(envs[: len(episodes)]) if envs is not None else [make_env(env_config) for _ in episodes]
     obs = [env.reset(seed=s, options={"instruction": ins})[0] for env, (s, ins) in zip(envs, episodes)]
     expert_steps = [len(plan(env) or []) for env in envs]
     ids, mask = agent.tokenizer.encode(texts if texts is not None else [ins.text for _, ins in episodes])
@@ -90,9 +94,10 @@ def evaluate(agent: Agent, cfg: Config, episodes_per_task: int | None = None, se
     """One row per fresh evaluation episode (task, verb, colour, type, success, steps, expert steps)."""
     n = cfg.checks.eval_episodes_per_task if episodes_per_task is None else episodes_per_task
     pairs = eval_episodes(n, cfg.seed if seed is None else seed)
+    envs = [make_env(cfg.env) for _ in range(min(batch, len(pairs)))]  # made once, reused by every batch
     rows: list[dict[str, Any]] = []
     for start in range(0, len(pairs), batch):
-        rows += rollout(agent, cfg.env, pairs[start : start + batch])
+        rows += rollout(agent, cfg.env, pairs[start : start + batch], envs=envs)
     return pd.DataFrame(rows)
 
 

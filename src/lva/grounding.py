@@ -135,7 +135,9 @@ def episode_views(demos: Any, env_cfg: EnvConfig, episodes: np.ndarray, views: t
             final = None
             if "final" in views:
                 ins = instructions[int(demos.instruction[e])]
-                env = envs.setdefault(ins.task, make_env(env_cfg, task=ins.task))
+                if ins.task not in envs:  # one environment per task, made once (reset reseeds it)
+                    envs[ins.task] = make_env(env_cfg, task=ins.task)
+                env = envs[ins.task]
                 obs, _ = env.reset(seed=int(demos.seed[e]), options={"instruction": ins})
                 for a in ep["action"]:
                     obs, *_ = env.step(int(a))

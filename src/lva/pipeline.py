@@ -255,7 +255,8 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
     else:
         # one process more than the threads: a memory bound more than a speed one. Full profile on
         # 2 cores, imagenet agents: 3 at once ~4,150 transitions/s in total, 5 at once ~4,550, but
-        # each worker holds 1.9-2.5 GB (chapter 3's peak: 7.0 GB against 9.7 GB)
+        # each worker then held 1.9-2.5 GB (chapter 3: 7.0 GB against 9.7 GB; with the features
+        # mapped and freed heap trimmed after each evaluation and job, three peaked at 5.0 GB)
         at_once = min(len(missing), max(c.threads for c, _ in missing) + 1)
         label = f"behavioural cloning ({len(missing)} agents, {at_once} at once)"
         workers.run([(_train_and_evaluate, job) for job in missing], label, unit="batch", show_progress=show_progress,

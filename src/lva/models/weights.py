@@ -307,7 +307,8 @@ def _fast_parse_value(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any
 
     def parse(value: Any, data_type: Any) -> Any:
         types = data_type if isinstance(data_type, list) else [data_type]
-        if types[-1] == _STRING and (len(types) == 1 or types == [_ARRAY, _STRING]) and isinstance(value, np.ndarray) and value.dtype == np.uint8:
+        is_string = types in ([_STRING], [_ARRAY, _STRING])
+        if is_string and isinstance(value, np.ndarray) and value.dtype == np.uint8:
             return value.tobytes().decode()
         return original(value, data_type)
 

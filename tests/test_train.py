@@ -143,7 +143,9 @@ def test_train_agents_runs_threads_plus_one_workers_at_a_time(monkeypatch, threa
 
     calls = []
     monkeypatch.setattr(workers, "run", lambda jobs, desc, **kw: calls.append((len(jobs), kw["processes"], desc)))
+    monkeypatch.setattr(workers, "trim_heap", lambda: calls.append("trim"))
     cfg = get_config("fast", **{**TINY, "threads": threads, "agent_seeds": (0, 1, 2)})
     jobs = agent_jobs(cfg)  # three seeds and the ablation
     assert train_agents(jobs, show_progress=False) == jobs
-    assert calls == [(4, at_once, f"behavioural cloning (4 agents, {at_once} at once)")]
+    # what building the shared inputs freed goes back before the workers start
+    assert calls == ["trim", (4, at_once, f"behavioural cloning (4 agents, {at_once} at once)")]

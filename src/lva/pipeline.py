@@ -249,7 +249,7 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
         if c.agent.vision == "imagenet":
             visual_features(c, show_progress)
     # what building them freed here (the ImageNet network's activations) goes back before the
-    # workers start: kept, it added ~1.7 GB to the full profile's chapter 3 (6.7 against 5.0 GB)
+    # workers start (the full profile's cold chapter 3: 6.7 GB without this, 5.9 GB with it)
     workers.trim_heap()
     if not missing:
         return []

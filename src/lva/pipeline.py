@@ -248,11 +248,11 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
         demonstrations(c, show_progress)
         if c.agent.vision == "imagenet":
             visual_features(c, show_progress)
+    if not missing:
+        return []
     # what building them freed here (the ImageNet network's activations) goes back before the
     # workers start (the full profile's cold chapter 3: 6.7 GB without this, 5.9 GB with it)
     workers.trim_heap()
-    if not missing:
-        return []
     if len(missing) == 1:  # alone: here (training is on one thread either way; a worker adds ~3 s of start-up)
         _train_and_evaluate(*missing[0], show_progress=show_progress)
     else:

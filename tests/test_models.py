@@ -517,7 +517,8 @@ def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_
     import gguf.quants
     import transformers.modeling_gguf_pytorch_utils as hf_gguf
 
-    originals = (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value, gguf.quants._apply_over_grouped_rows)
+    originals = (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value, gguf.quants._apply_over_grouped_rows,
+                 hf_gguf.np)
     stock_values = {name: [originals[2](f.parts[i], f.types) for i in f.data] for name, f in stock.fields.items()}
     rng = np.random.default_rng(0)
     packed = {q: rng.integers(0, 256, (2100, 3 * gguf.GGML_QUANT_SIZES[q][1]), dtype=np.uint8)
@@ -538,6 +539,35 @@ def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_
         assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
         assert gguf.get_tensor_name_map(arch, 2).mapping == originals[1](arch, 2).mapping
         for q, data in packed.items():  # 2,100 rows: three groups of ~1,024 rows, not 131 of 16
-            assert np.array_equal(gguf.dequantize(data, q), stock_floats[q], equal_nan=True)
+            floats = gguf.dequantize(data, q)
+            assert np.array_equal(floats, stock_floats[q], equal_nan=True)
+            assert hf_gguf.np.copy(floats) is floats  # the loader's copy of a fresh tensor: none needed
+        assert hf_gguf.np.copy is not np.copy and hf_gguf.np.float32 is np.float32
     assert (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value,
-            gguf.quants._apply_over_grouped_rows) == originals
+            gguf.quants._apply_over_grouped_rows, hf_gguf.np) == originals
+
+
+def test_the_conversions_numpy_copies_every_array_something_else_may_hold(tmp_path):
+    """Only an array nothing else refers to is used uncopied (lva.models.weights._FreshArraysNotCopied)."""
+    from lva.models.weights import _FreshArraysNotCopied
+
+    fresh_np = _FreshArraysNotCopied(np)
+    fresh = np.arange(12, dtype=np.float32)
+    assert fresh_np.copy(fresh) is fresh
+    reshaped = np.arange(12, dtype=np.float32).reshape(3, 4)  # a view of a memory no one else holds
+    assert fresh_np.copy(reshaped) is reshaped
+    whole = np.arange(12, dtype=np.float32)
+    shared = whole.reshape(3, 4)  # ``whole`` still refers to its memory
+    half = np.arange(12, dtype=np.float32)[:6]  # part of a larger memory
+    transposed = np.arange(12, dtype=np.float32).reshape(3, 4).T
+    read_only = np.arange(12, dtype=np.float32)
+    read_only.flags.writeable = False
+    np.arange(4, dtype=np.float32).tofile(tmp_path / "w.bin")
+    mapped = np.memmap(tmp_path / "w.bin", dtype=np.float32, mode="r+")
+    for a in (shared, half, transposed, read_only, mapped, mapped[:2], [1.0, 2.0]):
+        out = fresh_np.copy(a)
+        assert out is not a and not np.shares_memory(out, np.asarray(a)) and np.array_equal(out, a)
+    assert fresh_np.copy(fresh, order="F") is not fresh  # any argument: numpy's own copy
+    kept = fresh_np.copy(shared)
+    whole[0] = 7  # writing through the other reference leaves the copy alone
+    assert shared[0, 0] == 7 and kept[0, 0] == 0

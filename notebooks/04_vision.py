@@ -161,16 +161,19 @@ print(f"distinct meanings: {float(G.contrastive_loss(eye, eye, torch.tensor([0, 
 #
 # Episodes, not views, are split into training and held-out sets (one split for every seed, so
 # every encoder is scored on the same pool); the number of epochs is fixed, so a seed
-# reproduces an encoder. Each encoder is cached under a folder keyed by the `env`, `demos`,
-# `agent` and `ground` sections; a second run loads it.
+# reproduces an encoder. The missing encoders train side by side, each in its own process on
+# one thread, as chapter 3's agents do, so an encoder is the same bit for bit however many train
+# at once. Each is cached under a folder keyed by the `env`, `demos`, `agent` and `ground`
+# sections; a second run loads it.
 
 # %%
+trained_now = pipeline.train_vision_encoders(cfg, show_progress=False)  # every missing seed, side by side
 runs = {seed: pipeline.trained_vision_encoder(cfg, seed, show_progress=False) for seed in cfg.agent_seeds}
 encoders = {seed: enc for seed, (enc, _, _) in runs.items()}
 histories = {f"seed {seed}": history for seed, (_, history, _) in runs.items()}
-pd.DataFrame({f"seed {seed}": {"loaded from cache": cached, "training s": h.seconds[-1], "epochs": h.epoch[-1],
+pd.DataFrame({f"seed {seed}": {"trained now": seed in trained_now, "training s": h.seconds[-1], "epochs": h.epoch[-1],
                                "held-out top-1": h.val_top1[-1], "temperature": h.temperature[-1]}
-              for seed, (_, h, cached) in runs.items()}).T
+              for seed, (_, h, _) in runs.items()}).T
 
 # %%
 viz.ground_curves(histories)

@@ -60,6 +60,24 @@ def test_vision_encoders_are_one_per_agent_seed_then_loaded(tmp_path):
     assert pipeline.referent_control(cfg).shape == (396, 40)
 
 
+def test_vision_encoders_train_side_by_side_identical_to_training_here(tmp_path):
+    """Two missing encoders train in worker processes, each the same bit for bit as trained in this
+    process (one torch thread whatever cfg.threads says); a second call trains nothing."""
+    import torch
+
+    from lva.grounding import train_encoder
+
+    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(0, 1), ground__episodes_per_task=4, ground__epochs=1,
+                     ground__batch_size=4, ground__width=4, **{**TINY, "threads": 2})
+    assert pipeline.train_vision_encoders(cfg, show_progress=False) == [0, 1]
+    assert pipeline.train_vision_encoders(cfg, show_progress=False) == []
+    here, here_history = train_encoder(cfg, pipeline.vision_pairs(cfg, show_progress=False), 1)
+    loaded, history, cached = pipeline.trained_vision_encoder(cfg, 1, show_progress=False)
+    assert cached and history.train_loss == here_history.train_loss
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
+    assert torch.get_num_threads() == 2  # train_encoder gave back the thread count the pairs' stage set
+
+
 def test_alignment_takes_k_from_the_config():
     """``align__k`` reaches every k-dependent number of the headline table (score and chance)."""
     from lva import alignment as al

@@ -281,10 +281,20 @@ def _validate(enc: GroundedEncoder, ids: Tensor, mask: Tensor, pairs: Pairs, hel
 
 
 def train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool = False) -> tuple[GroundedEncoder, GroundHistory]:
-    """Train one encoder on ``pairs`` (deterministic for a seed and a thread count): Adam on the
-    symmetric InfoNCE of :func:`contrastive_loss`, held-out episodes (``split``) for validation."""
+    """Train one encoder on ``pairs``: Adam on the symmetric InfoNCE of :func:`contrastive_loss`,
+    held-out episodes (``split``) for validation. It runs on one torch thread whatever
+    ``cfg.threads`` says, so a seed gives the same encoder bit for bit trained alone or beside
+    others (:func:`lva.pipeline.train_vision_encoders` trains the seeds side by side)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_encoder(cfg, pairs, seed, show_progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool) -> tuple[GroundedEncoder, GroundHistory]:
     gc = cfg.ground
-    torch.set_num_threads(cfg.threads)
     enc = build_encoder(cfg, seed)
     enc.train()
     ids, mask = enc.tokenizer.encode([i.text for i in all_instructions()])

@@ -44,38 +44,33 @@ def test_agents_are_one_per_agent_seed(tmp_path):
     assert cached and np.array_equal(agents[2].embed(texts), again.embed(texts))
 
 
-def test_vision_encoders_are_one_per_agent_seed_then_loaded(tmp_path):
-    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(2,), ground__episodes_per_task=4, ground__epochs=1,
-                     ground__batch_size=4, ground__width=4, **TINY)
-    info: dict = {}
-    pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
-    assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
-    encoders = pipeline.vision_encoders(cfg, show_progress=False)
-    assert list(encoders) == [2] and (cfg.stage_dir("vision") / "seed2.pt").exists()
-    again, history, cached = pipeline.trained_vision_encoder(cfg, 2, show_progress=False)
-    texts = ["go to the red ball", "grab the blue key"]
-    assert cached and history.epoch == [1] and np.array_equal(encoders[2].embed(texts), again.embed(texts))
-    pipeline.vision_pairs(cfg, show_progress=False, info=info)
-    assert info["cached"]
-    assert pipeline.referent_control(cfg).shape == (396, 40)
-
-
-def test_vision_encoders_train_side_by_side_identical_to_training_here(tmp_path):
-    """Two missing encoders train in worker processes, each the same bit for bit as trained in this
-    process (one torch thread whatever cfg.threads says); a second call trains nothing."""
+def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here(tmp_path):
+    """The pairs are built once; the two missing encoders train in worker processes, each the same
+    bit for bit as trained in this process (one torch thread whatever cfg.threads says); a second
+    call trains nothing and every stage loads."""
     import torch
 
     from lva.grounding import train_encoder
 
-    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(0, 1), ground__episodes_per_task=4, ground__epochs=1,
+    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(1, 2), ground__episodes_per_task=4, ground__epochs=1,
                      ground__batch_size=4, ground__width=4, **{**TINY, "threads": 2})
-    assert pipeline.train_vision_encoders(cfg, show_progress=False) == [0, 1]
+    info: dict = {}
+    pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
+    assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
+    assert pipeline.train_vision_encoders(cfg, show_progress=False) == [1, 2]
     assert pipeline.train_vision_encoders(cfg, show_progress=False) == []
-    here, here_history = train_encoder(cfg, pipeline.vision_pairs(cfg, show_progress=False), 1)
-    loaded, history, cached = pipeline.trained_vision_encoder(cfg, 1, show_progress=False)
-    assert cached and history.train_loss == here_history.train_loss
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
+    encoders = pipeline.vision_encoders(cfg, show_progress=False)
+    assert list(encoders) == [1, 2] and (cfg.stage_dir("vision") / "seed2.pt").exists()
+    here, here_history = train_encoder(cfg, pairs, 2)
     assert torch.get_num_threads() == 2  # train_encoder gave back the thread count the pairs' stage set
+    loaded, history, cached = pipeline.trained_vision_encoder(cfg, 2, show_progress=False)
+    assert cached and history.epoch == [1] and history.train_loss == here_history.train_loss
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
+    texts = ["go to the red ball", "grab the blue key"]
+    assert np.array_equal(encoders[2].embed(texts), here.embed(texts))
+    pipeline.vision_pairs(cfg, show_progress=False, info=info)
+    assert info["cached"]
+    assert pipeline.referent_control(cfg).shape == (396, 40)
 
 
 def test_alignment_takes_k_from_the_config():

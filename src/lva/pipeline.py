@@ -25,7 +25,8 @@ writes them atomically (:mod:`lva.io`), each with a manifest that every load che
 (:mod:`lva.cache`): a corrupt, truncated or mislabelled artifact is rebuilt after a one-line
 notice, except an agent, which is not retrained unasked: the error names the command that
 retrains it (``python -m lva train --profile <p> --seed <n>``). Torch runs on ``cfg.threads``
-threads in every stage that computes with it. Language-model embeddings have their own cache
+threads in every stage that computes with it, except training: agents and encoders train on one
+thread each, side by side in worker processes (:func:`lva.workers.side_by_side`). Language-model embeddings have their own cache
 (:mod:`lva.embeddings`); chapter 6's tables (the headline table, the specification curve, the
 layer table, the triangle's pairs and headline) are cached under a hash of ``cfg.align`` and every
 vector they read (:func:`_hashed_table`), so a rerun reads them and any changed input recomputes
@@ -41,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cache
+from . import cache, workers
 from .agent import Agent, load_checkpoint, save_checkpoint
 from .config import Config, get_config
 from .demos import Demos, generate
@@ -135,9 +136,10 @@ def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any
     return features, index
 
 
-def checkpoint_paths(cfg: Config, seed: int) -> tuple[Path, Path]:
-    """Where the checkpoint and the training history of one agent seed live (keyed by config)."""
-    return cfg.artifact("agent", f"seed{seed}.pt"), cfg.artifact("agent", f"seed{seed}-history.json")
+def checkpoint_paths(cfg: Config, seed: int, stage: str = "agent") -> tuple[Path, Path]:
+    """Where the checkpoint and the training history of one agent seed live (keyed by config);
+    ``stage="vision"``: of one vision-grounded encoder seed."""
+    return cfg.artifact(stage, f"seed{seed}.pt"), cfg.artifact(stage, f"seed{seed}-history.json")
 
 
 def _agent_counts(agent: Agent) -> dict[str, Any]:
@@ -235,35 +237,20 @@ def _train_and_evaluate(cfg: Config, seed: int, show_progress: bool = True) -> N
 
 
 def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True) -> list[tuple[Config, int]]:
-    """Train and evaluate every agent of ``jobs`` whose checkpoint is missing, ``threads + 1`` at
-    once, each in its own single-threaded worker process (:mod:`lva.workers`: about 1.4x the
-    throughput of one agent after another on two threads; a single missing agent trains in this
-    process, on one thread too); returns the ``(config, seed)`` trained now. What they
-    all read (demonstrations, ImageNet features) is built first, once. A damaged checkpoint is
-    not missing: loading it raises, naming the command that retrains it."""
-    from . import workers
-
+    """Train and evaluate every agent of ``jobs`` whose checkpoint is missing, side by side
+    (:func:`lva.workers.side_by_side`, ``threads + 1`` at once: about 1.4x the throughput of one
+    agent after another on two threads); returns the ``(config, seed)`` trained now. What they all
+    read (demonstrations, ImageNet features) is built first, once. A damaged checkpoint is not
+    missing: loading it raises, naming the command that retrains it."""
     missing = [(c, seed) for c, seed in dict.fromkeys(jobs) if not checkpoint_paths(c, seed)[0].exists()]
     for c in {c.key("env", "demos", "agent"): c for c, _ in missing}.values():
         demonstrations(c, show_progress)
         if c.agent.vision == "imagenet":
             visual_features(c, show_progress)
-    if not missing:
-        return []
-    # what building them freed here (the ImageNet network's activations) goes back before the
-    # workers start (the full profile's cold chapter 3: 6.7 GB without this, 5.9 GB with it)
-    workers.trim_heap()
-    if len(missing) == 1:  # alone: here (training is on one thread either way; a worker adds ~3 s of start-up)
-        _train_and_evaluate(*missing[0], show_progress=show_progress)
-    else:
-        # one process more than the threads: a memory bound more than a speed one. Full profile on
-        # 2 cores, imagenet agents: 3 at once ~4,150 transitions/s in total, 5 at once ~4,550, but
-        # each worker then held 1.9-2.5 GB (chapter 3: 7.0 GB against 9.7 GB; with the features
-        # mapped and freed heap trimmed after each evaluation and job, three peaked at 5.0 GB)
-        at_once = min(len(missing), max(c.threads for c, _ in missing) + 1)
-        label = f"behavioural cloning ({len(missing)} agents, {at_once} at once)"
-        workers.run([(_train_and_evaluate, job) for job in missing], label, unit="batch", show_progress=show_progress,
-                    processes=at_once)
+    # threads + 1 at once, a memory bound more than a speed one (full profile: 3 at once ~4,150
+    # transitions/s in all and 5.0 GB; 5 at once ~4,550 and 9.7 GB)
+    workers.side_by_side(_train_and_evaluate, missing, "behavioural cloning", "agents",
+                         max((c.threads for c, _ in missing), default=1) + 1, show_progress)
     return missing
 
 
@@ -322,10 +309,9 @@ def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: 
     """Stage 4 for one seed (``cfg.seed`` by default): ``(encoder, history, cached)``, from its
     checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
     seed = cfg.seed if seed is None else seed
-    ckpt, hist_path = encoder_paths(cfg, seed)
-    # about a minute to retrain: a damaged encoder is rebuilt after a one-line notice. One torch
-    # thread (lva.grounding.train_encoder): encoders cached before that (on cfg.threads) differ
-    # from what a seed gives now, so they are retrained
+    ckpt, hist_path = checkpoint_paths(cfg, seed, "vision")
+    # a damaged encoder is rebuilt after a notice; so is one trained on cfg.threads before encoders
+    # took one thread each (lva.grounding.train_encoder): a seed gives another encoder now
     return _trained(ckpt, hist_path, {**cfg.inputs("vision"), "seed": seed, "torch_threads": 1},
                     lambda: train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress),
                     lambda err: cache.notice(f"{err}; retraining it"),
@@ -341,11 +327,6 @@ def _encoder_counts(encoder: GroundedEncoder) -> dict[str, Any]:
     return {"parameters": sum(p.numel() for p in encoder.state_dict().values())}
 
 
-def encoder_paths(cfg: Config, seed: int) -> tuple[Path, Path]:
-    """Where the checkpoint and the training history of one vision-grounded encoder seed live."""
-    return cfg.artifact("vision", f"seed{seed}.pt"), cfg.artifact("vision", f"seed{seed}-history.json")
-
-
 def _train_vision_encoder(cfg: Config, seed: int, show_progress: bool = True) -> None:
     """One job of :func:`train_vision_encoders`: train an encoder and cache it."""
     trained_vision_encoder(cfg, seed, show_progress)
@@ -353,24 +334,13 @@ def _train_vision_encoder(cfg: Config, seed: int, show_progress: bool = True) ->
 
 def train_vision_encoders(cfg: Config, show_progress: bool = True) -> list[int]:
     """Train the vision-grounded encoder of every seed of ``cfg.agent_seeds`` whose checkpoint is
-    missing, side by side: each in its own single-threaded worker process, ``threads + 1`` at
-    once, as :func:`train_agents` does (the fast profile's two encoders: 28.8 s one after the other
-    on two threads, against 16.8 s for one encoder on one thread); a single missing encoder trains
-    in this process. The pairs they read are built first, once. Returns the seeds trained now."""
-    from . import workers
-
-    missing = [seed for seed in dict.fromkeys(cfg.agent_seeds) if not encoder_paths(cfg, seed)[0].exists()]
-    if not missing:
-        return []
-    vision_pairs(cfg, show_progress)
-    workers.trim_heap()  # the ImageNet network's freed activations, before the workers start
-    if len(missing) == 1:
-        _train_vision_encoder(cfg, missing[0], show_progress)
-    else:
-        at_once = min(len(missing), cfg.threads + 1)
-        workers.run([(_train_vision_encoder, (cfg, seed)) for seed in missing],
-                    f"contrastive training ({len(missing)} encoders, {at_once} at once)", unit="batch",
-                    show_progress=show_progress, processes=at_once)
+    missing, side by side as :func:`train_agents` does (the fast profile's two: 28.8 s one after the
+    other on two threads, 19.7 s side by side), after building their pairs once; returns their seeds."""
+    missing = [seed for seed in dict.fromkeys(cfg.agent_seeds) if not checkpoint_paths(cfg, seed, "vision")[0].exists()]
+    if missing:
+        vision_pairs(cfg, show_progress)
+    workers.side_by_side(_train_vision_encoder, [(cfg, seed) for seed in missing], "contrastive training",
+                         "encoders", cfg.threads + 1, show_progress)
     return missing
 
 

@@ -135,3 +135,22 @@ def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, u
                 if process.is_alive() and any(not f.done() for f in submitted):
                     process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def side_by_side(function: Callable[..., None], jobs: Sequence[tuple[Any, ...]], what: str, noun: str, at_once: int,
+                 show_progress: bool = True) -> None:
+    """``function(*job, show_progress=...)`` for every job, each in its own single-threaded worker
+    process, ``at_once`` at a time (agents and encoders: small networks that two threads train only
+    about 1.3x faster than one); a single job runs in this process (training is on one thread
+    either way; a worker adds ~3 s of start-up). What building the jobs' shared inputs freed here
+    (the ImageNet network's activations) goes back first: the full profile's cold chapter 3 peaked
+    at 6.7 GB without this, 5.9 GB with it."""
+    if not jobs:
+        return
+    trim_heap()
+    if len(jobs) == 1:
+        function(*jobs[0], show_progress=show_progress)
+        return
+    at_once = min(len(jobs), at_once)
+    run([(function, tuple(job)) for job in jobs], f"{what} ({len(jobs)} {noun}, {at_once} at once)", unit="batch",
+        show_progress=show_progress, processes=at_once)

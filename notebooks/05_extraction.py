@@ -143,7 +143,8 @@ display(provenance)  # noqa: F821
 # `lva.pipeline.embeddings(cfg)` returns an ordered dict: name $\to$ a `(396, d)` matrix. It loads the
 # trained agents of chapter 3 (from the cache) and reads $E_L$; each language model's vectors
 # come from a cache of all its layers, written the first time the model runs. The first call on
-# a machine therefore loads and runs every model; later calls only read files.
+# a machine therefore loads and runs every model, at every pooling of the next section while it
+# is loaded, and converts the GGUF decoders once (below); later calls only read files.
 
 # %%
 t0 = time.perf_counter()
@@ -163,8 +164,9 @@ display(shapes)  # noqa: F821
 # %% [markdown]
 # This call took {glue:text}`reps_seconds` s here. How long each model took when its cache was
 # written (load = reading the weights, including, for the first transformers model of a process,
-# importing `torch` and `transformers`; embed = one forward pass over the 396 sentences, in
-# batches of 64). The agent's $E_L$ is never cached: its forward pass is timed live below.
+# importing `torch` and `transformers`, and on a first run waiting for the model's conversion;
+# embed = one forward pass over the 396 sentences, in batches of 64). The agent's $E_L$ is never
+# cached: its forward pass is timed live below.
 
 # %%
 agent_rows = []
@@ -186,9 +188,11 @@ timing.style.format("{:.2f}")
 # %% [markdown]
 # Together, writing the caches took about {glue:text}`lm_cold_total` s on this machine's two
 # shared CPU cores; the decoders dominate (each of the 396 short sentences passes through every
-# layer, and every layer's pooled vector is kept for chapter 6's layer sweep). Not included: the
-# once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy (about a
-# minute each, done by `python -m lva.models convert` or by the first load).
+# layer, and every layer's pooled vector is kept for chapter 6's layer sweep). The
+# once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy (about
+# half a minute each, on one core) runs in a background process during the first call, so that
+# the second decoder is converted while the first one runs; a load waits for its model's
+# conversion, if it is not finished (`python -m lva.models convert` does them all beforehand).
 
 # %% [markdown]
 # ### Every pooling of the language models
@@ -219,7 +223,8 @@ pd.DataFrame(
 ).set_index(["model", "pooling"])
 
 # %% [markdown]
-# Reading (or, on a first run, computing) these took {glue:text}`poolings_seconds` s.
+# `pipeline.embeddings` computed them above, each model's poolings while it was loaded; reading
+# them took {glue:text}`poolings_seconds` s.
 
 # %% [markdown]
 # ## 5. Maps of every representation

@@ -571,3 +571,77 @@ def test_the_conversions_numpy_copies_every_array_something_else_may_hold(tmp_pa
     kept = fresh_np.copy(shared)
     whole[0] = 7  # writing through the other reference leaves the copy alone
     assert shared[0, 0] == 7 and kept[0, 0] == 0
+
+
+def test_a_conversion_waits_for_the_same_models_conversion_in_another_process():
+    """The conversion lock is held across processes: a second converter of a model waits for the first."""
+    import subprocess
+    import sys
+
+    held = 1.5
+    script = ("import sys, time; from lva.models import get_spec; from lva.models.weights import _conversion_lock\n"
+              f"with _conversion_lock(get_spec('gemma-3-270m')):\n    print('held', flush=True); time.sleep({held})\n")
+    other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert other.stdout.readline().strip() == "held"
+        from lva.models.weights import _conversion_lock
+
+        t0 = time.perf_counter()
+        with _conversion_lock(M.get_spec("gemma-3-270m")):
+            waited = time.perf_counter() - t0
+        with _conversion_lock(M.get_spec("qwen2.5-coder-0.5b")):  # another model: no wait
+            pass
+    finally:
+        other.wait(timeout=30)
+    assert waited > 0.5 * held and other.returncode == 0
+
+
+def test_converting_ahead_starts_one_background_conversion_of_the_small_missing_models(monkeypatch):
+    """In the order given, GGUF models only, at most AHEAD_BYTES of weights; waited for on leaving,
+    stopped if the block raised; nothing started when nothing is missing."""
+    from lva.models import weights as W
+
+    started = []
+
+    class Worker:
+        def __init__(self, cmd, **kwargs):
+            self.cmd, self.env, self.calls = cmd, kwargs["env"], []
+            started.append(self)
+
+        def terminate(self):
+            self.calls.append("terminate")
+
+        def wait(self):
+            self.calls.append("wait")
+
+    monkeypatch.setattr(W.subprocess, "Popen", Worker)
+    monkeypatch.setattr(W, "converted_problem", lambda folder, spec, verify=False: "missing")
+    names = ["minilm", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "random", "gemma-3-270m"]
+    with W.converting_ahead(names) as todo:
+        assert todo == ["qwen2.5-coder-0.5b", "gemma-3-270m"]  # not the 1.5B model (6.2 GB): it converts where needed
+        assert started[0].cmd[1:] == ["-m", "lva.models", "convert", *todo] and started[0].calls == []
+        assert started[0].env["OMP_NUM_THREADS"] == "1"
+    assert started[0].calls == ["wait"]
+    with pytest.raises(KeyError), W.converting_ahead(["gemma-3-270m"]):
+        raise KeyError("the block failed")
+    assert started[1].calls == ["terminate", "wait"]
+    monkeypatch.setattr(W, "converted_problem", lambda folder, spec, verify=False: None)
+    with W.converting_ahead(names) as todo:
+        assert todo == []
+    assert len(started) == 2
+
+
+def test_a_conversion_that_waited_uses_the_copy_the_other_process_built(tmp_path, monkeypatch):
+    """Missing before the lock, built by the time it is held: no second conversion."""
+    import dataclasses as dc
+    import hashlib
+
+    from lva.models import weights as W
+
+    chunk = tmp_path / "chunk"
+    chunk.write_bytes(b"gguf")
+    spec = dc.replace(M.REGISTRY["gemma-3-270m"], sha256=hashlib.sha256(b"gguf").hexdigest())
+    monkeypatch.setattr(W, "_chunk_paths", lambda s: [chunk])
+    answers = iter(["missing", None])  # before the lock, then once it is held
+    monkeypatch.setattr(W, "converted_problem", lambda folder, s, verify=False: next(answers))
+    assert W._build_once(spec, False, lambda joined, out: pytest.fail("converted twice")) == W.converted_dir(spec)

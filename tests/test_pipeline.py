@@ -44,12 +44,14 @@ def test_agents_are_one_per_agent_seed(tmp_path):
     assert cached and np.array_equal(agents[2].embed(texts), again.embed(texts))
 
 
-def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here(tmp_path):
-    """The pairs are built once; the two missing encoders train in worker processes, each the same
-    bit for bit as trained in this process (one torch thread whatever cfg.threads says); a second
-    call trains nothing and every stage loads."""
+def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here(tmp_path, monkeypatch):
+    """The pairs are built once; the two missing encoders go to the workers together (their
+    process path is test_train's agents' own: lva.workers.side_by_side), each the same bit for bit
+    as trained here on cfg.threads (one torch thread whatever it says); a second call trains
+    nothing and every stage loads."""
     import torch
 
+    from lva import workers
     from lva.grounding import train_encoder
 
     cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(1, 2), ground__episodes_per_task=4, ground__epochs=1,
@@ -57,8 +59,18 @@ def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here
     info: dict = {}
     pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
     assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
+    runs = []
+
+    def run_here(jobs, desc, **kwargs):  # what a worker runs, on one torch thread as a worker has
+        runs.append((desc, kwargs["processes"]))
+        torch.set_num_threads(1)
+        return [fn(*args) for fn, args in jobs]
+
+    monkeypatch.setattr(workers, "run", run_here)
     assert pipeline.train_vision_encoders(cfg, show_progress=False) == [1, 2]
-    assert pipeline.train_vision_encoders(cfg, show_progress=False) == []
+    assert runs == [("contrastive training (2 encoders, 2 at once)", 2)]
+    assert pipeline.train_vision_encoders(cfg, show_progress=False) == [] and len(runs) == 1
+    torch.set_num_threads(2)
     encoders = pipeline.vision_encoders(cfg, show_progress=False)
     assert list(encoders) == [1, 2] and (cfg.stage_dir("vision") / "seed2.pt").exists()
     here, here_history = train_encoder(cfg, pairs, 2)

@@ -16,21 +16,17 @@ artifact from the cache, or builds it and caches it.
                     chapter 6, lva.robustness   (its cross-validated columns read from the curve)
 
 Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
-features when ``cfg.agent.vision == "imagenet"``); the vision-grounded encoders learn from the
-same demonstrations' views (never their actions) with the agent's text architecture; the
-embeddings include every agent's and every encoder's E_L, and the alignment compares them. The
-stage modules named under each stage only compute; this module decides where artifacts live
-(``cfg.artifact`` / ``cfg.stage_dir``, keyed by the config sections each stage depends on) and
-writes them atomically (:mod:`lva.io`), each with a manifest that every load checks
-(:mod:`lva.cache`): a corrupt, truncated or mislabelled artifact is rebuilt after a one-line
-notice, except an agent, which is not retrained unasked: the error names the command that
-retrains it (``python -m lva train --profile <p> --seed <n>``). Torch runs on ``cfg.threads``
-threads in every stage that computes with it, except training: agents and encoders train on one
-thread each, side by side in worker processes (:func:`lva.workers.side_by_side`). Language-model embeddings have their own cache
-(:mod:`lva.embeddings`); chapter 6's tables (the headline table, the specification curve, the
-layer table, the triangle's pairs and headline) are cached under a hash of ``cfg.align`` and every
-vector they read (:func:`_hashed_table`), so a rerun reads them and any changed input recomputes
-them.
+features when ``cfg.agent.vision == "imagenet"``); the vision-grounded encoders learn from their
+views (never their actions) with the agent's text architecture; the embeddings include every
+agent's and encoder's E_L. The stage modules only compute; this module decides where artifacts
+live (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the config sections each stage depends on)
+and writes them atomically (:mod:`lva.io`), each with a manifest that every load checks
+(:mod:`lva.cache`): a damaged artifact is rebuilt after a one-line notice, except an agent, which
+is not retrained unasked: the error names the command (``python -m lva train --profile <p>
+--seed <n>``). Torch runs on ``cfg.threads`` threads, except in training: agents and encoders
+train on one thread each, side by side (:func:`lva.workers.side_by_side`). Language-model
+embeddings have their own cache (:mod:`lva.embeddings`); chapter 6's tables are cached under a
+hash of ``cfg.align`` and every vector they read (:func:`_hashed_table`).
 """
 
 from __future__ import annotations
@@ -211,8 +207,7 @@ def _trained(ckpt: Path, hist_path: Path, built_from: dict[str, Any], build: Cal
 
 
 def agents(cfg: Config, show_progress: bool = True) -> dict[int, Agent]:
-    """Stage 3: the trained agent of every seed in ``cfg.agent_seeds`` (trained once, all missing
-    seeds at once by :func:`train_agents`, then cached)."""
+    """Stage 3: the trained agent of every seed in ``cfg.agent_seeds`` (the missing ones by :func:`train_agents`)."""
     train_agents([(cfg, seed) for seed in cfg.agent_seeds], show_progress)
     return {seed: trained_agent(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
 
@@ -328,8 +323,7 @@ def _encoder_counts(encoder: GroundedEncoder) -> dict[str, Any]:
 
 
 def _train_vision_encoder(cfg: Config, seed: int, show_progress: bool = True) -> None:
-    """One job of :func:`train_vision_encoders`: train an encoder and cache it."""
-    trained_vision_encoder(cfg, seed, show_progress)
+    trained_vision_encoder(cfg, seed, show_progress)  # one job of train_vision_encoders (returns nothing to pickle)
 
 
 def train_vision_encoders(cfg: Config, show_progress: bool = True) -> list[int]:
@@ -345,8 +339,7 @@ def train_vision_encoders(cfg: Config, show_progress: bool = True) -> list[int]:
 
 
 def vision_encoders(cfg: Config, show_progress: bool = True) -> dict[int, GroundedEncoder]:
-    """Stage 4: the vision-grounded encoder of every seed in ``cfg.agent_seeds`` (the missing ones
-    trained side by side by :func:`train_vision_encoders`, then cached)."""
+    """Stage 4: the vision-grounded encoder of every seed in ``cfg.agent_seeds`` (the missing ones by :func:`train_vision_encoders`)."""
     train_vision_encoders(cfg, show_progress)
     return {seed: trained_vision_encoder(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
 
@@ -363,13 +356,20 @@ def referent_control(cfg: Config) -> np.ndarray:
 
 def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
     """Stage 5: every representation of every instruction (:func:`lva.embeddings.representations`:
-    each agent's E_L, the untrained agent, each vision-grounded encoder's text output and its
-    untrained twin, the language models of ``models`` and the controls)."""
-    from .embeddings import model_names, representations
+    each agent's and vision-grounded encoder's E_L, their untrained twins, the language models of
+    ``models``, the controls). Each language model's every pooling is computed while it is loaded
+    (:func:`language_model_poolings` reads them), the next GGUF decoder converting meanwhile in a
+    background process (:func:`lva.models.converting_ahead`)."""
+    from .embeddings import all_poolings, family_of, model_names, representations
+    from .models import converting_ahead
 
     names = model_names(cfg, models)  # fail fast, before any training, if a model is missing
-    return representations(cfg, agents(cfg, show_progress), models=names, show_progress=show_progress,
-                           vision=vision_encoders(cfg, show_progress))
+    trained, encoders = agents(cfg, show_progress), vision_encoders(cfg, show_progress)
+    with converting_ahead(names):
+        for name in names:
+            if family_of(name) in ("decoder", "encoder"):
+                all_poolings(name)
+        return representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
 
 
 def anchor(cfg: Config) -> str:

@@ -62,6 +62,7 @@ from .weights import (
     assemble_chunks,
     convert_gguf,
     converted_dir,
+    converting_ahead,
     install_zoo,
     models_cache_dir,
     unpack_zip_model,
@@ -70,7 +71,7 @@ from .weights import (
 __all__ = [
     "CONTROL_LOADERS", "DECODER_POOLINGS", "ECHO_TEMPLATE", "FAMILIES", "MODELS_SCHEMA", "POOLINGS",
     "PROMPT_TEMPLATE", "REGISTRY", "ZOO_EXTRA", "ZOO_OPTIONAL", "ZOO_SPECIAL", "Loaded", "ModelSpec",
-    "ModelUnavailable", "assemble_chunks", "available", "check_texts", "convert_gguf", "converted_dir", "encode",
+    "ModelUnavailable", "assemble_chunks", "available", "check_texts", "convert_gguf", "converted_dir", "converting_ahead", "encode",
     "encode_poolings", "get_spec", "install_zoo", "installed_mb", "is_available", "load", "main",
     "models_cache_dir", "pick_device", "pool", "prompt_template", "provenance_table", "quiet",
     "registry_table", "select", "semantic_features", "token_limit", "unpack_zip_model",

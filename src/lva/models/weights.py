@@ -30,10 +30,11 @@ from typing import Any
 
 from lva.cache import file_sha256, notice
 from lva.config import default_cache_dir
+from lva.errors import CacheError
 from lva.io import FILE_MODE, atomic_path, make_folder, require_space, temp_folder
 
 from .availability import ModelUnavailable, _installed, _missing_message, _module_dir
-from .registry import MODELS_SCHEMA, REGISTRY, ModelSpec
+from .registry import MODELS_SCHEMA, REGISTRY, ModelSpec, get_spec
 
 # ------------------------------------------------------------------------------------------------
 # Installing the zoo
@@ -185,18 +186,48 @@ def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[
 
     ``fill(joined_file, out_folder)`` writes the model folder and returns extra stamp fields; the
     folder is built in a temporary folder of the models cache and renamed into place. An existing
-    copy that fails its stamp (:func:`converted_problem`) is rebuilt after a one-line notice.
+    copy that fails its stamp (:func:`converted_problem`) is rebuilt after a one-line notice. A
+    build holds the model's conversion lock: a process that needs the same model meanwhile waits,
+    then uses that copy (:func:`converting_ahead` converts in a background process).
     """
     dest = converted_dir(spec)
     problem = None if force else converted_problem(dest, spec, verify)
     if not force and problem is None:
-        return dest
+        return dest  # no lock needed, nothing written
     if not spec.sha256 or not spec.chunks:
         raise ModelUnavailable(f"{spec.name}: chunk layout / sha256 not pinned yet; cannot verify its weights")
     chunks = _chunk_paths(spec)
-    if problem not in (None, "missing"):
-        notice(f"{dest}: {problem}; converting it again")
     require_space(make_folder(models_cache_dir()), conversion_bytes(spec, chunks), f"converting {spec.name}")
+    with _conversion_lock(spec):
+        problem = None if force else converted_problem(dest, spec, verify)  # another process may have built it
+        if not force and problem is None:
+            return dest
+        if problem not in (None, "missing"):
+            notice(f"{dest}: {problem}; converting it again")
+        return _build_locked(spec, chunks, fill, dest)
+
+
+@contextlib.contextmanager
+def _conversion_lock(spec: ModelSpec) -> Iterator[None]:
+    """Held while one model's copy is checked and built, across processes (``flock`` on a file in
+    the models cache); where locks are unavailable (no ``fcntl``, a read-only cache), no lock."""
+    try:
+        import fcntl
+
+        handle = open(make_folder(models_cache_dir()) / f".{spec.name}.lock", "a")  # noqa: SIM115 (closed below)
+    except (ImportError, OSError, CacheError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: go on unlocked
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def _build_locked(spec: ModelSpec, chunks: Sequence[Path], fill: Callable[[Path, Path], dict[str, str]], dest: Path) -> Path:
+    """Build the copy of ``spec`` into ``dest`` through a temporary folder (the caller holds its lock)."""
     with temp_folder(models_cache_dir(), spec.name) as work:
         joined = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
         out = work / "model"
@@ -361,6 +392,40 @@ class _FreshArraysNotCopied:
                                    and sys.getrefcount(base) <= 3):  # ``a.base``, ``base`` and the argument
                 return a
         return np.copy(a, *args, **kwargs)
+
+
+#: GGUF models whose float32 weights take at most this many bytes are converted ahead
+#: (:func:`converting_ahead`): the fast profile's two (1.1 and 2.0 GB; the process converting one
+#: peaks at about 2.3 and 3.7 GB). Qwen2.5-Coder-1.5B (6.2 GB, 9.2 GB at its peak) converts in the
+#: process that needs it, once that process holds no other model, so that no run passes 12 GB.
+AHEAD_BYTES = 2_500_000_000
+
+
+@contextlib.contextmanager
+def converting_ahead(names: Sequence[str]) -> Iterator[list[str]]:
+    """While the block runs, convert the GGUF models of ``names`` that are missing (in that order,
+    at most :data:`AHEAD_BYTES` of weights each) in one background process (``python -m
+    lva.models convert``, one thread, its output discarded); yields their names. A conversion is
+    single-threaded, so the next model's conversion overlaps this process's forward passes with
+    the previous one. A model the block needs while it is being converted waits for it (the
+    conversion lock of :func:`convert_gguf`), then loads that copy; one the background process
+    failed to convert is converted again where it is needed, raising its error there. On leaving,
+    the process is waited for, or stopped if the block raised."""
+    todo = [spec.name for spec in map(get_spec, names) if spec.loader == "gguf" and 4 * (spec.parameters or 0) <= AHEAD_BYTES
+            and converted_problem(converted_dir(spec), spec) is not None]
+    if not todo:
+        yield []
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LVA_NO_PROGRESS": "1"}
+    worker = subprocess.Popen([sys.executable, "-m", "lva.models", "convert", *todo], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield todo
+    except BaseException:
+        worker.terminate()  # its temporary folder is swept by the next conversion
+        worker.wait()
+        raise
+    worker.wait()
 
 
 def gguf_models() -> list[str]:

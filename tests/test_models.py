@@ -578,7 +578,7 @@ def test_a_conversion_waits_for_the_same_models_conversion_in_another_process():
     import subprocess
     import sys
 
-    held = 1.5
+    held = 0.8
     script = ("import sys, time; from lva.models import get_spec; from lva.models.weights import _conversion_lock\n"
               f"with _conversion_lock(get_spec('gemma-3-270m')):\n    print('held', flush=True); time.sleep({held})\n")
     other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy())

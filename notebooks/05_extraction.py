@@ -34,7 +34,7 @@
 # |---|---|
 # | Concepts | sentence embeddings, pooling over tokens, cosine similarity, PCA |
 # | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents), 4 (the vision-grounded encoders) |
-# | Time to run | `fast`: about 4 minutes on a clean clone (two GGUF decoders converted once, every language model run once per pooling; 2 CPU cores; the trained agents cached by chapter 3), about 10 s warm; `full`: see the reproduce page |
+# | Time to run | `fast`: about 3.5-4 minutes on a clean clone (two GGUF decoders converted once, in a background process, every language model run once per pooling; 2 CPU cores; the trained agents cached by chapter 3), about 10 s warm; `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"

@@ -173,7 +173,8 @@ encoders = {seed: enc for seed, (enc, _, _) in runs.items()}
 histories = {f"seed {seed}": history for seed, (_, history, _) in runs.items()}
 pd.DataFrame({f"seed {seed}": {"trained now": seed in trained_now, "training s": h.seconds[-1], "epochs": h.epoch[-1],
                                "held-out top-1": h.val_top1[-1], "temperature": h.temperature[-1]}
-              for seed, (_, h, _) in runs.items()}).T
+              for seed, (_, h, _) in runs.items()}).T.style.format(
+    {"training s": "{:.1f}", "held-out top-1": "{:.1%}", "temperature": "{:.3f}"})
 
 # %%
 viz.ground_curves(histories)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -576,7 +577,6 @@ def test_the_conversions_numpy_copies_every_array_something_else_may_hold(tmp_pa
 def test_a_conversion_waits_for_the_same_models_conversion_in_another_process():
     """The conversion lock is held across processes: a second converter of a model waits for the first."""
     import subprocess
-    import sys
 
     held = 0.8
     script = ("import sys, time; from lva.models import get_spec; from lva.models.weights import _conversion_lock\n"
@@ -626,6 +626,10 @@ def test_converting_ahead_starts_one_background_conversion_of_the_small_missing_
         raise KeyError("the block failed")
     assert started[1].calls == ["terminate", "wait"]
     monkeypatch.setattr(W, "converted_problem", lambda folder, spec, verify=False: None)
+    with W.converting_ahead(names) as todo:
+        assert todo == []
+    monkeypatch.setattr(W, "converted_problem", lambda folder, spec, verify=False: "missing")
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # no flock (not POSIX): no lock, so nothing ahead
     with W.converting_ahead(names) as todo:
         assert todo == []
     assert len(started) == 2

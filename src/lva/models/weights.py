@@ -410,7 +410,13 @@ def converting_ahead(names: Sequence[str]) -> Iterator[list[str]]:
     the previous one. A model the block needs while it is being converted waits for it (the
     conversion lock of :func:`convert_gguf`), then loads that copy; one the background process
     failed to convert is converted again where it is needed, raising its error there. On leaving,
-    the process is waited for, or stopped if the block raised."""
+    the process is waited for, or stopped if the block raised. Without ``fcntl`` (no conversion
+    lock) nothing is converted ahead."""
+    try:
+        import fcntl  # noqa: F401 (the lock that keeps two processes from converting one model at once)
+    except ImportError:
+        yield []
+        return
     todo = [spec.name for spec in map(get_spec, names) if spec.loader == "gguf" and 4 * (spec.parameters or 0) <= AHEAD_BYTES
             and converted_problem(converted_dir(spec), spec) is not None]
     if not todo:

@@ -228,3 +228,9 @@ def test_mpnet_real_weights(monkeypatch):
     assert X.shape == (13, 4, 768) and np.isfinite(X).all()
     u = E.unit_rows(X[-1])
     assert np.argmax(np.where(np.eye(4, dtype=bool), -np.inf, u @ u.T)[0]) == 1  # the synonym is nearest
+
+
+def test_poolings_on_disk_says_whether_every_pooling_has_its_cache_file():
+    assert not E.poolings_on_disk("random")
+    E.embed("random")
+    assert E.poolings_on_disk("random") and not E.poolings_on_disk("gemma-3-270m")

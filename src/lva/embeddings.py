@@ -321,6 +321,13 @@ def all_poolings(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -
     return {p: embed(name, texts, p, layers="all", **kwargs) for p in M.get_spec(name).all_poolings}
 
 
+def poolings_on_disk(name: str, texts: Sequence[str] | None = None) -> bool:
+    """Whether every pooling of a registry model has its cache file for ``texts`` (the files'
+    existence only: :func:`embed` checks each one when it reads it, and recomputes a bad one)."""
+    texts = _default_texts() if texts is None else list(texts)
+    return all(cache_path(name, texts, p).exists() for p in M.get_spec(name).all_poolings)
+
+
 def layerwise(name: str, texts: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
     """Pooled vectors of every layer of a registry model: ``(n_layers + 1, n, d)``, layer 0 = the
     embedding output (static vectors and controls have a single layer: ``(1, n, d)``). A thin

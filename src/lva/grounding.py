@@ -59,6 +59,7 @@ from .agent import LanguageEncoder, Tokenizer
 from .config import AgentConfig, Config, EnvConfig, GroundConfig
 from .instructions import ALL_TYPES, COLORS, TASKS, all_instructions
 from .io import atomic_path, progress
+from .workers import one_torch_thread
 
 #: The views of an episode the image tower can read: ``first`` (before any action), ``final``
 #: (after the last one, replayed).
@@ -285,12 +286,8 @@ def train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool = Fa
     held-out episodes (``split``) for validation. It runs on one torch thread whatever
     ``cfg.threads`` says, so a seed gives the same encoder bit for bit trained alone or beside
     others (:func:`lva.pipeline.train_vision_encoders` trains the seeds side by side)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _train_encoder(cfg, pairs, seed, show_progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool) -> tuple[GroundedEncoder, GroundHistory]:

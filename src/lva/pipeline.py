@@ -360,14 +360,14 @@ def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progre
     ``models``, the controls). Each language model's every pooling is computed while it is loaded
     (:func:`language_model_poolings` reads them), the next GGUF decoder converting meanwhile in a
     background process (:func:`lva.models.converting_ahead`)."""
-    from .embeddings import all_poolings, family_of, model_names, representations
+    from .embeddings import all_poolings, family_of, model_names, poolings_on_disk, representations
     from .models import converting_ahead
 
     names = model_names(cfg, models)  # fail fast, before any training, if a model is missing
     trained, encoders = agents(cfg, show_progress), vision_encoders(cfg, show_progress)
     with converting_ahead(names):
-        for name in names:
-            if family_of(name) in ("decoder", "encoder"):
+        for name in names:  # a warm run reads them once, in language_model_poolings, not here too
+            if family_of(name) in ("decoder", "encoder") and not poolings_on_disk(name):
                 all_poolings(name)
         return representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
 

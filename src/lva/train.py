@@ -23,6 +23,7 @@ from .demos import Demos
 from .evaluate import evaluate
 from .instructions import all_instructions
 from .io import progress
+from .workers import one_torch_thread
 
 
 @dataclass
@@ -140,12 +141,8 @@ def train(
     of the demonstrations (:func:`lva.pipeline.visual_features`). Loading or caching agents is
     :mod:`lva.pipeline`'s job.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _train(cfg, demos, seed, show_progress, features)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(cfg: Config, demos: Demos, seed: int | None, show_progress: bool,

@@ -58,6 +58,20 @@ def trim_heap() -> None:
         trim(0)
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread inside the block, the thread count restored after it: a network trained
+    so is the same bit for bit here, in a worker, beside others or alone (agents, encoders)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _job(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """One job in a worker; what it freed goes back before the worker takes the next one."""
     try:

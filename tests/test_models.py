@@ -220,6 +220,38 @@ def test_poolings_of_one_forward_pass_equal_separate_passes(tiny_dirs):
         M.encode_poolings(M.Loaded(M.REGISTRY["glove-50d"], vectors=lambda w: None), TEXTS, ["echo"])
 
 
+def test_linear_layers_multiply_on_onednn_while_encoding_and_are_restored_after(tiny_dirs, monkeypatch):
+    from lva.models import encoding
+
+    real = encoding._onednn_linear_op()
+    if real is None:
+        pytest.skip("this torch build has no oneDNN linear")
+    loaded = M.load("qwen2.5-1.5b", path=tiny_dirs["qwen2"], device="cpu")
+    layers = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)]
+    calls = []
+
+    def counted(x, *args):
+        calls.append(x.shape)
+        return real(x, *args)
+
+    monkeypatch.setattr(encoding, "_onednn_linear_op", lambda: counted)
+    assert M.linear_engine(loaded) == "onednn"
+    fast = M.encode_poolings(loaded, TEXTS, ["mean", "prompt"])
+    assert len(calls) == 2 * len(layers)  # every linear layer, once per pass (one batch each)
+    assert all("forward" not in vars(m) for m in layers)  # nn.Linear.forward again after the block
+    with pytest.raises(RuntimeError, match="inside"):
+        with M.onednn_linear(loaded.model) as engine:
+            assert engine == "onednn" and all("forward" in vars(m) for m in layers)
+            raise RuntimeError("inside")
+    assert all("forward" not in vars(m) for m in layers)
+    monkeypatch.setattr(encoding, "_onednn_linear_op", lambda: None)  # torch without oneDNN: its default
+    assert M.linear_engine(loaded) == "aten"
+    default = M.encode_poolings(loaded, TEXTS, ["mean", "prompt"])
+    for pooling in fast:  # another BLAS: equal to float32 rounding, not bit for bit
+        np.testing.assert_allclose(fast[pooling], default[pooling], rtol=1e-5, atol=1e-5)
+    assert len(calls) == 2 * len(layers)
+
+
 def test_decoders_default_to_the_last_token_and_list_every_pooling():
     for spec in M.REGISTRY.values():
         assert set(spec.all_poolings) <= set(M.POOLINGS) and spec.all_poolings[0] == spec.pooling

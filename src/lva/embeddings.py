@@ -165,6 +165,7 @@ def embed(
                 "embed_s": round(embed_s, 3),
                 "device": loaded.device,
                 "threads": _threads(),
+                "linear": M.linear_engine(loaded),  # what multiplied its linear layers (lva.models.onednn_linear)
             }
             lva_cache.write(cache_path(name, texts, q, cache_dir),
                             {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},

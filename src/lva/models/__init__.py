@@ -23,7 +23,7 @@ The package, from the bottom up (each module imports only those above it):
   weights       installing the zoo, joining and verifying chunks, the converted-model cache
   static        GloVe and spaCy word vectors read from their packages
   loaders       load() -> Loaded, quiet(), pick_device()
-  encoding      pool(), encode(), encode_poolings() and the controls
+  encoding      pool(), encode(), encode_poolings() (linear layers on oneDNN) and the controls
   cli           python -m lva.models list|install|convert
 """
 
@@ -39,7 +39,8 @@ from .availability import (
     select,
 )
 from .cli import main
-from .encoding import _pool_mask, check_texts, encode, encode_poolings, pool, prompt_template, semantic_features, token_limit
+from .encoding import (_pool_mask, check_texts, encode, encode_poolings, linear_engine, onednn_linear, pool, prompt_template,
+                       semantic_features, token_limit)
 from .loaders import Loaded, load, pick_device, quiet
 from .registry import (
     CONTROL_LOADERS,
@@ -72,7 +73,7 @@ __all__ = [
     "CONTROL_LOADERS", "DECODER_POOLINGS", "ECHO_TEMPLATE", "FAMILIES", "MODELS_SCHEMA", "POOLINGS",
     "PROMPT_TEMPLATE", "REGISTRY", "ZOO_EXTRA", "ZOO_OPTIONAL", "ZOO_SPECIAL", "Loaded", "ModelSpec",
     "ModelUnavailable", "assemble_chunks", "available", "check_texts", "convert_gguf", "converted_dir", "converting_ahead", "encode",
-    "encode_poolings", "get_spec", "install_zoo", "installed_mb", "is_available", "load", "main",
-    "models_cache_dir", "pick_device", "pool", "prompt_template", "provenance_table", "quiet",
+    "encode_poolings", "get_spec", "install_zoo", "installed_mb", "is_available", "linear_engine", "load", "main",
+    "models_cache_dir", "onednn_linear", "pick_device", "pool", "prompt_template", "provenance_table", "quiet",
     "registry_table", "select", "semantic_features", "token_limit", "unpack_zip_model",
 ]

@@ -276,30 +276,3 @@ def test_peak_memory_counts_pages_two_children_share_once(tmp_path):
         children = [subprocess.Popen([sys.executable, "-c", read]) for _ in range(2)]
         assert [c.wait() for c in children] == [0, 0]
     assert 0.19 <= memory.peak_gb - before.peak_gb < 0.3
-
-
-def test_runner_converts_chapter_5s_decoders_ahead_at_the_lowest_priority_for_the_books_own_chapters(monkeypatch):
-    """The profile's models go to lva.models.converting_ahead with nice 19; nothing for other notebooks or a missing model."""
-    import contextlib
-
-    from lva import book, models
-
-    calls = []
-    monkeypatch.setattr(models, "converting_ahead", lambda names, nice=0: calls.append((names, nice)) or contextlib.nullcontext([]))
-    with book.converting_ahead("fast"):
-        pass
-    assert calls[-1] == (models.select("offline"), book.AHEAD_NICE) and book.AHEAD_NICE == 19
-    with book.converting_ahead("full"):
-        pass
-    assert "qwen2.5-coder-1.5b" in calls[-1][0] or not models.is_available("qwen2.5-coder-1.5b")
-    with book.converting_ahead("fast", enabled=False):
-        pass
-    assert calls[-1] == ([], 19)
-
-    def missing(*args, **kwargs):
-        raise models.ModelUnavailable("model(s) not available on this machine: gemma-3-270m")
-
-    monkeypatch.setattr("lva.embeddings.model_names", missing)
-    with book.converting_ahead("fast"):
-        pass
-    assert calls[-1] == ([], 19)

@@ -9,9 +9,7 @@ when its converted copy is already cached (seconds) or with LVA_SLOW_TESTS=1.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -633,13 +631,13 @@ def test_a_conversion_waits_for_the_same_models_conversion_in_another_process():
 def test_converting_ahead_starts_one_background_conversion_of_the_small_missing_models(monkeypatch):
     """In the order given, GGUF models only, at most AHEAD_BYTES of weights; waited for on leaving,
     stopped if the block raised; nothing started when nothing is missing."""
-    from lva.models import ahead as W
+    from lva.models import weights as W
 
     started = []
 
     class Worker:
         def __init__(self, cmd, **kwargs):
-            self.cmd, self.env, self.kwargs, self.calls = cmd, kwargs["env"], kwargs, []
+            self.cmd, self.env, self.calls = cmd, kwargs["env"], []
             started.append(self)
 
         def terminate(self):
@@ -655,7 +653,6 @@ def test_converting_ahead_starts_one_background_conversion_of_the_small_missing_
         assert todo == ["qwen2.5-coder-0.5b", "gemma-3-270m"]  # not the 1.5B model (6.2 GB): it converts where needed
         assert started[0].cmd[1:] == ["-m", "lva.models", "convert", *todo] and started[0].calls == []
         assert started[0].env["OMP_NUM_THREADS"] == "1"
-        assert started[0].kwargs["preexec_fn"] is None and not started[0].kwargs["start_new_session"]  # full priority
     assert started[0].calls == ["wait"]
     with pytest.raises(KeyError), W.converting_ahead(["gemma-3-270m"]):
         raise KeyError("the block failed")
@@ -668,24 +665,6 @@ def test_converting_ahead_starts_one_background_conversion_of_the_small_missing_
     with W.converting_ahead(names) as todo:
         assert todo == []
     assert len(started) == 2
-    monkeypatch.delitem(sys.modules, "fcntl")
-    with W.converting_ahead(names, nice=19):  # the book runner's: lowest priority, a session (autogroup) of its own
-        assert started[2].kwargs["start_new_session"] and started[2].kwargs["preexec_fn"].args == (19,)
-
-
-def test_lower_priority_makes_a_child_nice_in_an_autogroup_of_its_own():
-    from lva.models import ahead
-
-    code = "import os; print(os.nice(0), os.getsid(0) == os.getpid())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, start_new_session=True,
-                         preexec_fn=functools.partial(ahead._lower_priority, 19)).stdout.split()
-    assert out == ["19", "True"]
-    if Path("/proc/self/autogroup").exists():  # Linux with autogroups: the session's group is nice too
-        group = subprocess.run(["cat", "/proc/self/autogroup"], capture_output=True, text=True, check=True,
-                               start_new_session=True, preexec_fn=functools.partial(ahead._lower_priority, 19)).stdout
-        assert group.strip().endswith("nice 19")
-
-
 
 
 def test_a_conversion_that_waited_uses_the_copy_the_other_process_built(tmp_path, monkeypatch):

@@ -225,30 +225,6 @@ def build_book(root: Path) -> None:
     print(f"book built in {time.perf_counter() - start:.1f} s: {root / '_build' / 'html' / 'index.html'}")
 
 
-#: Niceness of the GGUF conversions the runner starts ahead (:func:`converting_ahead`): the lowest
-#: priority, so they take only the CPU time the chapters leave idle.
-AHEAD_NICE = 19
-
-
-def converting_ahead(profile: str, enabled: bool = True) -> contextlib.AbstractContextManager[list[str]]:
-    """Chapter 5's missing GGUF decoders, converted in one background process at the lowest CPU
-    priority while the chapters before it run (:func:`lva.models.converting_ahead`; yields their
-    names). Chapters 1-4 leave a core idle now and then (about 60 core-seconds in the ``fast``
-    profile: kernel start-ups, single-threaded steps), and a conversion is single-threaded: there
-    it is done before chapter 5 would have to wait for it. A missing model converts nothing here
-    (chapter 5 names it); so does ``enabled=False`` (other notebooks than the book's own)."""
-    from .config import get_config
-    from .embeddings import model_names
-    from .models import ModelUnavailable
-    from .models import converting_ahead as convert_in_background
-
-    try:
-        names = model_names(get_config(profile)) if enabled else []
-    except ModelUnavailable:
-        names = []
-    return convert_in_background(names, nice=AHEAD_NICE)
-
-
 def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = None, build: bool = True) -> dict[str, float]:
     """Execute every chapter notebook in order, then (optionally) build the book.
 
@@ -256,7 +232,7 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    root, own_chapters = repo_root(), notebooks_dir is None
+    root = repo_root()
     notebooks_dir = notebooks_dir or root / "notebooks"
     out_dir = out_dir or root / CHAPTERS_DIR
     notebooks = find_notebooks(notebooks_dir)
@@ -270,17 +246,13 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
     work = out_dir / ".src"
-    # the book's own chapters only; the converter's memory counts in each chapter's peak (a child of this process)
-    with converting_ahead(profile, enabled=own_chapters) as ahead:
-        if ahead:
-            print(f"[{profile}] converting {', '.join(ahead)} in the background, on idle CPU time", flush=True)
-        for source in notebooks:
-            print(f"[{profile}] {source.stem} ...", flush=True)
-            ipynb = to_ipynb(source, work / f"{source.stem}.ipynb")
-            memory = PeakMemory()
-            times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root, memory=memory)
-            peaks[source.stem] = round(memory.peak_gb, 2)
-            print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s, peak memory {memory.peak_gb:.1f} GB", flush=True)
+    for source in notebooks:
+        print(f"[{profile}] {source.stem} ...", flush=True)
+        ipynb = to_ipynb(source, work / f"{source.stem}.ipynb")
+        memory = PeakMemory()
+        times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root, memory=memory)
+        peaks[source.stem] = round(memory.peak_gb, 2)
+        print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s, peak memory {memory.peak_gb:.1f} GB", flush=True)
     from .io import save_json
 
     save_json(out_dir / f"timings-{profile}.json", times)

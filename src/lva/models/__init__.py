@@ -21,7 +21,6 @@ The package, from the bottom up (each module imports only those above it):
   registry      ModelSpec, REGISTRY (keyword-argument entries, data only), poolings and prompts
   availability  what this machine can load now (select, available, provenance_table)
   weights       installing the zoo, joining and verifying chunks, the converted-model cache
-  ahead         converting_ahead(): GGUF conversions in a background process
   static        GloVe and spaCy word vectors read from their packages
   loaders       load() -> Loaded, quiet(), pick_device()
   encoding      pool(), encode(), encode_poolings() (linear layers on oneDNN) and the controls
@@ -30,7 +29,6 @@ The package, from the bottom up (each module imports only those above it):
 
 from __future__ import annotations
 
-from .ahead import AHEAD_BYTES, converting_ahead
 from .availability import (
     ModelUnavailable,
     _installed,
@@ -65,6 +63,7 @@ from .weights import (
     assemble_chunks,
     convert_gguf,
     converted_dir,
+    converting_ahead,
     install_zoo,
     models_cache_dir,
     unpack_zip_model,

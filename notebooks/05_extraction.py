@@ -34,7 +34,7 @@
 # |---|---|
 # | Concepts | sentence embeddings, pooling over tokens, cosine similarity, PCA |
 # | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents), 4 (the vision-grounded encoders) |
-# | Time to run | `fast`: about 2.5-3 minutes on a clean clone under `make book` (every language model run once per pooling; 2 CPU cores; the trained agents cached by chapter 3, the two GGUF decoders converted while chapters 1-4 ran), about a minute more run on its own (the conversions); about 10 s warm; `full`: see the reproduce page |
+# | Time to run | `fast`: about 3-3.5 minutes on a clean clone (two GGUF decoders converted once, in a background process, every language model run once per pooling; 2 CPU cores; the trained agents cached by chapter 3), about 10 s warm; `full`: see the reproduce page |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -195,12 +195,9 @@ timing.style.format("{:.2f}")
 # (the vectors agree to about 1e-6 relative, as any two BLAS libraries do).
 #
 # The once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy
-# (about half a minute each, on one core) is done before this chapter when the book is built with
-# `make book`: the runner converts both in a background process at the lowest CPU priority while
-# chapters 1-4 run, on the core time they leave idle. Run on its own, this chapter converts them
-# during the first call instead, in a background process, so that the second decoder is converted
-# while the first one runs; either way a load waits for its model's conversion if it is not
-# finished (`python -m lva.models convert` does them all beforehand).
+# (about half a minute each, on one core) runs in a background process during the first call, so
+# that the second decoder is converted while the first one runs; a load waits for its model's
+# conversion, if it is not finished (`python -m lva.models convert` does them all beforehand).
 
 # %% [markdown]
 # ### Every pooling of the language models

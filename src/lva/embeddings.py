@@ -152,21 +152,20 @@ def embed(
     pooled = M.encode_poolings(loaded, texts, group, batch_size=batch_size)
     embed_s = time.perf_counter() - t0
     if use_cache:
+        run = {  # the forward pass the poolings of this group share
+            "model": name,
+            "source": spec.source,
+            "n": len(texts),
+            "texts_sha": texts_hash(texts),
+            # how long its cache files took to make (wall seconds, on the machine that made them)
+            "load_s": round(load_s, 3),
+            "embed_s": round(embed_s, 3),
+            "device": loaded.device,
+            "threads": _threads(),
+            "linear": M.linear_engine(loaded),  # what multiplied its linear layers (lva.models.onednn_linear)
+        }
         for q, vectors in pooled.items():
-            meta = {
-                "model": name,
-                "source": spec.source,
-                "pooling": q,
-                "n": len(texts),
-                "texts_sha": texts_hash(texts),
-                # how long this cache file took to make (wall seconds, on the machine that made it;
-                # poolings of one forward pass share it)
-                "load_s": round(load_s, 3),
-                "embed_s": round(embed_s, 3),
-                "device": loaded.device,
-                "threads": _threads(),
-                "linear": M.linear_engine(loaded),  # what multiplied its linear layers (lva.models.onednn_linear)
-            }
+            meta = {**run, "pooling": q}
             lva_cache.write(cache_path(name, texts, q, cache_dir),
                             {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},
                             lambda arrays, p: save_npz(p, **arrays), _built_from(name, texts, q), _counts)

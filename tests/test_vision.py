@@ -42,3 +42,16 @@ def test_imagenet_features_are_one_vector_per_cell_and_deterministic():
     assert np.array_equal(a, b) and np.isfinite(a).all()
     # different views give different features
     assert not np.array_equal(a[0], a[-1]) or np.array_equal(images[0], images[15])
+
+
+def test_imagenet_features_do_not_depend_on_the_batch_size():
+    """The batch is a speed knob (lva.vision.imagenet_features): caches built at 512 views a batch
+    stay valid at 64, and an agent's rollout sees the same features in any batch."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from lva.vision import imagenet_features
+
+    images, _ = _views(12)
+    assert len(images) > 100
+    whole = imagenet_features(images, batch=512)
+    for batch in (64, 7, 1):
+        assert np.array_equal(imagenet_features(images, batch=batch), whole), batch

@@ -99,7 +99,7 @@ def evaluate(agent: Agent, cfg: Config, episodes_per_task: int | None = None, se
     rows: list[dict[str, Any]] = []
     for start in range(0, len(pairs), batch):
         rows += rollout(agent, cfg.env, pairs[start : start + batch], envs=envs)
-    trim_heap()  # the rollouts' freed activations (imagenet: ~0.4 GB per 256 episodes) go back now
+    trim_heap()  # what the rollouts freed (their environments' states, the networks' activations) goes back now
     return pd.DataFrame(rows)
 
 

@@ -191,8 +191,9 @@ timing.style.format("{:.2f}")
 # layer, and every layer's pooled vector is kept for chapter 6's layer sweep). Their linear
 # layers, almost all of a forward pass, multiply with oneDNN rather than the MKL routine PyTorch
 # calls by default (`lva.models.onednn_linear`): on the AMD processor of the reproduce page, MKL
-# runs its AVX2 code and oneDNN its AVX-512 kernels, and the passes took about a quarter less time
-# (the vectors agree to about 1e-6 relative, as any two BLAS libraries do).
+# runs its AVX2 code and oneDNN its AVX-512 kernels, and the passes took about a quarter less time;
+# on its Intel Xeon, where MKL runs AVX-512 code too, the two are about as fast (the vectors
+# agree to about 1e-6 relative, as any two BLAS libraries do).
 #
 # The once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy
 # (about half a minute each, on one core) runs in a background process during the first call, so

@@ -100,7 +100,7 @@ def imagenet_features(images: np.ndarray, tile: int = 8, batch: int = 64, show_p
     does. At 512 each activation (up to 154 MB) is above glibc's largest mmap threshold, so every
     one is mapped fresh and page-faulted in: on 2 threads 879 views/s, 8.3 million page faults and
     more system time than user time per 10,000 views; at 64 they are reused from the heap, 3,180
-    views/s, and a rollout of 256 imagenet agents peaks about 0.5 GB lower.
+    views/s, and an imagenet agent's rollout of 256 episodes peaks about 0.5 GB lower.
     """
     net = backbone()
     cells = tuple(np.shape(images)[1:3])

@@ -44,9 +44,16 @@ def test_imagenet_features_are_one_vector_per_cell_and_deterministic():
     assert not np.array_equal(a[0], a[-1]) or np.array_equal(images[0], images[15])
 
 
+def _float16_steps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| in units of the float16 spacing at the larger of the two magnitudes."""
+    big = np.maximum(np.abs(a), np.abs(b)).astype(np.float16)
+    return np.abs(a.astype(np.float32) - b.astype(np.float32)) / np.spacing(big).astype(np.float32)
+
+
 def test_imagenet_features_do_not_depend_on_the_batch_size():
-    """The batch is a speed knob (lva.vision.imagenet_features): caches built at 512 views a batch
-    stay valid at 64, and an agent's rollout sees the same features in any batch."""
+    """The batch is a speed knob (lva.vision.imagenet_features). Which convolution kernel runs can
+    depend on the batch and the processor, so a float32 sum may round the other way and move a
+    stored float16 feature by one step (seen on AVX2 machines): the tolerance is that one step."""
     pytest.importorskip("efficientnet_lite_pytorch")
     from lva.vision import imagenet_features
 
@@ -54,4 +61,13 @@ def test_imagenet_features_do_not_depend_on_the_batch_size():
     assert len(images) > 100
     whole = imagenet_features(images, batch=512)
     for batch in (64, 7, 1):
-        assert np.array_equal(imagenet_features(images, batch=batch), whole), batch
+        steps = _float16_steps(imagenet_features(images, batch=batch), whole)
+        assert steps.max() <= 1.0, (batch, float(steps.max()))
+
+
+def test_float16_steps_counts_one_step_as_one():
+    a = np.array([1.0, 4.0, -0.5, 0.0], dtype=np.float16)
+    b = np.nextafter(a, np.float16(np.inf))
+    assert np.allclose(_float16_steps(a, b), 1.0, atol=1e-3)
+    assert _float16_steps(a, a).max() == 0.0
+    assert _float16_steps(a, b + (b - a)).max() > 1.5  # two steps are caught

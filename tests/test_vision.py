@@ -66,8 +66,8 @@ def test_imagenet_features_do_not_depend_on_the_batch_size():
 
 
 def test_float16_steps_counts_one_step_as_one():
-    a = np.array([1.0, 4.0, -0.5, 0.0], dtype=np.float16)
-    b = np.nextafter(a, np.float16(np.inf))
+    a = np.array([1.0, 4.0, -0.3, 6.5], dtype=np.float16)
+    b = np.nextafter(a, np.copysign(np.float16(np.inf), a))  # one step away from zero
     assert np.allclose(_float16_steps(a, b), 1.0, atol=1e-3)
     assert _float16_steps(a, a).max() == 0.0
     assert _float16_steps(a, b + (b - a)).max() > 1.5  # two steps are caught

@@ -7,6 +7,9 @@ from scipy.spatial import procrustes as scipy_procrustes
 from scipy.stats import spearmanr
 
 from lva import alignment as al
+from lva.alignment.common import _perms
+from lva.alignment.kernels import _nuclear_norm, _quad_nulls, _row_tiles
+from lva.alignment.metrics import _fold_perms, _prep_gram
 
 INVARIANT = ("mutual_knn", "procrustes_retrieval", "procrustes_disparity", "cka", "cka_biased",
              "rsa")
@@ -195,8 +198,8 @@ def test_permutation_null_equals_recomputation_on_permuted_rows(metric: str) -> 
     A, B = gaussian(rng, 40, 10), gaussian(rng, 40, 15)
     null = al.permutation_null(metric, A, B, n_perm=12, seed=3)
     if metric == "procrustes_retrieval":  # rows are shuffled within held-out folds only
-        folds = al._PREP[metric](A)["folds"]
-        perms = al._fold_perms(folds, 40, 12, 3)
+        folds = al.METRICS_BY_NAME[metric].prepared(A)["folds"]
+        perms = _fold_perms(folds, 40, 12, 3)
     else:
         gen = np.random.default_rng(3)
         perms = [gen.permutation(40) for _ in range(12)]
@@ -340,9 +343,9 @@ def test_fast_quad_null_equals_a_slow_reference_loop() -> None:
     """The tiled, threaded CKA / RSA null equals <M_s, P M_t P^T> computed one matrix at a time."""
     rng = np.random.default_rng(0)
     X = [gaussian(rng, 37, d) for d in (5, 12, 30)]
-    fam = [al._prep_gram(x)["perm"] for x in X]
-    P = al._perms(37, 40, seed=7)
-    fast = al._quad_nulls([fam], P)[0]
+    fam = [_prep_gram(x)["perm"] for x in X]
+    P = _perms(37, 40, seed=7)
+    fast = _quad_nulls([fam], P)[0]
     for t in range(3):
         for s in range(t):
             slow = [np.sum(fam[s] * fam[t][np.ix_(p, p)]) for p in P]
@@ -356,9 +359,9 @@ def test_fast_retrieval_null_equals_recomputation_with_ties() -> None:
     A, B = gaussian(rng, 40, 6), gaussian(rng, 40, 6)
     B[1], B[7], B[20] = B[0], B[0], B[3]
     null = al.permutation_null("procrustes_retrieval", A, B, n_perm=15, seed=2, k=4)
-    folds = al._PREP["procrustes_retrieval"](A)["folds"]
+    folds = al.METRICS_BY_NAME["procrustes_retrieval"].prepared(A)["folds"]
     expected = [al.measure("procrustes_retrieval", A, B[p], k=4)
-                for p in al._fold_perms(folds, 40, 15, 2)]
+                for p in _fold_perms(folds, 40, 15, 2)]
     np.testing.assert_array_equal(null, expected)
 
 
@@ -424,7 +427,7 @@ def test_align_config_profiles() -> None:
 @pytest.mark.parametrize("n", [2, 3, 37, 120])
 @pytest.mark.parametrize("size", [1, 50, 8192])
 def test_row_tiles_partition_the_upper_triangle(n: int, size: int) -> None:
-    tiles = al._row_tiles(n, size)
+    tiles = _row_tiles(n, size)
     assert tiles[0, 0] == 0 and tiles[0, 2] == 0
     assert tiles[-1, 1] == n - 1 and tiles[-1, 3] == n * (n - 1) // 2
     np.testing.assert_array_equal(tiles[1:, 0], tiles[:-1, 1])  # rows follow on
@@ -441,7 +444,7 @@ def test_nuclear_norm_matches_lapack_including_rank_deficient_matrices() -> None
              rng.standard_normal((8, 8)) * np.logspace(0, -9, 8)]  # condition number 1e9
     for G in cases:
         expected = np.linalg.svd(G, compute_uv=False).sum()
-        assert al._nuclear_norm(G.copy()) == pytest.approx(expected, rel=1e-12, abs=1e-300)
+        assert _nuclear_norm(G.copy()) == pytest.approx(expected, rel=1e-12, abs=1e-300)
 
 
 @pytest.mark.parametrize("metrics", [("cka", "cka_biased", "rsa"), ("mutual_knn",),

@@ -6,7 +6,7 @@ what it was built from (the config sections of its stage, the model and texts of
 ...) and its counts (episodes per task, the array's shape, ...). :func:`write` removes the old
 manifest, writes the artifact, then the manifest (both atomically, :mod:`lva.io`), so a run
 killed in between leaves an artifact without a manifest, which is stale. :func:`read` checks the
-manifest against the file (size, then sha256: about 1 s per GB), against what the caller
+manifest against the file (size, then sha256), against what the caller
 expects it to be built from, then loads the file and compares its counts with the manifest and
 with what the caller expects. Any mismatch raises :class:`~lva.errors.CacheError` with one line
 naming the file and what is wrong; :func:`load_or_build` then rebuilds the artifact (the

@@ -259,7 +259,7 @@ class InstructionRoomEnv(MiniGridEnv):
 
     def view_image(self) -> np.ndarray:
         """MiniGrid's symbolic egocentric view, equal to ``MiniGridEnv.gen_obs()["image"]`` (a test
-        checks) but ~10x faster: it reads the view's cells straight from the grid instead of
+        checks) but much faster: it reads the view's cells straight from the grid instead of
         building sliced and rotated ``Grid`` copies (most of the demonstrations' time)."""
         view, width, height, cells = self.agent_view_size, self.width, self.height, self.grid.grid
         ax, ay = int(self.agent_pos[0]), int(self.agent_pos[1])

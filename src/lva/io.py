@@ -5,7 +5,8 @@ flushed and fsynced, then renamed over the destination with ``os.replace`` (atom
 an interrupted run never leaves a file that a later run trusts. The writer holds an exclusive
 lock (``flock``) on its temporary file while it writes; a temporary file nobody holds belongs to a
 killed writer (``kill -9``, power loss), and the next write into that folder deletes it
-(:func:`sweep_stale`; where there is no ``flock``, e.g. on Windows: when untouched for 10 minutes). Files
+(:func:`sweep_stale`; where there is no ``flock``, e.g. on Windows: when untouched for
+:data:`STALE_AFTER_S`). Files
 get ordinary permissions (0o644). What an artifact holds, and checking it on load, is
 :mod:`lva.cache`'s job.
 """

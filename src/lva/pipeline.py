@@ -117,7 +117,7 @@ def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any
 
     def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         # mapped, not read: the agents training side by side share one copy of the file's pages
-        # (full profile: 0.6 GB that each worker held privately before)
+        # instead of each worker holding its own
         data = load_npz(path, mmap=True)
         return data["features"], data["index"]
 
@@ -233,8 +233,8 @@ def _train_and_evaluate(cfg: Config, seed: int, show_progress: bool = True) -> N
 
 def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True) -> list[tuple[Config, int]]:
     """Train and evaluate every agent of ``jobs`` whose checkpoint is missing, side by side
-    (:func:`lva.workers.side_by_side`, ``threads + 1`` at once: about 1.4x the throughput of one
-    agent after another on two threads); returns the ``(config, seed)`` trained now. What they all
+    (:func:`lva.workers.side_by_side`, ``threads + 1`` at once: more throughput than one agent
+    after another on two threads); returns the ``(config, seed)`` trained now. What they all
     read (demonstrations, ImageNet features) is built first, once. A damaged checkpoint is not
     missing: loading it raises, naming the command that retrains it."""
     missing = [(c, seed) for c, seed in dict.fromkeys(jobs) if not checkpoint_paths(c, seed)[0].exists()]
@@ -242,8 +242,8 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
         demonstrations(c, show_progress)
         if c.agent.vision == "imagenet":
             visual_features(c, show_progress)
-    # threads + 1 at once, a memory bound more than a speed one (full profile: 3 at once ~4,150
-    # transitions/s in all and 5.0 GB; 5 at once ~4,550 and 9.7 GB)
+    # threads + 1 at once, a memory bound more than a speed one: more workers add little
+    # throughput and much memory (figures in benchmarks/README.md)
     workers.side_by_side(_train_and_evaluate, missing, "behavioural cloning", "agents",
                          max((c.threads for c, _ in missing), default=1) + 1, show_progress)
     return missing
@@ -328,8 +328,8 @@ def _train_vision_encoder(cfg: Config, seed: int, show_progress: bool = True) ->
 
 def train_vision_encoders(cfg: Config, show_progress: bool = True) -> list[int]:
     """Train the vision-grounded encoder of every seed of ``cfg.agent_seeds`` whose checkpoint is
-    missing, side by side as :func:`train_agents` does (the fast profile's two: 28.8 s one after the
-    other on two threads, 19.7 s side by side), after building their pairs once; returns their seeds."""
+    missing, side by side as :func:`train_agents` does (shorter than one after the other on two
+    threads), after building their pairs once; returns their seeds."""
     missing = [seed for seed in dict.fromkeys(cfg.agent_seeds) if not checkpoint_paths(cfg, seed, "vision")[0].exists()]
     if missing:
         vision_pairs(cfg, show_progress)

@@ -31,9 +31,10 @@ import pandas as pd
 from lva import alignment as al
 from lva.instructions import Instruction, all_instructions
 
-#: Metrics of the specification curve: two neighbourhood metrics (the paper's precision@15 read
+#: Metrics of the specification curve, those whose record says ``in_spec_curve`` (a live view of
+#: :data:`lva.alignment.SPEC_METRICS`): two neighbourhood metrics (the paper's precision@15 read
 #: both ways) and two global ones.
-SPEC_METRICS: tuple[str, ...] = ("mutual_knn", "procrustes_retrieval", "cka", "rsa")
+SPEC_METRICS: Sequence[str] = al.SPEC_METRICS
 #: Column normalisations of a model's vectors before comparison (the action space is left as is).
 NORMALISATIONS: tuple[str, ...] = ("centred", "z-scored")
 #: Layer choices: the model's last layer, or a layer chosen by two-fold cross-validation.
@@ -176,7 +177,8 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
 
     ``models`` maps a model name to ``{pooling: (n_layers, N, d)}``. A specification is
     (pooling, layer choice, normalisation, metric); its row holds the score, the layer(s) read,
-    the permutation p-value (``n_perm`` permutations; ``n_perm_retrieval`` for retrieval) and
+    the permutation p-value (``n_perm`` permutations; ``n_perm_retrieval``, if given, for a metric
+    whose record's ``n_perm_field`` names it: retrieval) and
     the chance level. Layer choice ``last`` reads the last layer on all N items; ``cv`` is
     :func:`cv_layer` (one seeded split of the meanings, ``halves``).
     """
@@ -191,7 +193,7 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
     for name, pooling in todo:
         layers = np.asarray(models[name][pooling])
         for norm, metric in itertools.product(NORMALISATIONS, metrics):
-            perms = n_perm_retrieval if (metric == "procrustes_retrieval" and n_perm_retrieval) else n_perm
+            perms = al.n_perm_of(metric, {"n_perm": n_perm, "n_perm_retrieval": n_perm_retrieval or n_perm})
             opts = al.k_options(metric, k)
             for choice in LAYER_CHOICES:
                 if choice == "last":

@@ -1,12 +1,11 @@
 """Independent jobs in worker processes, each on one torch thread, with one progress bar here.
 
-Why: the agents of chapter 3 are small convolutional networks, and two threads train one of them
-only about 1.3x faster than one thread (measured here: 3,400 against 2,500 transitions/s), while
-three single-threaded processes sharing the same two cores train three agents at about 4,800
-transitions/s in total. Workers are spawned, never forked (torch's thread pools do not survive a
-fork); their output goes to a log file, never to this process's stderr (the book fails on any
-stderr output), and their progress bars (:func:`lva.io.progress`) add to one bar shown here. A
-job's exception is raised here, with the tail of its worker's log.
+Why: the agents of chapter 3 are small convolutional networks, which a second thread speeds up
+little, while several single-threaded processes sharing the same cores train more agents per
+second in total (figures in benchmarks/README.md). Workers are spawned, never forked (torch's
+thread pools do not survive a fork); their output goes to a log file, never to this process's
+stderr (the book fails on any stderr output), and their progress bars (:func:`lva.io.progress`)
+add to one bar shown here. A job's exception is raised here, with the tail of its worker's log.
 """
 
 from __future__ import annotations
@@ -51,8 +50,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 def trim_heap() -> None:
     """Give the memory this process has freed back to the system (glibc keeps freed heap pages
-    for reuse). The full profile's evaluation rollouts left about 1.6 GB freed but held in each
-    worker, which the next job then added to: chapter 3 peaked at 7.0 GB with three workers."""
+    for reuse). The full profile's evaluation rollouts left much memory freed but held in each
+    worker, which the next job then added to, raising chapter 3's peak memory."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
@@ -154,11 +153,10 @@ def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, u
 def side_by_side(function: Callable[..., None], jobs: Sequence[tuple[Any, ...]], what: str, noun: str, at_once: int,
                  show_progress: bool = True) -> None:
     """``function(*job, show_progress=...)`` for every job, each in its own single-threaded worker
-    process, ``at_once`` at a time (agents and encoders: small networks that two threads train only
-    about 1.3x faster than one); a single job runs in this process (training is on one thread
-    either way; a worker adds ~3 s of start-up). What building the jobs' shared inputs freed here
-    (the ImageNet network's activations) goes back first: the full profile's cold chapter 3 peaked
-    at 6.7 GB without this, 5.9 GB with it."""
+    process, ``at_once`` at a time (agents and encoders: small networks that a second thread speeds
+    up little); a single job runs in this process (training is on one thread either way, and a
+    worker adds its start-up). What building the jobs' shared inputs freed here (the ImageNet
+    network's activations) goes back first, which lowers the peak memory of a cold chapter 3."""
     if not jobs:
         return
     trim_heap()

@@ -3,13 +3,7 @@
 Every metric compares embeddings ``A`` (N x d_a) and ``B`` (N x d_b) of the same N items (row i
 of both embeds instruction i); higher always means more aligned.
 
-  metric                definition                                               chance
-  mutual_knn            mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded    k / (N-1)
-  procrustes_retrieval  5-fold CV orthogonal-Procrustes map A -> B, hit@k          ~ k / N
-  procrustes_disparity  1 - scipy.spatial.procrustes disparity after PCA to dim     > 0: use null
-  cka                   debiased linear CKA (Song et al. 2012 HSIC estimator)      ~ 0, may be < 0
-  cka_biased            biased linear CKA (Kornblith et al. 2019), teaching only   large if d >> N
-  rsa                   Spearman rho of the upper triangles of 1 - cosine RDMs     ~ 0
+{metric_table}
 
 Ties in neighbour rankings are broken deterministically: candidates are ordered by (-cosine,
 row index), so among equal similarities the lower row index wins.  Duplicate rows (synonyms
@@ -25,32 +19,36 @@ The permutation loops run in small compiled kernels (numba, cached on first use)
 permutation is scored by one thread in a fixed order, so results do not depend on the number
 of threads.  The slowest null is procrustes_retrieval, which must refit its map for every fold
 and permutation (5 SVDs per permutation): hence its smaller default number of permutations
-(100; the book always passes its config's ``AlignConfig.n_perm_retrieval``, 1,000).
+(100; the book always passes its config's ``AlignConfig.n_perm_retrieval``, the field its record
+names).
 
 The package, from the bottom up (each module imports only those above it):
 
   common     input checks, the worker threads (``common._THREADS``), cosines, PCA, permutations
   kernels    the compiled loops of the nulls (numba)
   metrics    one ``Metric`` record per metric (preparation, score, null, per-item form, chance
-             level, default options and permutations) and the registry ``METRICS_BY_NAME``
+             level, default options and permutations, label, whether chapter 6 charts it and the
+             specification curve uses it), the registry ``METRICS_BY_NAME`` and its live views
   inference  measure, per_item, permutation_null, p-values, bootstrap intervals, paired tests
   tables     compare_all and the tables of chapter 6 (headline, curves, pair matrices, groups)
 """
 from __future__ import annotations
 
-from .common import _perms, neighbours, threads
+from .common import neighbours, threads
 from .inference import (Interval, Paired, Spread, bootstrap_ci, bootstrap_scores, calibrated, measure,
-                        measure_and_null, measure_each, paired_comparison, per_item, permutation_null, permutation_null_items, p_value,
-                        spread_over_seeds)
-from .kernels import _nuclear_norm, _quad_nulls, _row_tiles
-from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, _PREP, k_options,
-                      _QUAD, Metric, _fold_perms, _prep_gram, chance)
+                        measure_and_null, measure_each, p_value, paired_comparison, per_item, permutation_null,
+                        permutation_null_items, spread_over_seeds)
+from .metrics import (DEFAULT_K, DEFAULT_N_PERM, LABELS, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, QUAD_METRICS,
+                      SPEC_METRICS, Metric, MetricNames, MetricValues, chance, k_options, metric_table, n_perm_of,
+                      register, unregister)
 from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve, pair_matrix,
                      within_groups)
 
-__all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
-           "Interval", "Metric", "Paired", "Spread", "bootstrap_ci", "bootstrap_scores", "calibrated", "chance",
-           "compare_all", "headline", "headline_for", "k_options", "knn_curve", "layer_curve", "measure",
-           "measure_and_null", "measure_each",
-           "neighbours", "pair_matrix", "paired_comparison", "per_item", "permutation_null", "permutation_null_items", "p_value",
-           "spread_over_seeds", "threads", "within_groups"]
+__doc__ = (__doc__ or "").replace("{metric_table}", metric_table())  # the table, from the records
+
+__all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "LABELS", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
+           "QUAD_METRICS", "SPEC_METRICS", "Interval", "Metric", "MetricNames", "MetricValues", "Paired", "Spread",
+           "bootstrap_ci", "bootstrap_scores", "calibrated", "chance", "compare_all", "headline", "headline_for",
+           "k_options", "knn_curve", "layer_curve", "measure", "measure_and_null", "measure_each", "metric_table",
+           "n_perm_of", "neighbours", "p_value", "pair_matrix", "paired_comparison", "per_item", "permutation_null",
+           "permutation_null_items", "register", "spread_over_seeds", "threads", "unregister", "within_groups"]

@@ -51,8 +51,8 @@ _BLAS_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _blas_single() -> Iterator[None]:
     """BLAS limited to one thread inside the block: the statistics make many small BLAS calls,
-    which multithreaded OpenBLAS slows down (it spins, and thrashes on a shared machine: a 317 x
-    317 ``eigh`` took 10x longer on 2 threads than on 1 under load). Nested blocks, on any thread,
+    which multithreaded OpenBLAS slows down (it spins, and thrashes on a shared machine; figures in
+    benchmarks/README.md). Nested blocks, on any thread,
     cost nothing; the library scan of threadpoolctl is done once per process, not per block."""
     with _BLAS_LOCK:
         if _BLAS["depth"] == 0:
@@ -137,8 +137,8 @@ def _cosine(X: np.ndarray, center: bool) -> np.ndarray:
 def _distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(first, uid)``: the row where each distinct row of X first occurs (in order of first
     occurrence) and, for every row, the number of its distinct row, so ``X[first][uid] == X``.
-    Rows are compared by their bytes (-0.0 counted as 0.0): about 20x faster than ``np.unique(X,
-    axis=0)``, which sorts rows as structured records (8 ms for 198 x 896)."""
+    Rows are compared by their bytes (-0.0 counted as 0.0), which is much faster than ``np.unique(X,
+    axis=0)``: that sorts rows as structured records."""
     index: dict[bytes, int] = {}
     first, uid = [], np.empty(len(X), dtype=np.intp)
     for i, row in enumerate(np.ascontiguousarray(X) + 0.0):
@@ -159,7 +159,7 @@ def neighbours(X: np.ndarray, k: int, center: bool = True) -> np.ndarray:
 
 def _eigh_top(M: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """The m largest eigenvalues (ascending) and eigenvectors of a symmetric matrix, on one BLAS
-    thread (LAPACK's eigh on two OpenBLAS threads was 10x slower on a shared machine)."""
+    thread (LAPACK's eigh on two OpenBLAS threads thrashes on a shared machine)."""
     with _blas_single():
         return eigh(M, subset_by_index=[len(M) - m, len(M) - 1])
 

@@ -4,13 +4,17 @@ A :class:`Metric` says how one space is prepared (everything that does not depen
 pairing: kNN sets, centred Grams, RDM ranks, PCA bases: computed once, a permutation only
 relabels it), how a prepared pair is scored, how it is scored under row permutations of B (the
 null), its per-item form and chance level where it has them, its default options and number of
-permutations.  Adding a metric means adding one record to ``_RECORDS`` plus its functions (and,
-for speed, a compiled kernel in :mod:`lva.alignment.kernels`).
+permutations, and how the book shows and uses it (label, chapter 6's charts, the specification
+curve, the config field that sets its permutations).  Adding a metric means adding one record to
+``_RECORDS`` plus its functions (and, for speed, a compiled kernel in
+:mod:`lva.alignment.kernels`); :func:`register` adds one at run time.  Every list and table of
+metrics (``METRICS``, the tables of chapter 6, the specification curve's metrics, the labels)
+is a live view of the registry.
 """
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -48,6 +52,13 @@ class Metric:
     such metrics in one pass over the permutations.  ``symmetric``: score(A, B) = score(B, A).
     ``item_null(a, b, P, **pair)``: the per-item scores under each permutation, ``(n_perm, N)``,
     whose row means are ``null``'s values (for nulls of a subset's mean score).
+
+    ``chance_note``: the chance level in words (the package docstring's table).
+    How the book uses it: ``label`` heads its columns in chapter 6 ("": the name); ``charted``:
+    chapter 6's charts show it; ``in_spec_curve``: one of the specification curve's metrics
+    (:func:`lva.robustness.specification_curve`); ``n_perm_field``: the field of
+    :class:`lva.config.AlignConfig` that sets its number of permutations in the book (``n_perm``
+    is the library's default when a call gives none).
     """
     name: str
     description: str
@@ -62,6 +73,11 @@ class Metric:
     permute: Callable[[Prepared, int, int, int], np.ndarray] = _unrestricted
     from_dots: Callable[..., np.ndarray] | None = None
     item_null: Callable[..., np.ndarray] | None = None  # (n_perm, N) per-item scores under each permutation
+    chance_note: str = "use the null"  # the chance level in words, for the package's table
+    label: str = ""
+    charted: bool = False
+    in_spec_curve: bool = False
+    n_perm_field: str = "n_perm"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
@@ -312,32 +328,127 @@ _RECORDS: tuple[Metric, ...] = (
     Metric("mutual_knn", "mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded",
            _prep_mutual_knn, _score_mutual_knn, _null_mutual_knn, per_item=_items_mutual_knn,
            chance=lambda n, k: k / (n - 1), options={"k": DEFAULT_K, "center": True},
-           item_null=_item_null_mutual_knn),
+           item_null=_item_null_mutual_knn, chance_note="k / (N-1)", label="mutual k-NN@k", charted=True,
+           in_spec_curve=True),
     # n_perm: every permutation refits W for every fold, hence 100 by default; the book always
-    # passes its config's lva.config.AlignConfig.n_perm_retrieval (1,000) instead
+    # passes its config's lva.config.AlignConfig.n_perm_retrieval instead
     Metric("procrustes_retrieval", "5-fold CV orthogonal-Procrustes map A -> B, hit@k",
            _prep_procrustes_retrieval, _score_procrustes_retrieval, _null_procrustes_retrieval,
            per_item=_items_procrustes_retrieval, chance=lambda n, k: k / n, n_perm=100,
            options={"k": DEFAULT_K, "n_components": 32, "n_folds": 5, "fold_seed": 0,
                     "in_sample": False}, symmetric=False, permute=_within_folds,
-           item_null=_item_null_procrustes_retrieval),
+           item_null=_item_null_procrustes_retrieval, chance_note="~ k / N", label="retrieval@k (Procrustes)",
+           charted=True, in_spec_curve=True, n_perm_field="n_perm_retrieval"),
     Metric("procrustes_disparity", "1 - scipy.spatial.procrustes disparity after PCA to dim",
            _prep_procrustes_disparity, _score_procrustes_disparity, _disparity_similarity,
-           options={"dim": 8}),
+           options={"dim": 8}, chance_note="> 0: use null"),
     _from_dots("cka", "debiased linear CKA (Song et al. 2012 HSIC estimator)", _prep_gram,
-               _cka_from_dots, chance=lambda n, k: 0.0),
+               _cka_from_dots, chance=lambda n, k: 0.0, chance_note="~ 0, may be < 0", label="debiased CKA",
+               charted=True, in_spec_curve=True),
     _from_dots("cka_biased", "biased linear CKA (Kornblith et al. 2019), teaching only",
-               _prep_gram, _cka_biased_from_dots),
+               _prep_gram, _cka_biased_from_dots, chance_note="large if d >> N"),
     _from_dots("rsa", "Spearman rho of the upper triangles of 1 - cosine RDMs", _prep_rsa,
-               _rsa_from_dots, chance=lambda n, k: 0.0, options={"center": True}),
+               _rsa_from_dots, chance=lambda n, k: 0.0, options={"center": True},
+               chance_note="~ 0", label="RSA (Spearman)", charted=True, in_spec_curve=True),
 )
-METRICS_BY_NAME: Mapping[str, Metric] = MappingProxyType({m.name: m for m in _RECORDS})
-METRICS: tuple[str, ...] = tuple(METRICS_BY_NAME)
-PER_ITEM_METRICS: tuple[str, ...] = tuple(m.name for m in _RECORDS if m.per_item is not None)
-DEFAULT_N_PERM: Mapping[str, int] = MappingProxyType({m.name: m.n_perm for m in _RECORDS})
-_QUAD: tuple[str, ...] = tuple(m.name for m in _RECORDS if m.from_dots is not None)
-_PREP: Mapping[str, Callable[..., Prepared]] = MappingProxyType(
-    {m.name: m.prepared for m in _RECORDS})  # each with its default options
+_REGISTRY: dict[str, Metric] = {m.name: m for m in _RECORDS}  # the records above, then those registered
+
+
+class MetricNames(Sequence[str]):
+    """The names of the registered metrics whose record passes ``keep``, in registration order: a
+    live view, so a metric registered later is in it too (read it as a tuple: ``tuple(view)``)."""
+
+    def __init__(self, keep: Callable[[Metric], bool] = lambda m: True) -> None:
+        self._keep = keep
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(name for name, m in _REGISTRY.items() if self._keep(m))
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __eq__(self, other: object) -> bool:
+        return self._names() == (tuple(other) if isinstance(other, (MetricNames, tuple)) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # live, so unhashable
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+class MetricValues(Mapping[str, Any]):
+    """``{name: value(record)}`` of the registered metrics whose record passes ``keep``, in
+    registration order: a live view, like :class:`MetricNames`."""
+
+    def __init__(self, value: Callable[[Metric], Any], keep: Callable[[Metric], bool] = lambda m: True) -> None:
+        self._value, self._names = value, MetricNames(keep)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._value(_REGISTRY[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+METRICS_BY_NAME: Mapping[str, Metric] = MappingProxyType(_REGISTRY)
+METRICS: Sequence[str] = MetricNames()
+PER_ITEM_METRICS: Sequence[str] = MetricNames(lambda m: m.per_item is not None)
+DEFAULT_N_PERM: Mapping[str, int] = MetricValues(lambda m: m.n_perm)
+QUAD_METRICS: Sequence[str] = MetricNames(lambda m: m.from_dots is not None)  # scored from products
+SPEC_METRICS: Sequence[str] = MetricNames(lambda m: m.in_spec_curve)
+LABELS: Mapping[str, str] = MetricValues(lambda m: m.label or m.name, lambda m: m.charted)  # chapter 6's charts
+
+
+def register(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry, after the others: every table, chart and curve that lists
+    the metrics then includes it. ValueError if its name is taken."""
+    if metric.name in _REGISTRY:
+        raise ValueError(f"a metric named {metric.name!r} is registered already; "
+                         f"registered: {', '.join(_REGISTRY)}")
+    _REGISTRY[metric.name] = metric
+    return metric
+
+
+def unregister(name: str) -> Metric:
+    """Remove the metric ``name`` added with :func:`register` (the built-in records stay)."""
+    if name not in _REGISTRY or any(m.name == name for m in _RECORDS):
+        added = [n for n in _REGISTRY if n not in {m.name for m in _RECORDS}]
+        raise ValueError(f"no registered metric {name!r} to remove; added ones: {', '.join(added) or 'none'}")
+    return _REGISTRY.pop(name)
+
+
+def n_perm_of(metric: str, counts: Mapping[str, int | None]) -> int:
+    """The number of permutations of ``metric``'s null: ``counts[record.n_perm_field]`` (e.g. a
+    config's ``{"n_perm": ..., "n_perm_retrieval": ...}``), the record's ``n_perm`` where that is
+    absent or None."""
+    m = _record(metric)
+    given = counts.get(m.n_perm_field)
+    return m.n_perm if given is None else int(given)
+
+
+def metric_table() -> str:
+    """The built-in metrics as a plain-text table (name, definition, chance level), for the
+    package's docstring."""
+    rows = [("metric", "definition", "chance")] + [(m.name, m.description, m.chance_note) for m in _RECORDS]
+    w0, w1 = (max(len(r[i]) for r in rows) + 2 for i in (0, 1))
+    return "\n".join(f"  {a:<{w0}}{b:<{w1}}{c}".rstrip() for a, b, c in rows)
 
 
 def k_options(metric: str, k: int) -> dict[str, int]:

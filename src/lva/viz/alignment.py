@@ -3,12 +3,37 @@ specification curve, neighbour anatomy, scale and seed spread."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import altair as alt
 
-METRIC_LABELS = {"mutual_knn": "mutual k-NN@k", "procrustes_retrieval": "retrieval@k (Procrustes)",
-                 "cka": "debiased CKA", "rsa": "RSA (Spearman)"}
+
+class _MetricLabels(Mapping[str, str]):
+    """The label of every metric chapter 6 charts, read from the metric records
+    (:data:`lva.alignment.LABELS`, a live view), which are imported on first use only: the charts
+    of the other chapters need no alignment code."""
+
+    @staticmethod
+    def _labels() -> Mapping[str, str]:
+        from lva.alignment import LABELS
+
+        return LABELS
+
+    def __getitem__(self, metric: str) -> str:
+        return self._labels()[metric]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels())
+
+    def __len__(self) -> int:
+        return len(self._labels())
+
+    def __repr__(self) -> str:
+        return repr(dict(self._labels()))
+
+
+METRIC_LABELS: Mapping[str, str] = _MetricLabels()
 
 
 def alignment_matrix(matrix: Any, title: str, groups: dict[str, str] | None = None) -> alt.Chart:
@@ -32,7 +57,8 @@ def alignment_matrix(matrix: Any, title: str, groups: dict[str, str] | None = No
         text=alt.Text("score:Q", format=".2f"),
         color=alt.condition("datum.score > 0.55", alt.value("black"), alt.value("white")),
     )
-    return (cells + text).properties(width=420, height=420)
+    return (cells + text).properties(width=420, height=420,
+                                     description=f"Heatmap with values: {title}, one cell per pair of representations.")
 
 
 def knn_curves(curves: Any, title: str, highlight: tuple[str, ...] = ()) -> alt.Chart:
@@ -50,7 +76,8 @@ def knn_curves(curves: Any, title: str, highlight: tuple[str, ...] = ()) -> alt.
     )
     chance = alt.Chart(curves.drop_duplicates("k")).mark_line(color="black", strokeDash=[2, 2]).encode(
         x="k:Q", y="chance:Q", tooltip=[alt.Tooltip("chance:Q", format=".3f")])
-    return (lines + chance).properties(width=460, height=300, title=title)
+    return (lines + chance).properties(width=460, height=300, title=title,
+                                       description=f"Line chart against k on a log scale: {title}.")
 
 
 def layer_curves(curves: Any, title: str) -> alt.Chart:
@@ -64,7 +91,7 @@ def layer_curves(curves: Any, title: str) -> alt.Chart:
     )
     return base.properties(width=260, height=200).facet(
         column=alt.Column("metric:N", title=None)).resolve_scale(y="independent").properties(
-        title=title)
+        title=title, description=f"Line charts against relative layer depth, one per metric: {title}.")
 
 
 def task_scores(scores: Any, title: str) -> alt.Chart:
@@ -81,7 +108,8 @@ def task_scores(scores: Any, title: str) -> alt.Chart:
         x="model:N", y="chance:Q")
     return alt.layer(bars, ticks, data=scores).properties(width=170, height=150).facet(
         column=alt.Column("group:N", title=None), row=alt.Row("metric:N", title=None)
-    ).resolve_scale(y="independent").properties(title=title)
+    ).resolve_scale(y="independent").properties(
+        title=title, description=f"Bar charts, one per metric and group: {title}.")
 
 
 
@@ -123,7 +151,10 @@ def specification_curve(curve: Any, title: str, band: tuple[float, float] | None
         panels.append(alt.vconcat(alt.layer(*layers).properties(width=215, height=160),
                                   indicator.properties(width=215, height=10 * len(order)), spacing=2))
     rows = [alt.hconcat(*panels[i:i + 2]) for i in range(0, len(panels), 2)]
-    return alt.vconcat(*rows).properties(title=title).resolve_scale(color="shared")
+    return alt.vconcat(*rows).properties(
+        title=title,
+        description=f"Specification curve: every specification's score, sorted, above the choices it made. {title}.",
+    ).resolve_scale(color="shared")
 
 
 def anatomy_chart(table: Any, title: str) -> alt.Chart:
@@ -140,7 +171,8 @@ def anatomy_chart(table: Any, title: str) -> alt.Chart:
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("share:Q", format=".2f"),
         color=alt.condition("datum.share > 0.55", alt.value("black"), alt.value("white")))
-    return (cells + text).properties(width=380, height=17 * len(table))
+    return (cells + text).properties(width=380, height=17 * len(table),
+                                     description=f"Heatmap with values: {title}.")
 
 
 def scale_chart(table: Any, title: str) -> alt.Chart:
@@ -155,7 +187,8 @@ def scale_chart(table: Any, title: str) -> alt.Chart:
         tooltip=["model", "series", "metric", "layer", alt.Tooltip("params:Q", format=".3s"),
                  alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("p:Q", format=".3f")], **enc)
     return alt.layer(lines, points, data=table).properties(width=230, height=150).facet(
-        facet=alt.Facet("metric:N", title=None), columns=2).resolve_scale(y="independent").properties(title=title)
+        facet=alt.Facet("metric:N", title=None), columns=2).resolve_scale(y="independent").properties(
+        title=title, description=f"Scores against the number of parameters (log scale), one panel per metric: {title}.")
 
 
 def seed_chart(table: Any, title: str) -> alt.Chart:
@@ -174,4 +207,6 @@ def seed_chart(table: Any, title: str) -> alt.Chart:
     dots = alt.Chart(pd.DataFrame(long)).mark_point(filled=True, size=50).encode(
         x="score:Q", y=y, color=alt.Color("against:N", title="agent"),
         tooltip=["representation", "against", alt.Tooltip("score:Q", format=".3f")])
-    return (rule + dots).properties(width=420, height=18 * len(order), title=title)
+    return (rule + dots).properties(width=420, height=18 * len(order), title=title,
+                                    description=f"Dot plot, one row per representation, its range over agents "
+                                                f"as a line: {title}.")

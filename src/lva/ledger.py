@@ -1,0 +1,243 @@
+"""The ledger of runs, and the reference pages' generated tables.
+
+One small JSON file per machine and profile, ``ledger/<processor>-<profile>.json``, records the
+runs of the book on that machine: the processor, its vector instructions, cores and memory, the
+code version, each chapter's wall time and peak memory, the ``make`` targets' times when known,
+and chapter 6's headline numbers. ``python -m lva ledger --profile fast`` adds the run of a
+finished build (the runner's ``timings-<profile>.json`` and ``memory-<profile>.json``, and the
+cached headline table); runs measured elsewhere are entered as data, with their source.
+
+:mod:`lva.reference` renders them into the reference pages' tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import PROFILES, Config, get_config
+
+#: Bumped when a ledger file's layout changes.
+LEDGER_SCHEMA = 1
+LEDGER_DIR = Path("ledger")
+#: The ``make`` targets whose wall time a run may record (seconds, with the install where it ran).
+MAKE_TARGETS = ("test", "book", "student")
+#: The ``source`` of a run this machine recorded from its own build.
+COMMAND = "python -m lva ledger"
+#: A run's fields; ``exclusive``: the build had the machine to itself (only then are its times the machine's).
+_RUN_KEYS = {
+    "date",
+    "source",
+    "commit",
+    "machine",
+    "exclusive",
+    "chapters",
+    "notebooks_s",
+    "book_build_s",
+    "peak_gb",
+    "make",
+    "headline",
+    "note",
+}
+_MACHINE_KEYS = ("processor", "vector_isa", "cores", "memory_gb")
+
+
+# --- this machine and this build ----------------------------------------------------------------
+
+
+def processor_name(raw: str) -> str:
+    """A processor's name without trademarks, clock or filler: ``Intel(R) Xeon(R) CPU @ 2.2GHz`` -> ``Intel Xeon``."""
+    name = re.sub(r"\((R|TM|tm|r)\)|@.*$|\b(CPU|Processor|\d+-Core)\b", " ", raw)
+    return " ".join(name.split()) or "unknown processor"
+
+
+def slug(text: str) -> str:
+    """A file-name form of ``text``: lowercase, words joined by ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def vector_isa(flags: Iterable[str]) -> str:
+    """The widest vector instruction set among a processor's flags: what decides its kernels' speed and last bits."""
+    flags = set(flags)
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
+
+
+def this_machine(cpuinfo: str | None = None) -> dict[str, Any]:
+    """Processor, vector instruction set, cores and memory of the machine this runs on."""
+    import platform
+
+    import psutil
+
+    if cpuinfo is None:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "processor": processor_name(fields.get("model name") or platform.processor() or ""),
+        "vector_isa": vector_isa(fields.get("flags", "").split()),
+        "cores": cores,
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+    }
+
+
+def code_version(root: Path) -> str:
+    """``git describe``-like version of ``root``: the short commit, ``+changes`` when tracked files differ."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def finished_build(chapters_dir: Path, profile: str) -> tuple[dict[str, float], dict[str, float], str, str | None]:
+    """Each chapter's wall time and peak memory from a finished build, when it finished (UTC), and
+    the code it ran (None where the runner did not record it). The runner writes
+    ``timings-<profile>.json`` only once every chapter has run."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    timings = chapters_dir / f"timings-{profile}.json"
+    if not timings.exists():
+        raise ValueError(
+            f"no finished {profile} build in {chapters_dir} (no {timings.name}): "
+            f"run `python -m lva book --profile {profile}` first"
+        )
+    seconds = {k: float(v) for k, v in json.loads(timings.read_text()).items()}
+    memory = chapters_dir / f"memory-{profile}.json"
+    peaks = json.loads(memory.read_text()).get("peak_gb_per_notebook", {}) if memory.exists() else {}
+    finished = dt.datetime.fromtimestamp(timings.stat().st_mtime, dt.UTC)
+    commit = chapters_dir / f"commit-{profile}.json"
+    ran = json.loads(commit.read_text()).get("commit") if commit.exists() else None
+    return seconds, {k: float(v) for k, v in peaks.items()}, finished.strftime("%Y-%m-%dT%H:%MZ"), ran
+
+
+def cached_headline(cfg: Config) -> dict[str, Any]:
+    """Chapter 6's headline numbers (mutual k-NN@k of the anchor against every representation),
+    read through the pipeline from the cache the build left, where every stage loads its artifact
+    (a cache without chapter 6's tables is refused rather than filled)."""
+    tables = sorted((Path(cfg.cache_dir) / "alignment").glob("headline-*.json"))
+    if not tables:
+        raise ValueError(
+            f"no cached headline table in {Path(cfg.cache_dir) / 'alignment'}: "
+            f"chapter 6 has not run with this cache (run `python -m lva book --profile {cfg.profile}`)"
+        )
+    from . import pipeline
+
+    table = pipeline.alignment(cfg, pipeline.embeddings(cfg, show_progress=False))
+    rows = table[table["metric"] == "mutual_knn"]
+    return {
+        "metric": "mutual_knn",
+        "k": cfg.align.k,
+        "anchor": pipeline.anchor(cfg),
+        "scores": {str(m): round(float(s), 4) for m, s in zip(rows["model"], rows["score"])},
+    }
+
+
+def run_entry(
+    profile: str,
+    chapters_dir: Path,
+    root: Path,
+    headline: Callable[[Config], dict[str, Any]] | None,
+    make: Mapping[str, float | None] | None = None,
+    book_build_s: float | None = None,
+    note: str = "",
+    machine: Mapping[str, Any] | None = None,
+    exclusive: bool = True,
+) -> dict[str, Any]:
+    """The ledger record of the finished build in ``chapters_dir`` on this machine (``exclusive``:
+    nothing else ran meanwhile)."""
+    seconds, peaks, finished, ran = finished_build(chapters_dir, profile)
+    unknown = set(make or {}) - set(MAKE_TARGETS)
+    if unknown:
+        raise ValueError(f"unknown make targets {sorted(unknown)}; valid: {', '.join(MAKE_TARGETS)}")
+    return {
+        "date": finished,
+        "source": COMMAND,
+        "commit": ran or code_version(root),
+        "machine": dict(machine or this_machine()),
+        "exclusive": exclusive,
+        "chapters": {stem: {"seconds": round(s, 1), "peak_gb": peaks.get(stem)} for stem, s in seconds.items()},
+        "notebooks_s": round(sum(seconds.values()), 1),
+        "book_build_s": book_build_s,
+        "peak_gb": max(peaks.values()) if peaks else None,
+        "make": {t: (make or {}).get(t) for t in MAKE_TARGETS},
+        "headline": headline(get_config(profile)) if headline else None,
+        "note": note,
+    }
+
+
+# --- ledger files ---------------------------------------------------------------------------------
+
+
+def ledger_path(ledger_dir: Path, machine: Mapping[str, Any], profile: str) -> Path:
+    """The ledger file of a machine and profile: ``<processor>-<profile>.json``."""
+    return ledger_dir / f"{slug(machine['processor'])}-{profile}.json"
+
+
+def problems(data: Any) -> list[str]:
+    """What is wrong with a ledger file's content (empty when it is valid)."""
+    if not isinstance(data, dict):
+        return ["not a JSON object"]
+    found = []
+    if data.get("schema") != LEDGER_SCHEMA:
+        found.append(f"schema {data.get('schema')!r}, expected {LEDGER_SCHEMA}")
+    if data.get("profile") not in PROFILES:
+        found.append(f"profile {data.get('profile')!r} is not one of {', '.join(PROFILES)}")
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return [*found, "no runs"]
+    for i, run in enumerate(runs):
+        where = f"runs[{i}]"
+        if not isinstance(run, dict):
+            found.append(f"{where} is not an object")
+            continue
+        if missing := _RUN_KEYS - set(run):
+            found.append(f"{where} lacks {sorted(missing)}")
+        if unexpected := set(run) - _RUN_KEYS:
+            found.append(f"{where} has unknown keys {sorted(unexpected)}")
+        machine = run.get("machine") or {}
+        if [k for k in _MACHINE_KEYS if k not in machine]:
+            found.append(f"{where}.machine lacks one of {', '.join(_MACHINE_KEYS)}")
+        for stem, chapter in (run.get("chapters") or {}).items():
+            if not isinstance(chapter, dict) or set(chapter) != {"seconds", "peak_gb"}:
+                found.append(f"{where}.chapters.{stem} must hold seconds and peak_gb")
+        if not re.fullmatch(r"\d{4}-\d\d-\d\d(T\d\d:\d\dZ)?", str(run.get("date"))):
+            found.append(f"{where}.date {run.get('date')!r} is not YYYY-MM-DD[THH:MMZ]")
+    return found
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A ledger file, checked; a malformed one raises ``ValueError`` naming the file and the problem."""
+    data = json.loads(path.read_text())
+    if found := problems(data):
+        raise ValueError(f"{path}: " + "; ".join(found))
+    return data
+
+
+def record(ledger_dir: Path, profile: str, run: dict[str, Any]) -> Path:
+    """Add ``run`` to its machine's ledger file; a run of the same build (the same date) is replaced."""
+    path = ledger_path(ledger_dir, run["machine"], profile)
+    data = load(path) if path.exists() else {"schema": LEDGER_SCHEMA, "profile": profile, "runs": []}
+    data["runs"] = [r for r in data["runs"] if r["date"] != run["date"]] + [run]
+    data["runs"].sort(key=lambda r: r["date"])
+    if found := problems(data):
+        raise ValueError(f"the new run of {path} is malformed: " + "; ".join(found))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def ledgers(ledger_dir: Path) -> list[dict[str, Any]]:
+    """Every ledger file, checked, sorted by profile and processor."""
+    files = [load(p) for p in sorted(ledger_dir.glob("*.json"))]
+    return sorted(files, key=lambda d: (PROFILES.index(d["profile"]), d["runs"][-1]["machine"]["processor"]))

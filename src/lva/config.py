@@ -25,7 +25,12 @@ from typing import Any
 #: Bumped when the meaning of a cached artifact changes without a config change.
 SCHEMA_VERSION = 1
 
-PROFILES = ("fast", "full")
+PROFILES = ("fast", "full")  # the book's own profiles: CPU only, offline
+#: The paper's model families at their usual sizes (online entries of lva.models.registry): one GPU and a hub.
+PAPER_PROFILE = "paper"
+PAPER_MODELS = ("llama-3.1-8b", "qwen2.5-7b", "deepseek-llm-7b", "bert-base", "bert-large", "clip-vit-l14",
+                "blip-itm-base")
+ALL_PROFILES = (*PROFILES, PAPER_PROFILE)  # what get_config, the book runner and the command line accept
 VISIONS = ("grid", "imagenet")  # AgentConfig.vision (see lva.agent)
 TOKEN_INITS = ("random", "identical")  # AgentConfig.token_init
 EXPERT_MODES = ("shortest", "look-first")  # DemoConfig.expert (see lva.expert)
@@ -226,6 +231,9 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         },
     },
 }
+#: ``paper``: ``full`` (so its agents and encoders are full's, from the same cache) plus the paper's families.
+_PROFILE_OVERRIDES[PAPER_PROFILE] = {**_PROFILE_OVERRIDES["full"],
+                                     "extra_models": (*_PROFILE_OVERRIDES["full"]["extra_models"], *PAPER_MODELS)}
 
 
 def _cache_folder(value: Any, where: str) -> Path:
@@ -356,8 +364,8 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
     Overrides are top-level fields (``seed=1``) or ``section__field`` pairs
     (``env__room_size=10``). Unknown profiles or fields raise ``ValueError`` naming the choices.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if profile not in ALL_PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(ALL_PROFILES)}")
     profile_overrides = _PROFILE_OVERRIDES[profile]
     sections: dict[str, dict[str, Any]] = {name: dict(v) for name, v in profile_overrides.items() if name in _SECTIONS}
     top: dict[str, Any] = {"profile": profile, **{k: v for k, v in profile_overrides.items() if k not in _SECTIONS}}

@@ -367,7 +367,7 @@ def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progre
     trained, encoders = agents(cfg, show_progress), vision_encoders(cfg, show_progress)
     with converting_ahead(names):
         for name in names:  # a warm run reads them once, in language_model_poolings, not here too
-            if family_of(name) in ("decoder", "encoder") and not poolings_on_disk(name):
+            if family_of(name) in ("decoder", "encoder", "vision-language") and not poolings_on_disk(name):
                 all_poolings(name)
         return representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
 
@@ -452,11 +452,11 @@ def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, st
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Every pooling (all layers) of each decoder and encoder among ``reps``, from chapter 5's
-    cache (:func:`lva.embeddings.all_poolings`)."""
+    """Every pooling (all layers) of each decoder, encoder and vision-language text tower among
+    ``reps``, from chapter 5's cache (:func:`lva.embeddings.all_poolings`)."""
     from .embeddings import all_poolings, family_of
 
-    return {name: all_poolings(name) for name in reps if family_of(name) in ("decoder", "encoder")}
+    return {n: all_poolings(n) for n in reps if family_of(n) in ("decoder", "encoder", "vision-language")}
 
 
 def _curve_inputs(cfg: Config, reps: dict[str, np.ndarray],

@@ -24,6 +24,7 @@ The package, from the bottom up (each module imports only those above it):
   static        GloVe and spaCy word vectors read from their packages
   loaders       load() -> Loaded, quiet(), pick_device()
   encoding      pool(), encode(), encode_poolings() (linear layers on oneDNN) and the controls
+  requirements  what the paper profile's models need (memory, hub, licences), checked before downloading
   cli           python -m lva.models list|install|convert
 """
 

@@ -63,6 +63,15 @@ def _installed(requirement: str) -> bool:
     return not version or found == version
 
 
+def hub_cache_dir() -> str | None:
+    """The Hugging Face hub cache as the environment names it now (``HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``), or ``None`` for huggingface_hub's default: read at each call, so a cache
+    named after huggingface_hub was imported (a notebook, a test) is the one searched."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub") if os.environ.get("HF_HOME") else None
+
+
 def _local_dir(spec: ModelSpec) -> Path | None:
     """A local copy of an online model: ``$LVA_MODELS_DIR/<name>`` (when that folder exists,
     usable or not: :func:`folder_problem`) or the Hugging Face cache."""
@@ -74,7 +83,7 @@ def _local_dir(spec: ModelSpec) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        hit = try_to_load_from_cache(spec.hub_id, "config.json")
+        hit = try_to_load_from_cache(spec.hub_id, "config.json", cache_dir=hub_cache_dir())
     except Exception:  # noqa: BLE001 - any cache problem means "not cached"
         return None
     return Path(hit).parent if isinstance(hit, str) else None
@@ -154,7 +163,7 @@ def _missing_message(specs: Sequence[ModelSpec]) -> str:
         elif s.hub_id:
             lines.append(
                 f"  {s.name}: Hugging Face {s.hub_id!r}; on a machine with hub access run "
-                f"`huggingface-cli download {s.hub_id}` (or set LVA_ALLOW_DOWNLOAD=1), or put a "
+                f"`hf download {s.hub_id}` (or set LVA_ALLOW_DOWNLOAD=1), or put a "
                 f"save_pretrained folder at $LVA_MODELS_DIR/{s.name}"
             )
         else:

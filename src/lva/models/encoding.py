@@ -201,6 +201,11 @@ def _hf_encode(
     tok.padding_side = padding_side
     limit = token_limit(loaded)
     _warn_truncated(loaded, [template.format(s=t) for t in texts], limit)
+    if str(loaded.device).startswith("cuda"):  # a GPU: batches sized from its free memory (a CPU keeps batch_size)
+        from .requirements import cuda_batch_size
+
+        longest = max(len(ids) for ids in tok([template.format(s=t) for t in texts], verbose=False)["input_ids"])
+        batch_size = cuda_batch_size(loaded, min(longest, limit or longest))
     out: dict[str, list[np.ndarray]] = {p: [] for p in poolings}
     with torch.inference_mode(), onednn_linear(model), progress(len(texts), desc, unit="text") as bar:
         for begin in range(0, len(texts), batch_size):

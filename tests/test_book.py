@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from lva.book import STARTER_MARKER, build_book, check_offline, check_quiet, check_toc, execute, find_notebooks, to_ipynb
+from lva.book import build_book, check_offline, check_quiet, check_toc, execute, find_notebooks, to_ipynb
+from lva.vegalite import VEGALITE_MIME
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +74,7 @@ def test_check_quiet_flags_stderr_blocks(tmp_path):
     assert check_quiet(tmp_path) == ["a.html: Loading weights: 100%|##########| 290/290"]
 
 
-def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
+def test_a_book_with_a_chart_and_math_builds_offline(tmp_path):
     """A miniature book with the project's _config.yml: -W passes and nothing loads from the network."""
     for name in ("_config.yml",):
         shutil.copy(ROOT / name, tmp_path / name)
@@ -97,7 +99,6 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
         + "time.sleep(1.5)\n"
         + "\n# %%\nprint('to the page')\n"
     )
-    monkeypatch.setenv("LVA_BOOK", "1")
     nb = to_ipynb(src, tmp_path / "work" / "01_chart.ipynb")
     execute(nb, tmp_path / "book" / "chapters" / "01_chart.ipynb", "fast", cwd=tmp_path)
     shutil.rmtree(tmp_path / "work")
@@ -105,12 +106,25 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path, monkeypatch):
     html = tmp_path / "_build" / "html"
     page = (html / "book" / "chapters" / "01_chart.html").read_text()
     assert "vegaEmbed(document.currentScript.previousElementSibling" in page
+    # the chart's Vega-Lite output is drawn (lva.vegalite), not its PNG fallback
+    assert page.count('<div class="lva-vega"></div>') == 1 and "<img" not in page
+    [output] = [o for c in nbformat.read(tmp_path / "book" / "chapters" / "01_chart.ipynb", 4).cells
+                for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert VEGALITE_MIME in output["data"]
     assert (html / "_static" / "vega-bundle.js").stat().st_size > 100_000
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert check_offline(html) == []
     assert check_quiet(html) == [] and "to the page" in page
     assert "Loading weights" not in page and "Converting: 100%" not in page
     assert "Milano and Nolfi" in (html / "book" / "intro.html").read_text()  # the citation resolved
+    import re  # every page's footer (lva.sphinxext): the licences and where the build came from
+
+    from lva.provenance import package_version
+
+    for built in (page, (html / "book" / "intro.html").read_text()):
+        footer = re.search(r'<p class="lva-provenance">(.*?)</p>', built, re.DOTALL).group(1)
+        assert "CC BY 4.0" in footer and "MIT" in footer and f"lva {package_version()}" in footer
+        assert "profile fast" in footer  # papermill's record of the executed chapter
 
 
 def test_repository_book_is_offline_when_built():
@@ -124,114 +138,6 @@ def test_repository_book_is_offline_when_built():
 def test_command_line_help(command):
     proc = subprocess.run([sys.executable, "-m", "lva", command, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "--profile" in proc.stdout
-
-
-EXERCISE = '''# %% tags=["parameters"]
-profile = "fast"
-
-# %% [markdown]
-# ## Exercises
-#
-# ```{exercise} Double it
-# :label: ex-double
-#
-# Compute twice 21.
-# ```
-#
-# ```{solution-start} ex-double
-# :class: dropdown
-# ```
-
-# %% tags=["solution"]
-answer = 2 * 21
-print(answer)
-
-# %% [markdown]
-# ```{solution-end}
-# ```
-#
-# ```{exercise} Halve it
-# :label: ex-halve
-#
-# Halve the answer.
-# ```
-#
-# ```{solution-start} ex-halve
-# :class: dropdown
-# ```
-
-# %% tags=["solution"]
-half = None
-# --- your code below ---
-half = answer // 2
-print(half)
-
-# %% [markdown]
-# ```{solution-end}
-# ```
-#
-# A closing remark.
-'''
-
-
-def test_student_copy_drops_solutions_and_still_runs(tmp_path):
-    import nbformat
-
-    from lva.book import student_copy
-
-    (tmp_path / "nb").mkdir()
-    source = tmp_path / "nb" / "01_ex.py"
-    source.write_text(EXERCISE)
-    dest = student_copy(source, tmp_path / "student" / "01_ex.ipynb")
-    nb = nbformat.read(dest, as_version=4)
-    nbformat.validate(nb)
-    text = "\n".join(c.source for c in nb.cells)
-    assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
-    assert "2 * 21" not in text and "solution-start" not in text and "solution-end" not in text
-    assert "**Exercise: Double it**\n\nCompute twice 21." in text and "A closing remark." in text  # the exercise stays
-    assert "```" not in text and ":label:" not in text  # as plain Markdown: Jupyter renders no MyST directive
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert "# your answer here" in code  # no marker: an empty answer cell
-    assert "half = None\n# --- your code below ---" in code  # the starter code above the marker stays
-    assert "answer // 2" not in text
-    execute(dest, tmp_path / "run.ipynb", "fast", cwd=tmp_path)  # what is left still executes
-
-
-def test_book_notebooks_run_the_whole_solution_without_the_starter_marker(tmp_path):
-    source = tmp_path / "01_ex.py"
-    source.write_text(EXERCISE)
-    import nbformat
-
-    nb = nbformat.read(to_ipynb(source, tmp_path / "01_ex.ipynb"), as_version=4)
-    solutions = [c.source for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-    assert solutions[1] == "half = None\nhalf = answer // 2\nprint(half)"
-
-
-def test_plain_markdown_and_starter_code():
-    from lva.book import plain_markdown, starter_code
-
-    myst = "Intro.\n\n```{exercise} Title here\n:label: ex-x\n:class: hard\n\nDo *this*.\n\nThen that.\n```\n"
-    assert plain_markdown(myst) == "Intro.\n\n**Exercise: Title here**\n\nDo *this*.\n\nThen that."
-    assert plain_markdown("```{exercise}\n:label: ex-y\n\nNo title.\n```") == "**Exercise**\n\nNo title."
-    assert starter_code("x = 1\n  # --- your code below ---  \ny = 2") == "x = 1\n  # --- your code below ---  "
-    assert starter_code("y = 2") == "# your answer here"
-
-
-def test_repository_student_copies_have_no_solutions(tmp_path):
-    import nbformat
-
-    from lva.book import write_student
-
-    paths = write_student(out_dir=tmp_path)
-    assert [p.stem for p in paths] == [p.stem for p in find_notebooks(ROOT / "notebooks")]
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells), path.name
-        assert not any("solution-start" in c.source for c in nb.cells), path.name
-        assert not any("{exercise}" in c.source for c in nb.cells), path.name
-        assert sum("**Exercise: " in c.source for c in nb.cells if c.cell_type == "markdown") >= 1, path.name
-    starters = [c.source for path in paths for c in nbformat.read(path, as_version=4).cells if STARTER_MARKER in c.source]
-    assert len(starters) >= 3  # chapters 1-3 give starter code for some exercises
 
 
 @pytest.mark.parametrize("command", ["embed", "align"])

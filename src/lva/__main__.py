@@ -1,4 +1,4 @@
-"""Command line for headless use: ``python -m lva {book,demos,train,embed,align,student} --help``.
+"""Command line for headless use: ``python -m lva {book,demos,train,embed,align,student,ledger} --help``.
 
 Errors are one line on stderr and an exit code: 2 for bad input (an unknown model, a bad
 setting, a malformed model folder, ``LVA_CACHE`` pointing at a file), 1 for a failed build (a
@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import PROFILES, Config
+from .config import ALL_PROFILES, PROFILES, Config
 from .errors import guarded
+from .ledger import MAKE_TARGETS
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -43,15 +44,18 @@ def _demos(args: argparse.Namespace) -> int:
 
 
 def _student(args: argparse.Namespace) -> int:
-    from .book import NotebookFailed, write_student
+    from .book import NotebookFailed
+    from .student import build_student_html, write_student
 
     try:
-        paths = write_student(args.notebooks, args.out, args.profile if args.execute else None)
+        paths = write_student(args.notebooks, args.out, args.profile if args.execute else None, args.chapters)
     except NotebookFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for path in paths:
         print(path)
+    if args.html:
+        build_student_html(chapters_dir=args.chapters)
     return 0
 
 
@@ -112,13 +116,27 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    from .book import CHAPTERS_DIR
+    from .config import repo_root
+    from .ledger import LEDGER_DIR, cached_headline, record, run_entry
+
+    root = repo_root()
+    make = {t: getattr(args, f"make_{t}") for t in MAKE_TARGETS}
+    run = run_entry(args.profile, args.chapters or root / CHAPTERS_DIR, root,
+                    None if args.no_headline else cached_headline, make, args.book_build, args.note,
+                    exclusive=not args.shared)
+    print(record(args.ledger or root / LEDGER_DIR, args.profile, run))  # the book renders it when next built
+    return 0
+
+
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lva", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("book", help="execute every chapter notebook, then build the book")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--notebooks", type=Path, default=None, help="folder of NN_name.py chapters (default: notebooks/)")
     p.add_argument("--out", type=Path, default=None, help="where executed notebooks go (default: book/chapters/)")
     p.add_argument("--no-build", action="store_true", help="execute the notebooks only, do not build the book")
@@ -149,7 +167,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="where the copies go (default: student/)")
     p.add_argument("--execute", action="store_true", help="also execute every copy (a check that they still run)")
     p.add_argument("--profile", choices=PROFILES, default="fast", help="profile for --execute (default: fast)")
+    p.add_argument("--chapters", type=Path, default=None,
+                   help="the book build's executed chapters, for glued values and --html (default: book/chapters/)")
+    p.add_argument("--html", action="store_true",
+                   help="also build the book without solutions into _build/student-html (needs the executed chapters)")
     p.set_defaults(func=_student)
+
+    p = sub.add_parser("ledger", help="add the run of a finished build (times, peak memory, headline numbers) "
+                       "to ledger/")
+    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--chapters", type=Path, default=None, help="the build's chapters (default: book/chapters/)")
+    p.add_argument("--ledger", type=Path, default=None, help="the ledger folder (default: ledger/)")
+    for target in MAKE_TARGETS:
+        p.add_argument(f"--make-{target}", type=float, default=None, metavar="SECONDS",
+                       help=f"wall time of make {target}")
+    p.add_argument("--book-build", type=float, default=None, metavar="SECONDS",
+                   help="wall time of the Jupyter Book build")
+    p.add_argument("--note", default="", help="how the run was made (clean clone, what else ran)")
+    p.add_argument("--no-headline", action="store_true", help="leave chapter 6's headline numbers out")
+    p.add_argument("--shared", action="store_true", help="other work ran during the build: its times are not "
+                   "shown as the machine's")
+    p.set_defaults(func=_ledger)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

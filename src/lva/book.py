@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import PROFILES, repo_root
+from .config import ALL_PROFILES, PAPER_PROFILE, repo_root
 
 CHAPTERS_DIR = Path("book") / "chapters"
 _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
@@ -30,9 +30,6 @@ _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
 _STDERR = re.compile(r"""<div class="output stderr[^"]*">(.*?)</pre>""", re.DOTALL)
 
 
-_SOLUTION_MARKERS = re.compile(r"```\{solution-(start|end)\}[^\n]*\n(?::[^\n]*\n)*```\n?")
-#: A sphinx-exercise block: ```{exercise} Title, option lines (:label: ...), a blank line, the text, ```.
-_EXERCISE = re.compile(r"^```\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?::[^\n]*\n)*(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 #: In a solution cell, this line ends the starter code: student copies keep the lines above it
 #: (and the marker itself), the book shows the whole solution without it.
 STARTER_MARKER = "# --- your code below ---"
@@ -206,10 +203,13 @@ def check_quiet(html_dir: Path) -> list[str]:
 
 
 def build_book(root: Path) -> None:
-    """``jupyter-book build . -W -n --keep-going`` in ``root``, then the offline check."""
+    """``jupyter-book build . -W -n --keep-going`` in ``root``, then the offline check. The
+    reference pages' tables (the ledger of runs, the profiles, the models) are generated first."""
+    from .reference import write_pages
     from .viz import write_vega_bundle
 
     write_vega_bundle(root / "book" / "_static")
+    write_pages(root)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe), "build", str(root), "-W", "-n", "--keep-going"]
     print("$", " ".join(cmd), flush=True)
@@ -230,8 +230,12 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
 
     Returns ``{notebook stem: wall seconds}``. Raises :class:`NotebookFailed` at the first failure.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if profile not in ALL_PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(ALL_PROFILES)}")
+    if profile == PAPER_PROFILE:  # one line and no download when this machine cannot run the paper's models
+        from .models.requirements import preflight
+
+        preflight(profile)
     root = repo_root()
     notebooks_dir = notebooks_dir or root / "notebooks"
     out_dir = out_dir or root / CHAPTERS_DIR
@@ -242,7 +246,10 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
         check_toc(notebooks, root)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     os.environ["LVA_NO_PROGRESS"] = "1"  # bars would be frozen text in the rendered pages
-    os.environ["LVA_BOOK"] = "1"  # charts render with the vega bundle served by the book
+    os.environ["LVA_BOOK_PROFILE"] = profile  # the pages' footer names it (lva.provenance)
+    from .ledger import code_version
+
+    commit = code_version(root)  # the code the chapters run, for the ledger of runs (lva.ledger)
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
     work = out_dir / ".src"
@@ -253,9 +260,15 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
         times[source.stem] = execute(ipynb, out_dir / f"{source.stem}.ipynb", profile, cwd=root, memory=memory)
         peaks[source.stem] = round(memory.peak_gb, 2)
         print(f"[{profile}] {source.stem}: {times[source.stem]:.1f} s, peak memory {memory.peak_gb:.1f} GB", flush=True)
+        from .checks import notebook_results
+
+        failing = [ex for ex, ok in notebook_results(out_dir / f"{source.stem}.ipynb").items() if not ok]
+        if failing:  # a solution that does not pass its own answer check (lva.checks)
+            raise NotebookFailed(f"{source.stem}: the solutions of exercises {', '.join(failing)} fail their checks")
     from .io import save_json
 
     save_json(out_dir / f"timings-{profile}.json", times)
+    save_json(out_dir / f"commit-{profile}.json", {"commit": commit})
     save_json(out_dir / f"memory-{profile}.json", {"peak_gb_per_notebook": peaks,
                                                    "what": "peak summed memory (PSS on Linux, else RSS) of each notebook's kernel and its workers, GB"})
     print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s, peak memory {max(peaks.values()):.1f} GB", flush=True)
@@ -263,65 +276,3 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
         build_book(root)
     return times
 
-
-def starter_code(solution: str) -> str:
-    """What a student gets of a solution cell: the lines down to :data:`STARTER_MARKER` (included),
-    or ``# your answer here`` when the cell has no marker."""
-    lines = solution.split("\n")
-    for i, line in enumerate(lines):
-        if line.strip() == STARTER_MARKER:
-            return "\n".join(lines[: i + 1])
-    return "# your answer here"
-
-
-def plain_markdown(text: str) -> str:
-    """Exercise text as Jupyter renders it: sphinx-exercise blocks become a bold title and their
-    text (``**Exercise: Title**``), solution markers go."""
-
-    def exercise(m: re.Match[str]) -> str:
-        title = m["title"].strip()
-        return (f"**Exercise: {title}**" if title else "**Exercise**") + "\n\n" + m["body"].strip()
-
-    return _EXERCISE.sub(exercise, _SOLUTION_MARKERS.sub("", text)).strip()
-
-
-def student_copy(source: Path, dest: Path) -> Path:
-    """Write the student version of a chapter: solutions removed, starter code kept.
-
-    Each code cell tagged ``solution`` becomes :func:`starter_code` (its lines above
-    :data:`STARTER_MARKER`, or an empty ``# your answer here`` cell); markdown reads as plain
-    Markdown in Jupyter (:func:`plain_markdown`), so the exercises stay and their answers go.
-    """
-    import nbformat
-
-    nb = nbformat.read(to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb", keep_starter_markers=True), as_version=4)
-    cells = []
-    for cell in nb.cells:
-        if "solution" in cell.metadata.get("tags", []):
-            cells.append(nbformat.v4.new_code_cell(starter_code(cell.source)))
-            continue
-        if cell.cell_type == "markdown":
-            text = plain_markdown(cell.source)
-            if not text:
-                continue
-            cell.source = text
-        cells.append(cell)
-    nb.cells = cells
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
-    return dest
-
-
-def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None, profile: str | None = None) -> list[Path]:
-    """Student copies of every chapter in ``student/``; with ``profile``, execute each copy as a check."""
-    root = repo_root()
-    out_dir = out_dir or root / "student"
-    written = []
-    for source in find_notebooks(notebooks_dir or root / "notebooks"):
-        dest = student_copy(source, out_dir / f"{source.stem}.ipynb")
-        if profile is not None:
-            os.environ["LVA_NO_PROGRESS"] = "1"
-            seconds = execute(dest, out_dir / ".executed" / dest.name, profile, cwd=root)
-            print(f"[student/{profile}] {source.stem}: {seconds:.1f} s", flush=True)
-        written.append(dest)
-    return written

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ALL_PROFILES, PROFILES, Config
+from .config import ALL_PROFILES, Config
 from .errors import guarded
 from .ledger import MAKE_TARGETS
 
@@ -143,22 +143,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=_book)
 
     p = sub.add_parser("demos", help="generate (or load cached) expert demonstrations")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.set_defaults(func=_demos)
 
     p = sub.add_parser("train", help="train (or load cached) agents by behavioural cloning and report success per task "
                        "(a cached agent that fails its checks is retrained)")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("embed", help="compute (or load cached) every representation of chapter 5 and list them")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
     p.set_defaults(func=_embed)
 
     p = sub.add_parser("align", help="chapter 6's headline table: the agent's E_L against every representation, every metric")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
     p.set_defaults(func=_align)
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--notebooks", type=Path, default=None, help="folder of NN_name.py chapters (default: notebooks/)")
     p.add_argument("--out", type=Path, default=None, help="where the copies go (default: student/)")
     p.add_argument("--execute", action="store_true", help="also execute every copy (a check that they still run)")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="profile for --execute (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="profile for --execute (default: fast)")
     p.add_argument("--chapters", type=Path, default=None,
                    help="the book build's executed chapters, for glued values and --html (default: book/chapters/)")
     p.add_argument("--html", action="store_true",
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("ledger", help="add the run of a finished build (times, peak memory, headline numbers) "
                        "to ledger/")
-    p.add_argument("--profile", choices=PROFILES, default="fast", help="config profile (default: fast)")
+    p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--chapters", type=Path, default=None, help="the build's chapters (default: book/chapters/)")
     p.add_argument("--ledger", type=Path, default=None, help="the ledger folder (default: ledger/)")
     for target in MAKE_TARGETS:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import PROFILES, Config, get_config
+from .config import ALL_PROFILES, Config, get_config
 
 #: Bumped when a ledger file's layout changes.
 LEDGER_SCHEMA = 1
@@ -104,8 +104,8 @@ def finished_build(chapters_dir: Path, profile: str) -> tuple[dict[str, float], 
     """Each chapter's wall time and peak memory from a finished build, when it finished (UTC), and
     the code it ran (None where the runner did not record it). The runner writes
     ``timings-<profile>.json`` only once every chapter has run."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if profile not in ALL_PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(ALL_PROFILES)}")
     timings = chapters_dir / f"timings-{profile}.json"
     if not timings.exists():
         raise ValueError(
@@ -191,8 +191,8 @@ def problems(data: Any) -> list[str]:
     found = []
     if data.get("schema") != LEDGER_SCHEMA:
         found.append(f"schema {data.get('schema')!r}, expected {LEDGER_SCHEMA}")
-    if data.get("profile") not in PROFILES:
-        found.append(f"profile {data.get('profile')!r} is not one of {', '.join(PROFILES)}")
+    if data.get("profile") not in ALL_PROFILES:
+        found.append(f"profile {data.get('profile')!r} is not one of {', '.join(ALL_PROFILES)}")
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         return [*found, "no runs"]
@@ -240,4 +240,4 @@ def record(ledger_dir: Path, profile: str, run: dict[str, Any]) -> Path:
 def ledgers(ledger_dir: Path) -> list[dict[str, Any]]:
     """Every ledger file, checked, sorted by profile and processor."""
     files = [load(p) for p in sorted(ledger_dir.glob("*.json"))]
-    return sorted(files, key=lambda d: (PROFILES.index(d["profile"]), d["runs"][-1]["machine"]["processor"]))
+    return sorted(files, key=lambda d: (ALL_PROFILES.index(d["profile"]), d["runs"][-1]["machine"]["processor"]))

@@ -211,7 +211,10 @@ def models_tables() -> dict[str, str]:
 def pages(ledger_dir: Path) -> dict[str, str]:
     """Every generated table by file stem."""
     files = ledgers(ledger_dir)
-    out = {"ledger-runs": runs_table(files), "profiles": profiles_table(), **models_tables()}
+    from .models.requirements import requirements_markdown
+
+    out = {"ledger-runs": runs_table(files), "profiles": profiles_table(), **models_tables(),
+           "paper-requirements": requirements_markdown()}
     for profile in PROFILES:
         out[f"ledger-times-{profile}"] = times_table(files, profile)
         out[f"ledger-headline-{profile}"] = headline_table(files, profile)

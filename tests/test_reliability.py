@@ -489,7 +489,7 @@ def test_the_makefile_checks_the_profile_before_installing_anything():
     make = ["make", "--no-print-directory", "-n", "book"]
     out = subprocess.run([*make, "PROFILE=nope"], capture_output=True, text=True, cwd=repo_root(), env=env)
     assert out.returncode != 0 and out.stdout == ""  # nothing would run, the install included
-    assert "PROFILE must be fast or full, not 'nope'" in _one_line(out.stderr)
+    assert "PROFILE must be fast, full or paper, not 'nope'" in _one_line(out.stderr)
     assert subprocess.run([*make, "PROFILE=full"], capture_output=True, cwd=repo_root(), env=env).returncode == 0
 
 

@@ -24,7 +24,7 @@
 # 2. the room: a MiniGrid environment with a partial, egocentric view;
 # 3. the expert: a planner that sees the whole room and solves every episode, cross-checked
 #    against MiniGrid's own BabyAI bot;
-# 4. the demonstrations that chapter 3 will imitate.
+# 4. the demonstrations that [chapter 3](03_training.ipynb) will imitate.
 #
 # ## Prerequisites
 #
@@ -32,7 +32,7 @@
 # |---|---|
 # | Concepts | a grid world, breadth-first search, what a demonstration is |
 # | Chapters | none: this is the first |
-# | Time to run | `fast`: about 20 s cold, 10 s with cached demonstrations (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | seconds (longer when the demonstrations are not cached yet); measured times per profile and processor: [Reproducing the study](../reproduce.md) |
 #
 # Everything here runs offline on a laptop CPU.
 
@@ -55,8 +55,9 @@ from myst_nb import glue
 
 from lva import pipeline, viz
 from lva.config import get_config
+from lva.display import config_table, styled
 from lva.env import ACTION_NAMES, ENV_ID, make_env, rules_markdown
-from lva.expert import check_expert, compare_with_babyai_bot
+from lva.expert import bot_table, check_expert, compare_with_babyai_bot
 from lva.instructions import (
     COLORS,
     OBJECT_TYPES,
@@ -72,7 +73,7 @@ warnings.filterwarnings("ignore", module="gymnasium")
 pd.set_option("display.max_colwidth", None)
 viz.setup_charts()
 cfg = get_config(profile)
-pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["env"].items()}})
+config_table(cfg, "env")
 
 # %% [markdown]
 # ## 2. The instruction language
@@ -100,9 +101,13 @@ pd.DataFrame(
 
 # %%
 instructions = all_instructions()
-print(f"{len(instructions)} instructions, {len(vocabulary())} distinct words, colours: {', '.join(COLORS)}")
+print(f"{len(instructions)} instructions, {len(vocabulary())} distinct words")
+print("colours:", ", ".join(COLORS))
 print("first and last:", instructions[0].text, "|", instructions[-1].text)
-print("distinct meanings (task, colour, type):", len({i.meaning for i in instructions}))
+print(
+    "distinct meanings (task, colour, type):",
+    len({i.meaning for i in instructions}),
+)
 
 # %%
 viz.vocabulary_chart()
@@ -114,20 +119,29 @@ viz.vocabulary_chart()
 # single room with a target object, a few distractors on the floor and doors in the walls. No
 # distractor shares the target's colour and type, so every instruction names exactly one object.
 # The agent sees a 7 x 7 window in front of it (walls block the view), both as MiniGrid's symbolic
-# grid and as an RGB image; the ImageNet CNN of chapter 2 looks at the image.
+# grid and as an RGB image. The default (`fast`) agent of [chapter 2](02_agent.ipynb) reads the
+# symbolic grid; the `full` profile's agent looks at the image through an ImageNet CNN.
 
 # %%
-print(ENV_ID, "| actions:", dict(enumerate(ACTION_NAMES)))
+print(ENV_ID)
+print(
+    "actions:", ", ".join(f"{i} {name}" for i, name in enumerate(ACTION_NAMES))
+)
 env = make_env(cfg.env, rgb_obs=True)
 obs, info = env.reset(seed=0)
 print("mission:", obs["mission"])
-print({k: (v.shape, v.dtype) if hasattr(v, "shape") else v for k, v in obs.items() if k != "mission"})
+for key, value in obs.items():
+    if key != "mission":
+        print(
+            f"{key}:",
+            (value.shape, value.dtype) if hasattr(value, "shape") else value,
+        )
 
 # %% [markdown]
 # One seeded episode of each task. Left: the whole room, the agent's field of view highlighted;
 # right: what the agent actually sees, the red triangle being the agent itself at the bottom centre.
 
-# %%
+# %% mystnb={"image": {"alt": "One room per task, whole and as the agent's 7 x 7 view"}}
 viz.task_examples(cfg.env, seed=0)
 
 # %% [markdown]
@@ -146,6 +160,9 @@ Markdown(rules_markdown())
 glue("n_colors", len(COLORS), display=False)
 glue("escape_start", cfg.env.escape_start_max, display=False)
 glue("escape_distance", cfg.env.escape_distance, display=False)
+n_objects = cfg.env.num_distractors + 1  # the named object and the distractors
+glue("n_objects", n_objects, display=False)
+glue("pickup_chance", f"{1 / n_objects:.0%}", display=False)
 
 # %% [markdown]
 # ## 4. The expert
@@ -154,10 +171,10 @@ glue("escape_distance", cfg.env.escape_distance, display=False)
 # breadth-first, so its plans are the shortest possible for GO-TO and PICK-UP, and the shortest way
 # out to the escape distance for ESCAPE-FROM. Here is its plan for one instruction.
 
-# %%
+# %% mystnb={"image": {"alt": "The expert's path to the blue key, with the start and end views"}}
 viz.expert_path(cfg.env, "pick up the blue key", seed=11)
 
-# %%
+# %% mystnb={"image": {"alt": "The expert's path away from the purple box, with the start and end views"}}
 viz.expert_path(cfg.env, "run away from the purple box", seed=4)
 
 # %% [markdown]
@@ -166,8 +183,14 @@ viz.expert_path(cfg.env, "run away from the purple box", seed=4)
 # On fresh evaluation seeds (never used for demonstrations), per task:
 
 # %%
-checks = pd.DataFrame(check_expert(cfg.env, cfg.checks.expert_episodes_per_task, seed=cfg.seed))
-checks.style.format({"success": "{:.1%}", "mean_steps": "{:.2f}", "episodes_per_s": "{:.0f}"}).hide(axis="index")
+n_check = cfg.checks.expert_episodes_per_task
+checks = pd.DataFrame(check_expert(cfg.env, n_check, seed=cfg.seed))
+styled(
+    checks,
+    percent=["success"],
+    decimals={"mean_steps": 2, "episodes_per_s": 0},
+    hide_index=True,
+)
 
 # %% [markdown]
 # ### 4.2 Cross-check against MiniGrid's BabyAI bot
@@ -178,27 +201,10 @@ checks.style.format({"success": "{:.1%}", "mean_steps": "{:.2f}", "episodes_per_
 # yet seen and may move a blocking object; our planner sees the whole room but never moves objects.
 
 # %%
-bots = [compare_with_babyai_bot(level, cfg.checks.bot_episodes, seed=cfg.seed) for level in ("BabyAI-GoToLocal-v0", "BabyAI-PickupLoc-v0")]
-pd.DataFrame(
-    [
-        {
-            "level": b.level,
-            "episodes": b.episodes,
-            "expert success": f"{b.expert_success:.1%}",
-            "bot success": f"{b.bot_success:.1%}",
-            "expert mean steps": round(b.expert_mean_steps, 2),
-            "bot mean steps": round(b.bot_mean_steps, 2),
-            "expert <= bot steps": f"{b.expert_shorter_or_equal:.1%}",
-            "bot moved an object, when shorter": (
-                "bot never shorter" if np.isnan(b.bot_moved_object_when_shorter) else f"{b.bot_moved_object_when_shorter:.0%}"
-            ),
-            "expert episodes/s": round(b.expert_eps_per_s),
-            "bot episodes/s": round(b.bot_eps_per_s),
-            "speed ratio": round(b.speed_ratio, 1),
-        }
-        for b in bots
-    ]
-).set_index("level").T
+levels = ("BabyAI-GoToLocal-v0", "BabyAI-PickupLoc-v0")
+bots = [compare_with_babyai_bot(level, cfg.checks.bot_episodes, seed=cfg.seed)
+        for level in levels]
+bot_table(bots)  # lva.expert.bot_table: one column per level
 
 # %% [markdown]
 # Our expert is never longer than the bot except in the rare episodes where the bot picks up an
@@ -217,7 +223,8 @@ pd.DataFrame(
 # **Which expert to imitate.** The shortest-path expert above sees the whole room: it walks
 # straight towards an object the agent may not see yet. No policy that only has the 7 x 7 view can
 # copy that, and in our first trials an agent cloned from it learned "walk to the nearest object
-# and pick it up" (PICK-UP at 25% success, the chance level with four objects). The
+# and pick it up" (PICK-UP near {glue:text}`pickup_chance` success, the chance of picking the
+# right one of {glue:text}`n_objects` objects). The
 # demonstrations therefore use the expert's **look-first** mode (`lva.expert.next_actions`): it
 # turns left until the named object is in view (at most three turns), then follows the shortest
 # plan. Every action is then something the agent can infer from what it sees, at the price of a
@@ -227,12 +234,17 @@ pd.DataFrame(
 timing: dict = {}
 demos = pipeline.demonstrations(cfg, info=timing)
 print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions")
-print("from cache" if timing["cached"] else f"generated in {timing['seconds']:.1f} s ({timing['episodes_per_s']:.0f} episodes/s)")
+if timing["cached"]:
+    print("from cache")
+else:
+    rate = timing["episodes_per_s"]
+    print(f"generated in {timing['seconds']:.1f} s ({rate:.0f} episodes/s)")
 print("stored in <cache>/" + cfg.stage_dir("demos").name + "/demos.npz")
 
 # %%
 per_instruction = np.bincount(demos.instruction, minlength=len(instructions))
-print(f"episodes per instruction: min {per_instruction.min()}, max {per_instruction.max()}")
+print(f"episodes per instruction: min {per_instruction.min()}, "
+      f"max {per_instruction.max()}")
 
 # %%
 viz.length_chart(demos.lengths, demos.task)
@@ -254,7 +266,7 @@ viz.action_chart(demos.action, np.repeat(demos.task, demos.lengths))
 #
 # ## What's next
 #
-# Chapter 2 builds the agent that will imitate these demonstrations: a language pathway that
+# [Chapter 2](02_agent.ipynb) builds the agent that will imitate these demonstrations: a language pathway that
 # turns an instruction into the 128-d embedding $E_L$ whose geometry the rest of the book studies.
 
 # %% tags=["remove-input"]
@@ -267,7 +279,8 @@ glue("n_instructions", len(instructions), display=False)
 # :label: ex-01-meanings
 #
 # Using `lva.instructions`, count how many instructions share each meaning (task, colour, type).
-# Why is it the same number for every meaning?
+# Why is it the same number for every meaning? Bind `answer` to a dict {meaning: number of
+# instructions} (a `collections.Counter` is one).
 # ```
 #
 # ```{solution-start} ex-01-meanings
@@ -277,19 +290,28 @@ glue("n_instructions", len(instructions), display=False)
 # %% tags=["solution"]
 from collections import Counter  # noqa: E402
 
-meanings = Counter(i.meaning for i in all_instructions())
-print(set(meanings.values()), "instructions per meaning; one per verb phrase of the task")
+answer = None  # a dict {meaning: number of instructions}
+# --- your code below ---
+answer = Counter(i.meaning for i in all_instructions())
+print(set(answer.values()), "instructions per meaning; one per verb phrase of the task")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-#
+
+# %%
+from lva.checks import check  # noqa: E402
+
+check("1.1", answer);
+
+# %% [markdown]
 # ```{exercise} A harder escape
 # :label: ex-01-escape
 #
 # Make ESCAPE-FROM harder by asking for 6 path steps instead of 4
 # (`get_config(profile, env__escape_distance=6)`), and measure how the expert's mean episode
-# length changes with `lva.expert.check_expert`.
+# length changes with `lva.expert.check_expert` (100 episodes per task, `seed=1`). Bind `answer`
+# to a dict {task: mean episode length} (the `mean_steps` of each row).
 # ```
 #
 # ```{solution-start} ex-01-escape
@@ -298,10 +320,16 @@ print(set(meanings.values()), "instructions per meaning; one per verb phrase of 
 
 # %% tags=["solution"]
 harder = get_config(profile, env__escape_distance=6)
+answer = None  # a dict {task: mean episode length}
 # --- your code below ---
+answer = {}
 for row in check_expert(harder.env, 100, seed=1):
     print(f"{row['task']:>7}: success {row['success']:.0%}, mean steps {row['mean_steps']:.2f}")
+    answer[row["task"]] = row["mean_steps"]
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %%
+check("1.2", answer, cfg=cfg);

@@ -16,9 +16,12 @@
 # ## Overview
 #
 # The paper's agent reads an instruction with a small transformer and looks at its view with an
-# ImageNet-pretrained CNN, then picks one of six actions. The interesting part for the rest of the
+# ImageNet-pretrained CNN, then picks one of six actions (this book's `full` profile does the
+# same; its default `fast` agent looks at the symbolic grid with a small CNN trained from
+# scratch: section 3). The interesting part for the rest of the
 # book is in the middle of the language pathway: a single 128-dimensional vector per instruction,
-# $E_L$, which behavioural cloning shapes and which chapters 5-6 compare with language models.
+# $E_L$, which behavioural cloning shapes and which chapters [5](05_extraction.ipynb) and
+# [6](06_alignment.ipynb) compare with language models.
 # This chapter builds the agent piece by piece from `lva.agent` and follows one real batch
 # through it:
 #
@@ -34,7 +37,7 @@
 # |---|---|
 # | Concepts | embeddings, self-attention, convolutions, FiLM conditioning, a GRU |
 # | Chapters | 1 (the instructions and the demonstrations) |
-# | Time to run | `fast`: about 5 s (2 CPU cores); `full`: see the reproduce page |
+# | Time to run | seconds; measured times per profile and processor: [Reproducing the study](../reproduce.md) |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -43,6 +46,8 @@ profile = "fast"
 # ## 1. Setup
 
 # %%
+import textwrap
+
 import numpy as np
 import pandas as pd
 import torch
@@ -50,12 +55,13 @@ import torch
 from lva import pipeline, viz
 from lva.agent import Tokenizer, build_agent
 from lva.config import get_config
+from lva.display import config_table
 from lva.instructions import all_instructions
 
 viz.setup_charts()
 pd.set_option("display.max_colwidth", None)
 cfg = get_config(profile)
-pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["agent"].items()}})
+config_table(cfg, "agent")
 
 # %% [markdown]
 # ## 2. Words to token ids
@@ -66,9 +72,15 @@ pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["agent"].items()}})
 
 # %%
 tok = Tokenizer()
-print(len(tok), "tokens:", ", ".join(tok.vocab))
-ids, mask = tok.encode(["pick up the red ball", "run away from the grey door", "hug the red ball"])
-pd.DataFrame(ids.numpy(), index=["pick up the red ball", "run away from the grey door", "hug the red ball"])
+print(len(tok), "tokens:")
+print(textwrap.fill(", ".join(tok.vocab), 88))
+sentences = [
+    "pick up the red ball",
+    "run away from the grey door",
+    "hug the red ball",
+]
+ids, mask = tok.encode(sentences)
+pd.DataFrame(ids.numpy(), index=sentences)
 
 # %% [markdown]
 # "hug" is not a word of this world, so it becomes `<unk>` (1); the zeros on the right are padding,
@@ -78,10 +90,11 @@ pd.DataFrame(ids.numpy(), index=["pick up the red ball", "run away from the grey
 #
 # Each box below is one module of `lva.agent.Agent`, with its number of trainable parameters.
 
-# %%
+# %% mystnb={"image": {"alt": "Diagram of the agent: language and vision pathways, fusion, memory, policy"}}
 agent = build_agent(cfg, seed=cfg.seed)
 counts = agent.parameter_counts()
-viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.agent.vision)
+arch = cfg.agent
+viz.architecture_diagram(counts, arch.embed_dim, arch.token_dim, arch.vision)
 
 # %% [markdown]
 # One sentence per design choice:
@@ -89,7 +102,7 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 # - **Token embeddings (100-d) and positions**: as in the paper; the paper starts all tokens from
 #   the same vector, which `token_init="identical"` reproduces; the default `"random"` (unit
 #   Gaussian, so every word starts distinct) is what the trained agents use: with a tiny
-#   initialisation, $E_L$ did not separate colours during training (chapter 3).
+#   initialisation, $E_L$ did not separate colours during training ([chapter 3](03_training.ipynb)).
 # - **One transformer block** {cite:p}`vaswani2017attention`: pre-norm multi-head self-attention and an
 #   MLP, padding masked out.
 # - **$E_L$**: the mean of the block's outputs over the real tokens, mapped to 128 dimensions; this
@@ -100,7 +113,7 @@ viz.architecture_diagram(counts, cfg.agent.embed_dim, cfg.agent.token_dim, cfg.a
 # - **Match map**: before fusion, each cell of the view gets one score, `query(E_L) . cell`, where
 #   `cell` is what the vision module received there (one-hot type and colour, or the frozen
 #   ImageNet vector); the map joins the visual features as one more channel. It lets the agent find
-#   *the* object the instruction names, which FiLM alone never learned (chapter 3, section 5).
+#   *the* object the instruction names, which FiLM alone never learned ({ref}`chapter 3, section 5 <ch3-match-map>`).
 # - **FiLM fusion** {cite:p}`perez2018film`: $E_L$ produces a scale and a shift for every visual channel, so the
 #   instruction decides which parts of the view matter; plain concatenation failed on PICK-UP in
 #   our prototypes.
@@ -114,7 +127,7 @@ pd.DataFrame({"parameters": counts}).T
 # %% [markdown]
 # ## 4. One real batch, stage by stage
 #
-# We take the first step of six demonstrations from chapter 1 and follow the tensors.
+# We take the first step of six demonstrations from [chapter 1](01_environment.ipynb) and follow the tensors.
 
 # %%
 demos = pipeline.demonstrations(cfg)
@@ -122,7 +135,8 @@ episodes = np.arange(6)
 starts = demos.offsets[episodes]
 texts = [all_instructions()[i].text for i in demos.instruction[episodes]]
 trace = agent.trace(texts, demos.image[starts], demos.direction[starts])
-pd.DataFrame(trace, columns=["pathway", "stage", "shape"]).assign(shape=lambda d: d["shape"].astype(str))
+trace = pd.DataFrame(trace, columns=["pathway", "stage", "shape"])
+trace.assign(shape=trace["shape"].astype(str))
 
 # %% [markdown]
 # ## 5. $E_L$ before any learning
@@ -145,7 +159,9 @@ examples = [
 ]
 e_l = agent.embed(examples)
 print(e_l.shape, e_l.dtype)
-viz.similarity_heatmap(e_l, examples, "Cosine similarity of E_L, untrained agent")
+viz.similarity_heatmap(
+    e_l, examples, "Cosine similarity of E_L, untrained agent"
+)
 
 # %% [markdown]
 # ## Summary
@@ -157,7 +173,7 @@ viz.similarity_heatmap(e_l, examples, "Cosine similarity of E_L, untrained agent
 #
 # ## What's next
 #
-# Chapter 3 trains the agent by behavioural cloning on the demonstrations of chapter 1 and checks
+# [Chapter 3](03_training.ipynb) trains the agent by behavioural cloning on the demonstrations of chapter 1 and checks
 # that it follows every kind of instruction on fresh episodes.
 
 # %% tags=["remove-input"]
@@ -174,6 +190,7 @@ glue("vision_name", cfg.agent.vision, display=False)
 #
 # Build an agent with `token_init="identical"` (`get_config(profile, agent__token_init="identical")`)
 # and embed "go to the red ball" and "go to the blue ball". Why are the two vectors equal?
+# Bind `answer` to the two vectors: the array of shape (2, d) that `embed` returns.
 # ```
 #
 # ```{solution-start} ex-02-identical
@@ -182,20 +199,29 @@ glue("vision_name", cfg.agent.vision, display=False)
 
 # %% tags=["solution"]
 same = build_agent(get_config(profile, agent__token_init="identical"), seed=0)
+answer = None  # the two vectors, an array of shape (2, d)
 # --- your code below ---
-a, b = same.embed(["go to the red ball", "go to the blue ball"])
+answer = same.embed(["go to the red ball", "go to the blue ball"])
+a, b = answer
 print("max |difference| =", float(np.abs(a - b).max()))
 print("Every word starts from the same vector, so two sentences of the same length differ only once learning has told words apart.")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-#
+
+# %%
+from lva.checks import check  # noqa: E402
+
+check("2.1", answer, cfg=cfg);
+
+# %% [markdown]
 # ```{exercise} Where do the parameters go?
 # :label: ex-02-params
 #
 # Halve the number of channels of the vision CNN and the FiLM blocks
-# (`agent__channels`) and compare the parameter counts per part with the table above.
+# (`agent__channels`) and compare the parameter counts per part with the table above. Bind
+# `answer` to the smaller agent's counts, the dict {part: parameters} of `parameter_counts()`.
 # ```
 #
 # ```{solution-start} ex-02-params
@@ -203,9 +229,15 @@ print("Every word starts from the same vector, so two sentences of the same leng
 # ```
 
 # %% tags=["solution"]
+answer = None  # a dict {part: parameters} of the half-channel agent
+# --- your code below ---
 small = build_agent(get_config(profile, agent__channels=cfg.agent.channels // 2), seed=0)
-pd.DataFrame({"default": counts, "half channels": small.parameter_counts()})
+answer = small.parameter_counts()
+pd.DataFrame({"default": counts, "half channels": answer})
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %%
+check("2.2", answer, cfg=cfg);

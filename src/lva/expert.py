@@ -13,6 +13,7 @@ import contextlib
 import io
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from minigrid.core.actions import Actions
@@ -21,6 +22,9 @@ from .config import EXPERT_MODES, EnvConfig
 from .env import InstructionRoomEnv, episode_seeds, make_env
 from .instructions import TASKS
 from .planner import plan, plan_to_face, search
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EXPERT_MODES", "BotComparison", "Expert", "check_expert", "compare_with_babyai_bot", "next_actions",
            "plan", "plan_to_face", "search"]  # the planner's functions, re-exported: the expert's plans
@@ -150,6 +154,31 @@ def compare_with_babyai_bot(level: str = "BabyAI-GoToLocal-v0", episodes: int = 
         expert_eps_per_s=espeed,
         bot_eps_per_s=bspeed,
     )
+
+
+def bot_table(comparisons: list[BotComparison]) -> pd.DataFrame:
+    """Chapter 1's cross-check as a table: one column per BabyAI level, one row per measure
+    (shares as percentages, steps with two decimals, speeds in episodes per second)."""
+    import pandas as pd
+
+    from .display import PERCENT
+
+    def column(b: BotComparison) -> dict[str, str]:
+        moved = b.bot_moved_object_when_shorter
+        return {
+            "episodes": f"{b.episodes}",
+            "expert success": PERCENT.format(b.expert_success),
+            "bot success": PERCENT.format(b.bot_success),
+            "expert mean steps": f"{b.expert_mean_steps:.2f}",
+            "bot mean steps": f"{b.bot_mean_steps:.2f}",
+            "expert <= bot steps": PERCENT.format(b.expert_shorter_or_equal),
+            "bot moved an object, when shorter": "bot never shorter" if np.isnan(moved) else PERCENT.format(moved),
+            "expert episodes/s": f"{b.expert_eps_per_s:.0f}",
+            "bot episodes/s": f"{b.bot_eps_per_s:.0f}",
+            "speed ratio": f"{b.speed_ratio:.1f}",
+        }
+
+    return pd.DataFrame({b.level: column(b) for b in comparisons})
 
 
 def check_expert(env_config: EnvConfig, episodes_per_task: int, seed: int = 0) -> list[dict[str, float | str]]:

@@ -361,6 +361,22 @@ def retrieval(enc: GroundedEncoder, pairs: Pairs, pool: np.ndarray, ks: tuple[in
     return table.assign(queries=[*df.groupby("task", sort=False).size(), len(df)])
 
 
+def target_visible(pairs: Pairs) -> pd.DataFrame:
+    """Share of episodes, per task, whose each view shows the named object (its colour and type
+    anywhere in the symbolic view, carried included): what each view can tell the encoder."""
+    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
+
+    from .instructions import TASK_NAMES
+
+    ins = all_instructions()
+    target = np.array([(OBJECT_TO_IDX[ins[i].obj_type], COLOR_TO_IDX[ins[i].color]) for i in pairs.instruction])
+    seen = {}
+    for v, name in enumerate(pairs.view_names):
+        cells = pairs.views[pairs.index[:, v]][..., :2]  # (episodes, 7, 7, (type, colour))
+        seen[f"{name} view shows it"] = (cells == target[:, None, None, :]).all(-1).any((1, 2))
+    return pd.DataFrame(seen).assign(task=[TASK_NAMES[TASKS[t]] for t in pairs.task]).groupby("task", sort=False).mean()
+
+
 # ---------------------------------------------------------------------------- referent control
 def referent_views() -> tuple[np.ndarray, list[tuple[str, str]]]:
     """One symbolic view per object (colour x type): the object alone in the middle of an empty,

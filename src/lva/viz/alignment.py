@@ -8,6 +8,8 @@ from typing import Any
 
 import altair as alt
 
+from lva.names import is_agent
+
 
 class _MetricLabels(Mapping[str, str]):
     """The label of every metric chapter 6 charts, read from the metric records
@@ -196,7 +198,7 @@ def seed_chart(table: Any, title: str) -> alt.Chart:
     (a rule), from ``lva.robustness.seed_spread``."""
     import pandas as pd
 
-    seeds = [c for c in table.columns if str(c).startswith("agent-seed")]
+    seeds = [c for c in table.columns if is_agent(str(c))]
     long = table[seeds].reset_index(names="representation").melt(
         "representation", var_name="against", value_name="score").dropna()
     ranges = table[["min", "max"]].astype(float).reset_index(names="representation")

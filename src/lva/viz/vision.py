@@ -17,24 +17,24 @@ PAIR_COLORS = {"action–vision": "#b279a2", "action–language": "#4c78a8", "vi
                "action–control": "#9d9d9d", "vision–control": "#c7c7c7"}
 
 
-def ground_curves(histories: Mapping[str, Any]) -> alt.Chart:
+def ground_curves(histories: Mapping[str, Any]) -> alt.HConcatChart:
     """Contrastive loss (training, held out), held-out text -> image top-1 retrieval and the
     learned temperature against epochs, one line style per run (``lva.grounding.GroundHistory``)."""
+    from .world import curve_panels
+
     rows = []
     for run, h in histories.items():
         for i, epoch in enumerate(h.epoch):
             rows += [{"run": run, "epoch": epoch, "metric": "contrastive loss", "series": "train", "value": h.train_loss[i]},
                      {"run": run, "epoch": epoch, "metric": "contrastive loss", "series": "held out", "value": h.val_loss[i]},
-                     {"run": run, "epoch": epoch, "metric": "held-out top-1 retrieval", "series": "held out", "value": h.val_top1[i]},
+                     {"run": run, "epoch": epoch, "metric": "held-out top-1 retrieval", "series": "held out",
+                      "value": h.val_top1[i]},
                      {"run": run, "epoch": epoch, "metric": "temperature", "series": "learned", "value": h.temperature[i]}]
-    base = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=None),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
-        strokeDash=alt.StrokeDash("run:N", title="run") if len(histories) > 1 else alt.value([1, 0]),
-        tooltip=["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")])
-    return (base.properties(width=165, height=160)
-            .facet(column=alt.Column("metric:N", title=None, sort=["contrastive loss", "held-out top-1 retrieval", "temperature"]))
-            .resolve_scale(y="independent").properties(title="Contrastive training of the vision-grounded encoder"))
+    panels = [("contrastive loss", "loss on", {"train": "#4c78a8", "held out": "#e45756"}),
+              ("held-out top-1 retrieval", "", None), ("temperature", "", None)]
+    return curve_panels(pd.DataFrame(rows), panels, "Contrastive training of the vision-grounded encoder",
+                        "Line charts against epochs, one line style per seed: training and held-out contrastive "
+                        "loss, held-out text-to-image top-1 retrieval, and the learned temperature.")
 
 
 def retrieval_chart(tables: Mapping[str, pd.DataFrame], title: str) -> alt.Chart:
@@ -51,7 +51,9 @@ def retrieval_chart(tables: Mapping[str, pd.DataFrame], title: str) -> alt.Chart
                                           tooltip=["run", "task", "k", alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("chance:Q", format=".1%")])
     ticks = alt.Chart(df).mark_tick(color="black", thickness=2).encode(x=x, y="chance:Q")
     return (bars + ticks).properties(width=60, height=150).facet(
-        column=alt.Column("task:N", title=None, sort=list(dict.fromkeys(df["task"]))), row=alt.Row("k:N", title=None)).properties(title=title)
+        column=alt.Column("task:N", title=None, sort=list(dict.fromkeys(df["task"]))), row=alt.Row("k:N", title=None)
+    ).properties(title=title, description=f"Bar charts of top-k retrieval accuracy per run, one panel per task and k, "
+                                          f"chance as a black tick. {title}.")
 
 
 def retrieved_examples(queries: Sequence[str], ranked: Sequence[Sequence[int]], views: np.ndarray, hits: Sequence[Sequence[bool]],
@@ -99,5 +101,8 @@ def triangle_chart(table: pd.DataFrame, metrics: Sequence[str], chance: Mapping[
         sub["chance"] = table.loc[sub.index, "metric"].map(chance)
         layers.append(alt.Chart().mark_rule(color="black", strokeDash=[4, 3]).encode(x="chance:Q"))
     return alt.layer(*layers, data=sub).properties(width=190, height=15 * len(order)).facet(
-        column=alt.Column("metric:N", title=None, sort=[(labels or {}).get(m, m) for m in metrics])).resolve_scale(
-        x="independent").properties(title="Action, vision and language: each pair over seeds, beside the seed ceilings")
+        facet=alt.Facet("metric:N", title=None, sort=[(labels or {}).get(m, m) for m in metrics]), columns=2
+    ).resolve_scale(
+        x="independent").properties(title="Action, vision and language: each pair over seeds, beside the seed ceilings",
+                                    description="Dot plots, one panel per metric: the score of each pair of "
+                                                "groundings over seeds, beside the seed ceilings and controls.")

@@ -116,7 +116,8 @@ def vocabulary_chart() -> alt.Chart:
             color=alt.Color("role:N", title=None, legend=alt.Legend(orient="top")),
             tooltip=["word", "count", "role"],
         )
-        .properties(width=600, height=220)
+        .properties(width=600, height=220, description="Bar chart of how often each word occurs in the instruction list, "
+                    "coloured by its role (verb phrase, colour, object type, article).")
     )
 
 
@@ -140,6 +141,7 @@ def length_chart(lengths: np.ndarray, tasks: np.ndarray) -> alt.Chart:
             tooltip=["task", "steps", "episodes"],
         )
         .properties(width=180, height=180)
+        .properties(description="Histograms of the expert's episode length in actions, one per task.")
     )
 
 
@@ -164,7 +166,8 @@ def action_chart(actions: np.ndarray, tasks: np.ndarray) -> alt.Chart:
             ),
             tooltip=["task", "action", alt.Tooltip("share:Q", format=".1%"), "n"],
         )
-        .properties(width=540, height=120)
+        .properties(width=540, height=120, description="Stacked bars: the share of each action in the expert's "
+                    "demonstrations, one bar per task.")
     )
 
 
@@ -213,7 +216,44 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
 
 
 
-def training_curves(histories: dict[str, Any]) -> alt.Chart:
+def epoch_axis(epochs: list[int]) -> alt.X:
+    """An x encoding of whole epochs: integer ticks only (at most about ten of them)."""
+    ticks = sorted(set(int(e) for e in epochs))
+    step = max(1, -(-len(ticks) // 10))
+    return alt.X("epoch:Q", scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False),
+                 axis=alt.Axis(values=ticks[::step], format="d"))
+
+
+def curve_panels(df: Any, panels: list[tuple[str, str, dict[str, str] | None]], title: str,
+                 description: str) -> alt.HConcatChart:
+    """Line charts side by side, one per metric, each with its own colour legend, so that the
+    series of one panel (train / validation) never share a legend with another's (the tasks).
+
+    ``df`` has columns ``run, epoch, metric, series, value``; ``panels``: (metric, legend title,
+    colours of its series or None for a single series). Runs differ by dash and point shape."""
+    many_runs = df["run"].nunique() > 1
+    charts = []
+    for metric, legend_title, colors in panels:
+        part = df[df["metric"] == metric]
+        if colors:
+            color = alt.Color("series:N", title=legend_title, legend=alt.Legend(orient="bottom", direction="vertical"),
+                              scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+        else:
+            color = alt.value("#4c78a8")
+        enc: dict[str, Any] = {
+            "x": epoch_axis(list(df["epoch"])), "y": alt.Y("value:Q", title=None), "color": color,
+            "tooltip": ["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")],
+        }
+        if many_runs:
+            enc["strokeDash"] = alt.StrokeDash("run:N", legend=None)
+            enc["shape"] = alt.Shape("run:N", title="run", legend=alt.Legend(orient="bottom"))
+        chart = alt.Chart(part, title=metric).mark_line(point=True).encode(**enc)
+        charts.append(chart.properties(width=165, height=160))
+    return (alt.hconcat(*charts).resolve_scale(color="independent", y="independent")
+            .properties(title=title, description=description))
+
+
+def training_curves(histories: dict[str, Any]) -> alt.HConcatChart:
     """Training and validation loss, validation accuracy and success per task against epochs, per run."""
     import pandas as pd
 
@@ -224,22 +264,20 @@ def training_curves(histories: dict[str, Any]) -> alt.Chart:
         for k, epoch in enumerate(h.epoch):
             rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "train", "value": h.train_loss[k]})
             rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "validation", "value": h.val_loss[k]})
-            rows.append({"run": run, "epoch": epoch, "metric": "validation accuracy", "series": "validation", "value": h.val_accuracy[k]})
+            rows.append({"run": run, "epoch": epoch, "metric": "validation accuracy", "series": "validation",
+                         "value": h.val_accuracy[k]})
             for task, value in h.success[k].items():
-                rows.append({"run": run, "epoch": epoch, "metric": "success on fresh episodes", "series": TASK_NAMES[task], "value": value})
-    df = pd.DataFrame(rows)
-    base = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("value:Q", title=None),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
-        strokeDash=alt.StrokeDash("run:N", title="run") if len(histories) > 1 else alt.value([1, 0]),
-        tooltip=["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")],
-    )
-    return (
-        base.properties(width=165, height=160)
-        .facet(column=alt.Column("metric:N", title=None, sort=["loss", "validation accuracy", "success on fresh episodes"]))
-        .resolve_scale(y="independent")
-        .properties(title="Behavioural cloning")
+                rows.append({"run": run, "epoch": epoch, "metric": "success on fresh episodes",
+                             "series": TASK_NAMES[task], "value": value})
+    panels = [
+        ("loss", "loss on", {"train": "#4c78a8", "validation": "#e45756"}),
+        ("validation accuracy", "", None),
+        ("success on fresh episodes", "task", {TASK_NAMES[t]: c for t, c in TASK_COLORS.items()}),
+    ]
+    return curve_panels(
+        pd.DataFrame(rows), panels, "Behavioural cloning",
+        "Line charts against epochs: training and validation loss, validation accuracy of the "
+        "expert's next action, and success per task on fresh episodes.",
     )
 
 

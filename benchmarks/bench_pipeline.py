@@ -270,7 +270,7 @@ def stage_vision_encoders(cfg: Any) -> dict[str, Any]:
 
 def stage_conversion(cfg: Any) -> dict[str, Any]:
     from lva import models as M
-    from lva.embeddings import model_names
+    from lva.catalogue import model_names
 
     specs = [M.get_spec(n) for n in model_names(cfg) if M.get_spec(n).loader == "gguf"]
     stamps = [M.converted_dir(spec) / "lva-converted.json" for spec in specs]
@@ -467,7 +467,7 @@ def artifacts(stage: str, cfg: Any) -> list[Path]:
     if stage == "conversion":
         from lva import models as M
         from lva.config import default_cache_dir
-        from lva.embeddings import model_names
+        from lva.catalogue import model_names
 
         specs = [M.get_spec(n) for n in model_names(cfg) if M.get_spec(n).loader == "gguf"]
         return [Path(cfg.cache_dir) / M.converted_dir(s).relative_to(default_cache_dir()) for s in specs]

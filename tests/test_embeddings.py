@@ -6,10 +6,13 @@ import pytest
 
 import lva.pipeline
 from lva import embeddings as E
+from lva import geometry as G
 from lva import models as M
-from lva.models import availability, weights
 from lva.agent import build_agent
+from lva.catalogue import family_of
 from lva.config import get_config
+from lva.models import availability, weights
+from lva.representations import representations
 from lva.instructions import ALL_TYPES, COLORS, TASKS, all_instructions
 
 TEXTS = [i.text for i in all_instructions()]
@@ -62,15 +65,15 @@ def test_semantic_features_are_exactly_three_one_hots():
 
 def test_family_of_every_name_and_unknown_names():
     for name, spec in M.REGISTRY.items():
-        assert E.family_of(name) == spec.family
-    assert E.family_of("agent-seed0") == E.family_of("agent-seed12") == "agent"
-    assert E.family_of("untrained-agent") == "control"
-    assert E.family_of("semantic-features") == "control"
-    assert E.family_of("vision-seed0") == E.family_of("vision-seed7") == "vision-grounded"
-    assert E.family_of("untrained-vision") == "control"
+        assert family_of(name) == spec.family
+    assert family_of("agent-seed0") == family_of("agent-seed12") == "agent"
+    assert family_of("untrained-agent") == "control"
+    assert family_of("semantic-features") == "control"
+    assert family_of("vision-seed0") == family_of("vision-seed7") == "vision-grounded"
+    assert family_of("untrained-vision") == "control"
     for bad in ("gpt-9", "agent-seed", "agent-seedx", "Agent-seed0"):
         with pytest.raises(ValueError, match="unknown representation") as err:
-            E.family_of(bad)
+            family_of(bad)
         assert "agent-seed<N>" in str(err.value) and "untrained-agent" in str(err.value) and "minilm" in str(err.value)
 
 
@@ -78,7 +81,7 @@ def test_family_of_every_name_and_unknown_names():
 
 
 def test_representations_keys_order_shapes_and_determinism(tiny_cfg):
-    reps = E.representations(tiny_cfg, fresh_agents(tiny_cfg), models=[], show_progress=False)
+    reps = representations(tiny_cfg, fresh_agents(tiny_cfg), models=[], show_progress=False)
     assert list(reps) == [
         "agent-seed3",
         "agent-seed5",
@@ -93,7 +96,7 @@ def test_representations_keys_order_shapes_and_determinism(tiny_cfg):
     # the untrained agent is the first seed's architecture at a fresh random init, not a trained one
     assert np.array_equal(reps["untrained-agent"], build_agent(tiny_cfg, 3).embed(TEXTS))
     assert not np.array_equal(reps["untrained-agent"], reps["agent-seed3"])
-    again = E.representations(tiny_cfg, fresh_agents(tiny_cfg), models=["random"], show_progress=False)
+    again = representations(tiny_cfg, fresh_agents(tiny_cfg), models=["random"], show_progress=False)
     assert list(again) == list(reps)  # a control asked for explicitly is not listed twice
     for name in reps:
         assert np.array_equal(reps[name], again[name]), name
@@ -104,7 +107,7 @@ def test_representations_list_the_vision_family_after_the_agents(tiny_cfg):
 
     cfg = tiny_cfg
     vision = {s: build_encoder(cfg, 100 + s) for s in cfg.agent_seeds}
-    reps = E.representations(cfg, fresh_agents(cfg), models=[], show_progress=False, vision=vision)
+    reps = representations(cfg, fresh_agents(cfg), models=[], show_progress=False, vision=vision)
     assert list(reps)[:6] == ["agent-seed3", "agent-seed5", "untrained-agent", "vision-seed3", "vision-seed5", "untrained-vision"]
     assert reps["vision-seed3"].shape == (396, 12) and np.array_equal(reps["vision-seed5"], vision[5].embed(TEXTS))
     assert np.array_equal(reps["untrained-vision"], build_encoder(cfg, 3).embed(TEXTS))
@@ -146,33 +149,33 @@ def test_cache_info_round_trip_is_bit_identical_and_records_timing():
 
 def test_anisotropy_identities():
     rng = np.random.default_rng(0)
-    assert E.anisotropy(np.tile(rng.standard_normal(7), (6, 1))) == pytest.approx(1.0)
+    assert G.anisotropy(np.tile(rng.standard_normal(7), (6, 1))) == pytest.approx(1.0)
     # centred rows of equal norm (+-e_i): the mean pairwise cosine is exactly -1/(n-1)
     eye = np.eye(4)
     sym = np.concatenate([eye, -eye])
-    assert E.anisotropy(sym) == pytest.approx(-1 / 7)
-    assert E.anisotropy(sym, center=True) == pytest.approx(-1 / 7)
+    assert G.anisotropy(sym) == pytest.approx(-1 / 7)
+    assert G.anisotropy(sym, center=True) == pytest.approx(-1 / 7)
     # a shared offset makes cosines high; centring removes it
     x = rng.standard_normal((200, 64)) + 10
-    assert E.anisotropy(x) > 0.95 and abs(E.anisotropy(x, center=True) + 1 / 199) < 0.02
+    assert G.anisotropy(x) > 0.95 and abs(G.anisotropy(x, center=True) + 1 / 199) < 0.02
     # the closed form equals the explicit mean over pairs
     y = rng.standard_normal((9, 5))
     u = y / np.linalg.norm(y, axis=1, keepdims=True)
     cos = u @ u.T
-    assert E.anisotropy(y) == pytest.approx(cos[~np.eye(9, dtype=bool)].mean())
+    assert G.anisotropy(y) == pytest.approx(cos[~np.eye(9, dtype=bool)].mean())
     with pytest.raises(ValueError):
-        E.anisotropy(y[:1])
+        G.anisotropy(y[:1])
 
 
 def test_pca_scores_ratios_and_fixed_signs():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((50, 6)) * np.array([5.0, 2.0, 1, 1, 1, 1])
-    scores, ratio = E.pca(x)
+    scores, ratio = G.pca(x)
     assert scores.shape == (50, 2) and np.all(np.diff(ratio) <= 0) and 0 < ratio.sum() <= 1
     assert np.allclose(scores.mean(axis=0), 0)
-    flipped, _ = E.pca(-x)  # a mirrored cloud gives the same map up to the fixed sign rule
+    flipped, _ = G.pca(-x)  # a mirrored cloud gives the same map up to the fixed sign rule
     assert np.allclose(np.abs(flipped), np.abs(scores))
-    assert np.allclose(E.pca(x)[0], scores)  # deterministic
+    assert np.allclose(G.pca(x)[0], scores)  # deterministic
 
 
 # ---------------------------------------------------------------------------------------------- optional MPNet
@@ -226,7 +229,7 @@ def test_mpnet_real_weights(monkeypatch):
     texts = ["go to the red ball", "walk to the red ball", "pick up the blue key", "run away from the grey door"]
     X = M.encode(M.load("mpnet", device="cpu"), texts)
     assert X.shape == (13, 4, 768) and np.isfinite(X).all()
-    u = E.unit_rows(X[-1])
+    u = G.unit_rows(X[-1])
     assert np.argmax(np.where(np.eye(4, dtype=bool), -np.inf, u @ u.T)[0]) == 1  # the synonym is nearest
 
 
@@ -234,3 +237,10 @@ def test_poolings_on_disk_says_whether_every_pooling_has_its_cache_file():
     assert not E.poolings_on_disk("random")
     E.embed("random")
     assert E.poolings_on_disk("random") and not E.poolings_on_disk("gemma-3-270m")
+
+
+def test_what_chapters_five_and_six_read_from_embeddings_is_the_defining_modules_own():
+    from lva import catalogue, geometry
+
+    assert E.family_of is catalogue.family_of
+    assert (E.unit_rows, E.anisotropy, E.pca) == (geometry.unit_rows, geometry.anisotropy, geometry.pca)

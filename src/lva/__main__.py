@@ -77,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
 def _models(cfg: Config, text: str) -> str | list[str]:
     """``--models`` as :func:`lva.pipeline.embeddings` takes it, checked first (an unknown name
     fails in a fraction of a second, before torch is imported)."""
-    from .embeddings import model_names
+    from .catalogue import model_names
 
     models = text if text in ("offline", "paper") else [t.strip() for t in text.split(",") if t.strip()]
     model_names(cfg, models)
@@ -86,7 +86,7 @@ def _models(cfg: Config, text: str) -> str | list[str]:
 
 def _embed(args: argparse.Namespace) -> int:
     from .config import get_config
-    from .embeddings import family_of
+    from .catalogue import family_of
 
     cfg = get_config(args.profile)
     models = _models(cfg, args.models)

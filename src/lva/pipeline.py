@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, workers
+from . import cache, catalogue, names as N, representations, workers
 from .agent import Agent, load_checkpoint, save_checkpoint
 from .config import Config, get_config
 from .demos import Demos, generate
@@ -355,26 +355,26 @@ def referent_control(cfg: Config) -> np.ndarray:
 
 
 def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
-    """Stage 5: every representation of every instruction (:func:`lva.embeddings.representations`:
+    """Stage 5: every representation of every instruction (:func:`lva.representations.representations`:
     each agent's and vision-grounded encoder's E_L, their untrained twins, the language models of
     ``models``, the controls). Each language model's every pooling is computed while it is loaded
     (:func:`language_model_poolings` reads them), the next GGUF decoder converting meanwhile in a
     background process (:func:`lva.models.converting_ahead`)."""
-    from .embeddings import all_poolings, family_of, model_names, poolings_on_disk, representations
+    from .embeddings import all_poolings, poolings_on_disk
     from .models import converting_ahead
 
-    names = model_names(cfg, models)  # fail fast, before any training, if a model is missing
+    names = catalogue.model_names(cfg, models)  # fail fast, before any training, if a model is missing
     trained, encoders = agents(cfg, show_progress), vision_encoders(cfg, show_progress)
     with converting_ahead(names):
         for name in names:  # a warm run reads them once, in language_model_poolings, not here too
-            if family_of(name) in ("decoder", "encoder", "vision-language") and not poolings_on_disk(name):
+            if catalogue.family_of(name) in N.LANGUAGE_FAMILIES and not poolings_on_disk(name):
                 all_poolings(name)
-        return representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
+        return representations.representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
 
 
 def anchor(cfg: Config) -> str:
     """The name of the action space chapter 6 compares everything with: the first agent's E_L."""
-    return f"agent-seed{cfg.agent_seeds[0]}"
+    return N.agent_name(cfg.agent_seeds[0])
 
 
 def _hashed_table(cfg: Config, folder: str, prefix: str, key: Mapping[str, Any],
@@ -454,9 +454,9 @@ def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, st
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """Every pooling (all layers) of each decoder, encoder and vision-language text tower among
     ``reps``, from chapter 5's cache (:func:`lva.embeddings.all_poolings`)."""
-    from .embeddings import all_poolings, family_of
+    from .embeddings import all_poolings
 
-    return {n: all_poolings(n) for n in reps if family_of(n) in ("decoder", "encoder", "vision-language")}
+    return {n: all_poolings(n) for n in reps if catalogue.family_of(n) in N.LANGUAGE_FAMILIES}
 
 
 def _curve_inputs(cfg: Config, reps: dict[str, np.ndarray],

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from lva import alignment as al
+from lva import names as N
 from lva.robustness import decoder_vs_encoder
 
 #: The paper's headline range for action vs decoder LLMs and BLIP (precision@15).
 PAPER_RANGE: tuple[float, float] = (0.70, 0.73)
-#: Families that count as language models in the tables.
-LM_FAMILIES: tuple[str, ...] = ("decoder", "encoder", "vision-language")
+#: Families that count as language models in the tables (chapter 6 reads it here).
+LM_FAMILIES: tuple[str, ...] = N.LANGUAGE_FAMILIES
 
 
 def _names(family: Mapping[str, str], *kinds: str) -> list[str]:
@@ -36,13 +37,13 @@ def block_means(matrix: pd.DataFrame, family: Mapping[str, str], anchor: str, n:
     """Mean pair scores of the matrix's blocks: language models among themselves, agents of
     different seeds (the action ceiling), action vs the language models, vs the untrained agent
     and vs bag-of-words, and chance."""
-    lms, agents = _names(family, *LM_FAMILIES), _names(family, "agent")
+    lms, agents = _names(family, *LM_FAMILIES), _names(family, N.AGENT)
     out = {
         "language model vs language model": _mean_pairs(matrix, lms, lms),
         "agent vs agent (different seeds)": _mean_pairs(matrix, agents, agents),
         "action vs language models": _mean_pairs(matrix, [anchor], lms),
     }
-    for label, name in (("action vs untrained agent", "untrained-agent"), ("action vs bag-of-words", "bag-of-words")):
+    for label, name in (("action vs untrained agent", N.UNTRAINED_AGENT), ("action vs bag-of-words", N.BAG_OF_WORDS)):
         if name in matrix.columns:
             out[label] = float(matrix.loc[anchor, name])
     out["chance k/(N-1)"] = al.chance("mutual_knn", n, k)
@@ -53,8 +54,8 @@ def paper_table(headline: pd.DataFrame, matrix: pd.DataFrame, family: Mapping[st
                 n: int, k: int) -> pd.DataFrame:
     """Our numbers (registered poolings, mutual k-NN and retrieval) beside the paper's."""
     score = headline.set_index(["model", "metric"])["score"]
-    decoders, encoders = _names(family, "decoder"), _names(family, "encoder")
-    agents = [a for a in _names(family, "agent") if a != anchor]
+    decoders, encoders = _names(family, N.DECODER), _names(family, N.ENCODER)
+    agents = [a for a in _names(family, N.AGENT) if a != anchor]
     blocks = block_means(matrix, family, anchor, n, k)
 
     def mean(names: Sequence[str], metric: str) -> float:
@@ -63,8 +64,8 @@ def paper_table(headline: pd.DataFrame, matrix: pd.DataFrame, family: Mapping[st
     rows = {
         "action vs decoder LLMs": ("0.70-0.73", decoders),
         "action vs encoders (BERT / our MiniLM)": ("weaker", encoders),
-        "action vs bag-of-words": ("not reported", ["bag-of-words"]),
-        "action vs untrained agent": ("not reported", ["untrained-agent"]),
+        "action vs bag-of-words": ("not reported", [N.BAG_OF_WORDS]),
+        "action vs untrained agent": ("not reported", [N.UNTRAINED_AGENT]),
         "agent vs agent (seeds)": ("not reported", agents),
     }
     table = {label: {"paper (precision@15)": paper, f"ours: mutual k-NN@{k}": mean(names, "mutual_knn"),
@@ -121,7 +122,7 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
     fam = curve["model"].map(family)
     out = []
     for metric, label in (("mutual_knn", "mutual k-NN"), ("procrustes_retrieval", "retrieval after a Procrustes map")):
-        dec = curve[(fam == "decoder") & (curve["metric"] == metric)]
+        dec = curve[(fam == N.DECODER) & (curve["metric"] == metric)]
         out.append(Verdict(
             f"Action aligns with decoder LLMs at precision@{k} >= {low:.2f}, read as {label}",
             int((dec["score"] >= low).sum()), len(dec),
@@ -136,23 +137,23 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
                        "normalisation and metric"))
 
     lm_rows = curve[fam.isin(LM_FAMILIES)]
-    bow = {m: score(anchor, "bag-of-words", m) for m in lm_rows["metric"].unique()} if "bag-of-words" in spaces else {}
+    bow = {m: score(anchor, N.BAG_OF_WORDS, m) for m in lm_rows["metric"].unique()} if N.BAG_OF_WORDS in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
     out.append(Verdict("Check: language models align with action beyond word overlap (above bag-of-words)", above,
                        len(lm_rows) if bow else 0, "language-model specifications above the bag-of-words control "
                        "under the same metric"))
 
-    if "untrained-agent" in spaces:
+    if N.UNTRAINED_AGENT in spaces:
         lms = [n for n in spaces if family.get(n) in LM_FAMILIES]
         metrics = list(dict.fromkeys(curve["metric"]))
         pairs = [(n, m) for n in lms for m in metrics]
-        trained = sum(score(anchor, n, m) > score("untrained-agent", n, m) for n, m in pairs)
+        trained = sum(score(anchor, n, m) > score(N.UNTRAINED_AGENT, n, m) for n, m in pairs)
         out.append(Verdict("Check: training makes the agent's space more like the language models'", int(trained), len(pairs),
                            "(language model, metric) pairs where the trained agent is closer to the model than the "
                            "untrained one (registered poolings)"))
 
-    seed_cols = [c for c in seeds.columns if str(c).startswith("agent-seed")]
-    decoders, encoders = _names(family, "decoder"), _names(family, "encoder")
+    seed_cols = [c for c in seeds.columns if N.is_agent(str(c))]
+    decoders, encoders = _names(family, N.DECODER), _names(family, N.ENCODER)
     decoders, encoders = [d for d in decoders if d in seeds.index], [e for e in encoders if e in seeds.index]
     if decoders and encoders and seed_cols:
         per_seed = [(s, seeds.loc[decoders, s].astype(float).mean() > seeds.loc[encoders, s].astype(float).max())

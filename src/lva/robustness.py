@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lva import alignment as al
+from lva import names as N
 from lva.instructions import Instruction, all_instructions
 
 #: Metrics of the specification curve, those whose record says ``in_spec_curve`` (a live view of
@@ -233,8 +234,8 @@ def decoder_vs_encoder(curve: pd.DataFrame, family: Mapping[str, str]) -> pd.Dat
     its score above every encoder's score under the same layer choice, normalisation and metric
     (encoders at each of their poolings)? One row per decoder and metric: the share of wins."""
     df = curve.assign(family=curve["model"].map(family))
-    enc = df[df["family"] == "encoder"].groupby(["layer", "normalisation", "metric"])["score"].max()
-    dec = df[df["family"] == "decoder"]
+    enc = df[df["family"] == N.ENCODER].groupby(["layer", "normalisation", "metric"])["score"].max()
+    dec = df[df["family"] == N.DECODER]
     if enc.empty or dec.empty:
         return pd.DataFrame(columns=["model", "metric", "specifications", "share above the encoder"])
     beats = dec["score"].to_numpy() > enc.loc[list(zip(dec["layer"], dec["normalisation"], dec["metric"]))].to_numpy()

@@ -21,37 +21,39 @@ import numpy as np
 import pandas as pd
 
 from lva import alignment as al
+from lva import names as N
+from lva.names import ACTION, CONTROL, LANGUAGE, VISION, ceiling_name, pair_name
 
-#: Families that count as language models (as in :data:`lva.report.LM_FAMILIES`).
-LANGUAGE_FAMILIES: tuple[str, ...] = ("decoder", "encoder", "vision-language")
-#: The referent-only control's name in the triangle.
-REFERENT = "referent-image"
+#: The referent-only control's name in the triangle (:data:`lva.names.REFERENT`).
+REFERENT = N.REFERENT
 #: Controls scored against both grounded vertices, when present.
-CONTROLS: tuple[str, ...] = ("untrained-agent", "untrained-vision", REFERENT, "bag-of-words")
+CONTROLS: tuple[str, ...] = (N.UNTRAINED_AGENT, N.UNTRAINED_VISION, REFERENT, N.BAG_OF_WORDS)
 #: The three pairs of vertices, in display order.
-PAIRS: tuple[str, ...] = ("action–vision", "action–language", "vision–language")
-CEILINGS: tuple[str, ...] = ("action–action (ceiling)", "vision–vision (ceiling)")
+PAIRS: tuple[str, ...] = (pair_name(ACTION, VISION), pair_name(ACTION, LANGUAGE), pair_name(VISION, LANGUAGE))
+#: The two seed ceilings (agent vs agent, vision vs vision).
+CEILINGS: tuple[str, ...] = (ceiling_name(ACTION), ceiling_name(VISION))
+_AV, _AL = PAIRS[0], PAIRS[1]  # action-vision, action-language
 
 
 def roles(names: Sequence[str], family: Mapping[str, str]) -> dict[str, list[str]]:
     """The names of each role: ``action`` (agents), ``vision`` (vision-grounded encoders),
     ``language`` (language models) and ``control`` (those of :data:`CONTROLS` present)."""
-    return {"action": [n for n in names if family.get(n) == "agent"],
-            "vision": [n for n in names if family.get(n) == "vision-grounded"],
-            "language": [n for n in names if family.get(n) in LANGUAGE_FAMILIES],
-            "control": [n for n in CONTROLS if n in names]}
+    return {ACTION: [n for n in names if family.get(n) == N.AGENT],
+            VISION: [n for n in names if family.get(n) == N.VISION_GROUNDED],
+            LANGUAGE: [n for n in names if family.get(n) in N.LANGUAGE_FAMILIES],
+            CONTROL: [n for n in CONTROLS if n in names]}
 
 
 def pair_list(names: Sequence[str], family: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
     """Every scored pair as (pair kind, partner, a, b): a is the grounded side (action before
     vision); ``partner`` names the language model or control (empty for the grounded pairs)."""
     r = roles(names, family)
-    out = [("action–vision", "", a, v) for a, v in product(r["action"], r["vision"])]
-    out += [(CEILINGS[0], "", a, b) for a, b in combinations(r["action"], 2)]
-    out += [(CEILINGS[1], "", a, b) for a, b in combinations(r["vision"], 2)]
-    for side in ("action", "vision"):
-        out += [(f"{side}–language", m, a, m) for m in r["language"] for a in r[side]]
-        out += [(f"{side}–control", c, a, c) for c in r["control"] for a in r[side] if a != c]
+    out = [(_AV, "", a, v) for a, v in product(r[ACTION], r[VISION])]
+    out += [(CEILINGS[0], "", a, b) for a, b in combinations(r[ACTION], 2)]
+    out += [(CEILINGS[1], "", a, b) for a, b in combinations(r[VISION], 2)]
+    for side in (ACTION, VISION):
+        out += [(pair_name(side, LANGUAGE), m, a, m) for m in r[LANGUAGE] for a in r[side]]
+        out += [(pair_name(side, CONTROL), c, a, c) for c in r[CONTROL] for a in r[side] if a != c]
     return out
 
 
@@ -108,15 +110,17 @@ def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align:
     with the same sizes and the same vectors (the pipeline passes its cached headline table):
     a model found there is copied, not recomputed (each row depends only on its two spaces)."""
     r = roles(list(spaces), family)
-    if not r["action"] or not r["vision"]:
+    if not r[ACTION] or not r[VISION]:
         raise ValueError("the triangle needs at least one agent and one vision-grounded encoder")
-    kind = {n: "action–vision" for n in r["vision"]}
+    kind = {n: _AV for n in r[VISION]}
     parts = []
-    for side, anchor, own in (("action", r["action"][0], r["action"]), ("vision", r["vision"][0], r["vision"])):
-        ceiling = CEILINGS[0] if side == "action" else CEILINGS[1]
-        names = ([*r["vision"]] if side == "action" else []) + own[1:] + r["language"] + [c for c in r["control"] if c != anchor]
-        labels = {**(kind if side == "action" else {}), **{n: ceiling for n in own[1:]},
-                  **{n: f"{side}–language" for n in r["language"]}, **{n: f"{side}–control" for n in r["control"]}}
+    for side, anchor, own in ((ACTION, r[ACTION][0], r[ACTION]), (VISION, r[VISION][0], r[VISION])):
+        ceiling = ceiling_name(side)
+        names = (([*r[VISION]] if side == ACTION else []) + own[1:] + r[LANGUAGE]
+                 + [c for c in r[CONTROL] if c != anchor])
+        labels = {**(kind if side == ACTION else {}), **{n: ceiling for n in own[1:]},
+                  **{n: pair_name(side, LANGUAGE) for n in r[LANGUAGE]},
+                  **{n: pair_name(side, CONTROL) for n in r[CONTROL]}}
         rows = _anchor_rows(spaces, anchor, names, align, (known or {}).get(anchor))
         parts.append(rows.assign(anchor=anchor, pair=rows["model"].map(labels)))
     return pd.concat(parts, ignore_index=True)[["pair", "anchor", "model", "metric", "score", "low", "high", "chance", "p", "calibrated"]]
@@ -158,7 +162,7 @@ class TriangleVerdict:
         ``holds in part`` (above chance only) or ``does not hold``."""
         if not self.action_vision_p < self.alpha:
             return "does not hold"
-        return "holds" if self.means["action–vision"] >= self.means["action–language"] else "holds in part"
+        return "holds" if self.means[_AV] >= self.means[_AL] else "holds in part"
 
     def sentence(self) -> str:
         m = self.means
@@ -168,7 +172,7 @@ class TriangleVerdict:
                 f"{others[0]} ({m[others[0]]:.3f}) and {others[1]} ({m[others[1]]:.3f}); the same pair is on top under "
                 f"{self.metrics_on_top} of {self.n_metrics} metrics. The seed ceilings are {m[CEILINGS[0]]:.3f} "
                 f"(agent vs agent) and {m[CEILINGS[1]]:.3f} (vision vs vision), chance {self.chance:.3f}. ")
-        av, al_ = m["action–vision"], m["action–language"]
+        av, al_ = m[_AV], m[_AL]
         detail = {"holds": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) and at least as high as "
                            f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
                   "holds in part": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) but below "
@@ -180,10 +184,10 @@ class TriangleVerdict:
                  f"ceiling, and is {'above' if av > score else 'not above'} the language model closest to action "
                  f"({best}, {score:.3f}).")
         if self.referent:
-            ref = self.referent.get("action", float("nan"))
+            ref = self.referent.get(ACTION, float("nan"))
             text += (f" What the named object looks like alone (the referent-only control, task-blind) aligns at "
                      f"{ref:.3f} with action ({ref / av:.0%} of the action-vision score) and "
-                     f"{self.referent.get('vision', float('nan')):.3f} with vision.")
+                     f"{self.referent.get(VISION, float('nan')):.3f} with vision.")
         return text
 
 
@@ -192,12 +196,12 @@ def verdict(table: pd.DataFrame, rows: pd.DataFrame, n: int, k: int = 15, alpha:
     """The verdict from :func:`spread` (``table``) and :func:`headline` (``rows``) for ``n`` items."""
     tops = top_pairs(table)
     means = vertex_means(table, metric).to_dict()
-    av = rows[(rows["pair"] == "action–vision") & (rows["metric"] == metric)]
+    av = rows[(rows["pair"] == _AV) & (rows["metric"] == metric)]
     if av.empty:
-        raise ValueError("the headline has no action–vision rows")
+        raise ValueError(f"the headline has no {_AV} rows")
     sub = table[(table["metric"] == metric) & (table["partner"] == REFERENT)]
-    referent = {kind.split("–")[0]: float(mean) for kind, mean in zip(sub["pair"], sub["mean"])}
-    lang = table[(table["metric"] == metric) & (table["pair"] == "action–language")].set_index("partner")["mean"]
+    referent = {N.pair_sides(kind)[0]: float(mean) for kind, mean in zip(sub["pair"], sub["mean"])}
+    lang = table[(table["metric"] == metric) & (table["pair"] == _AL)].set_index("partner")["mean"]
     best = (str(lang.idxmax()), float(lang.max())) if len(lang) else ("none", float("nan"))
     return TriangleVerdict(metric, means, int((tops["on top"] == tops.loc[metric, "on top"]).sum()), len(tops),
                            float(av["p"].max()), al.chance(metric, n, k), alpha, referent, best)

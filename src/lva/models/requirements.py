@@ -253,14 +253,12 @@ def requirements_table(profile: str = "paper") -> list[dict[str, Any]]:
         spec = get_spec(name)
         rows.append({
             "model": name,
-            "source": spec.hub_id or spec.source.removeprefix("pypi:"),
             "parameters (B)": round((spec.parameters or 0) / 1e9, 2),
             "GPU memory (GB)": round(memory_needed(spec, spec.dtype) / _GB, 1),
             "GPU dtype": spec.dtype,
             "CPU memory, float32 (GB)": round(memory_needed(spec, "float32") / _GB, 1),
             "estimated GPU time (s)": round(estimated_seconds(spec, tokens_per_pass(spec, texts)), 1),
-            "licence": spec.licence,
-        })
+        })  # its source and licence are on the models page
     return rows
 
 
@@ -270,7 +268,7 @@ def requirements_markdown(profile: str = "paper") -> str:
     rows = requirements_table(profile)
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(f"`{v}`" if c in ("model", "source") else str(v) for c, v in r.items()) + " |"
+    lines += ["| " + " | ".join(f"`{v}`" if c == "model" else str(v) for c, v in r.items()) + " |"
               for r in rows]
     return "\n".join(lines) + (
         f"\n\nMemory: the weights at the published parameter count times {OVERHEAD} (activations, the CUDA "

@@ -293,7 +293,8 @@ from collections import Counter  # noqa: E402
 answer = None  # a dict {meaning: number of instructions}
 # --- your code below ---
 answer = Counter(i.meaning for i in all_instructions())
-print(set(answer.values()), "instructions per meaning; one per verb phrase of the task")
+print(set(answer.values()),
+      "instructions per meaning; one per verb phrase of the task")
 
 # %% [markdown]
 # ```{solution-end}
@@ -324,7 +325,8 @@ answer = None  # a dict {task: mean episode length}
 # --- your code below ---
 answer = {}
 for row in check_expert(harder.env, 100, seed=1):
-    print(f"{row['task']:>7}: success {row['success']:.0%}, mean steps {row['mean_steps']:.2f}")
+    print(f"{row['task']:>7}: success {row['success']:.0%}, "
+          f"mean steps {row['mean_steps']:.2f}")
     answer[row["task"]] = row["mean_steps"]
 
 # %% [markdown]

@@ -198,13 +198,15 @@ glue("vision_name", cfg.agent.vision, display=False)
 # ```
 
 # %% tags=["solution"]
-same = build_agent(get_config(profile, agent__token_init="identical"), seed=0)
+identical = get_config(profile, agent__token_init="identical")
+same = build_agent(identical, seed=0)
 answer = None  # the two vectors, an array of shape (2, d)
 # --- your code below ---
 answer = same.embed(["go to the red ball", "go to the blue ball"])
 a, b = answer
 print("max |difference| =", float(np.abs(a - b).max()))
-print("Every word starts from the same vector, so two sentences of the same length differ only once learning has told words apart.")
+print("Every word starts from the same vector, so two sentences of the "
+      "same length differ only once learning has told words apart.")
 
 # %% [markdown]
 # ```{solution-end}
@@ -231,7 +233,8 @@ check("2.1", answer, cfg=cfg);
 # %% tags=["solution"]
 answer = None  # a dict {part: parameters} of the half-channel agent
 # --- your code below ---
-small = build_agent(get_config(profile, agent__channels=cfg.agent.channels // 2), seed=0)
+half = get_config(profile, agent__channels=cfg.agent.channels // 2)
+small = build_agent(half, seed=0)
 answer = small.parameter_counts()
 pd.DataFrame({"default": counts, "half channels": answer})
 

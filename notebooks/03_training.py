@@ -296,13 +296,17 @@ check("3.1", answer, results=results);
 # ```
 
 # %% tags=["solution"]
-pickups = [p for p in eval_episodes(40, cfg.seed + 7) if p[1].task == "pickup"]
-normal = np.mean([r["success"] for r in rollout(agent, cfg.env, pickups)])
+episodes = eval_episodes(40, cfg.seed + 7)
+pickups = [p for p in episodes if p[1].task == "pickup"]
+real = rollout(agent, cfg.env, pickups)
+normal = np.mean([r["success"] for r in real])
 answer = None  # the success rate with the unknown verb, between 0 and 1
 # --- your code below ---
-unknown_texts = [f"snatch the {ins.color} {ins.obj_type}" for _, ins in pickups]
-unknown = np.mean([r["success"] for r in rollout(agent, cfg.env, pickups, texts=unknown_texts)])
-print(f"PICK-UP success: {normal:.0%} with the real verbs, {unknown:.0%} with an unknown verb")
+texts = [f"snatch the {ins.color} {ins.obj_type}" for _, ins in pickups]
+snatched = rollout(agent, cfg.env, pickups, texts=texts)
+unknown = np.mean([r["success"] for r in snatched])
+print(f"PICK-UP success: {normal:.0%} with the real verbs, "
+      f"{unknown:.0%} with an unknown verb")
 answer = unknown
 
 # %% [markdown]

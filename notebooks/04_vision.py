@@ -339,14 +339,18 @@ viz.retrieved_examples(
 texts = [i.text for i in INSTRUCTIONS]
 same = meaning[:, None] == meaning[None, :]
 off = ~np.eye(len(texts), dtype=bool)
-answer = None  # a DataFrame: rows trained, untrained; columns synonyms, different meanings
+# answer: a DataFrame, rows "trained" and "untrained",
+# columns "synonyms" and "different meanings"
+answer = None
 # --- your code below ---
+untrained = G.build_encoder(cfg, cfg.agent_seeds[0])
 rows = {}
-for name, model in {"trained": enc, "untrained": G.build_encoder(cfg, cfg.agent_seeds[0])}.items():
+for name, model in {"trained": enc, "untrained": untrained}.items():
     x = model.embed(texts)
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     cos = x @ x.T
-    rows[name] = {"synonyms": cos[same & off].mean(), "different meanings": cos[~same].mean()}
+    rows[name] = {"synonyms": cos[same & off].mean(),
+                  "different meanings": cos[~same].mean()}
 answer = pd.DataFrame(rows).T
 answer.style.format("{:.3f}")
 
@@ -375,14 +379,23 @@ check("4.1", answer, enc=enc, cfg=cfg);
 # ```
 
 # %% tags=["solution"]
-final_only = G.Pairs(pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features, pairs.views, ("final",))
-answer = None  # a DataFrame: one row per task, columns "final view only" and "first and final"
+final = [pairs.view_names.index("final")]
+final_only = G.Pairs(pairs.instruction, pairs.index[:, final],
+                     pairs.features, pairs.views, ("final",))
+# answer: a DataFrame, one row per task,
+# columns "final view only" and "first and final"
+answer = None
 # --- your code below ---
 short = get_config(profile, ground__epochs=4)
-one, _ = G.train_encoder(get_config(profile, ground__epochs=4, ground__views=("final",)), final_only, cfg.agent_seeds[0])
-two, _ = G.train_encoder(short, pairs, cfg.agent_seeds[0])
-answer = pd.DataFrame({"final view only": G.retrieval(one, final_only, pool)["top-1"],
-                       "first and final": G.retrieval(two, pairs, pool)["top-1"]})
+one_view = get_config(profile, ground__epochs=4,
+                      ground__views=("final",))
+first_seed = cfg.agent_seeds[0]
+one, _ = G.train_encoder(one_view, final_only, first_seed)
+two, _ = G.train_encoder(short, pairs, first_seed)
+answer = pd.DataFrame({
+    "final view only": G.retrieval(one, final_only, pool)["top-1"],
+    "first and final": G.retrieval(two, pairs, pool)["top-1"],
+})
 answer.style.format("{:.1%}")
 
 # %% [markdown]

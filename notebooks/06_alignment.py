@@ -63,10 +63,11 @@ from lva import alignment as al
 from lva import models as M
 from lva import report
 from lva import robustness as rb
-from lva import pipeline, viz
+from lva import pipeline, prose, viz
 from lva.config import get_config
-from lva.display import config_table, styled
+from lva.display import config_table, metric_label, readable, styled
 from lva.embeddings import family_of
+from lva.geometry import anisotropy
 from lva.instructions import TASK_NAMES, all_instructions
 
 viz.setup_charts()
@@ -269,8 +270,7 @@ cell = headline.assign(
 wide = cell.pivot(index="model", columns="metric", values="text")[
     list(al.METRICS)
 ].loc[others]
-wide.columns = [viz.METRIC_LABELS.get(m, m) for m in wide.columns]
-wide.style.set_table_attributes('style="font-size: 0.78em"')
+styled(wide).set_table_attributes('style="font-size: 0.78em"')
 
 # %% [markdown]
 # The one-sided permutation p-value of each score (the smallest possible is 1/(permutations + 1)):
@@ -279,7 +279,7 @@ wide.style.set_table_attributes('style="font-size: 0.78em"')
 stats = headline.pivot(index="model", columns="metric", values="p")[
     list(al.METRICS)
 ].loc[others]
-stats.columns = [f"p: {viz.METRIC_LABELS.get(m, m)}" for m in stats.columns]
+stats.columns = [f"p: {metric_label(m)}" for m in stats.columns]
 stats.style.format("{:.3f}").set_table_attributes('style="font-size: 0.78em"')
 
 # %% [markdown]
@@ -302,14 +302,10 @@ for name in lms + ["glove-50d", "spacy-md"]:
             k=K,
         )
         paired[f"{name} - bag-of-words"] = r._asdict()
-pd.DataFrame(paired).T.style.format(
-    {
-        "mean_diff": "{:+.3f}",
-        "low": "{:+.3f}",
-        "high": "{:+.3f}",
-        "p_value": "{:.3f}",
-        "n": "{:.0f}",
-    }
+# n, the number of instructions, is the same in every row
+readable(pd.DataFrame(paired).T.drop(columns="n")).style.format(
+    {"mean difference": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
+     "p-value": "{:.3f}"}
 )
 
 # %% [markdown]
@@ -462,7 +458,7 @@ styled(
 bow = reps["bag-of-words"]
 bow_retrieval = al.measure("procrustes_retrieval", reps[anchor], bow, k=K)
 glue("bow_retrieval", f"{bow_retrieval:.2f}", display=False)
-rb.reaching(curve).style.format({"best": "{:.3f}"}).hide(axis="index")
+styled(rb.reaching(curve), decimals={"best": 3}, hide_index=True)
 
 # %% [markdown]
 # ### 6.4 Model scale
@@ -483,7 +479,8 @@ scale = rb.scale_table(
 )
 hub = [e.parameters for e in M.REGISTRY.values()
        if e.family == "decoder" and not e.offline and e.parameters]
-glue("paper_sizes", f"{min(hub) / 1e9:.1f}-{max(hub) / 1e9:.1f}", display=False)
+glue("paper_sizes", f"{min(hub) / 1e9:.1f}-{max(hub) / 1e9:.1f}",
+     display=False)
 ours = [f"{params[n] / 1e9:.2f}" for n in decoders if n in params]
 glue("our_sizes", " and ".join(ours), display=False)
 extra = [f"{n}, {M.REGISTRY[n].parameters / 1e9:.2f} billion"
@@ -537,15 +534,16 @@ viz.task_scores(
 )
 
 # %%
-per_task.pivot_table(
-    index="model", columns=["metric", "group"], values="score"
-).loc[[n for n in reps if n != anchor]].style.format("{:.2f}")
+by_task = per_task.rename(columns={"group": "task"}).pivot_table(
+    index="model", columns=["metric", "task"], values="score"
+)
+readable(by_task.loc[others]).style.format("{:.2f}")
 
 # %% [markdown]
 # ## 8. The triangle: action, vision and language
 #
-# The paper's third corner is the vision-language models (CLIP, BLIP), which cannot be installed
-# here. Chapter 4 trained a controlled stand-in: the agent's own language module, in the same
+# {glue:md}`vision_language` Chapter 4 trained a controlled stand-in: the agent's own language
+# module, in the same
 # world and on the same sentences, grounded in what the agent *sees* (contrastive matching of
 # each instruction with views of its episode) instead of what it *does*. Every pair below
 # therefore differs only in its grounding: action ($E_L$ of the agents), vision (the encoder's
@@ -561,6 +559,8 @@ per_task.pivot_table(
 # %%
 from lva import triangle as tri
 
+glue("vision_language", Markdown(prose.vision_language(reps, family)),
+     display=False)
 tri_reps = {**reps, tri.REFERENT: pipeline.referent_control(cfg)}
 tri_family = {**family, tri.REFERENT: "control"}
 # tri.seed_pairs with the config's k, cached
@@ -577,9 +577,8 @@ viz.triangle_chart(
 # language models), and the pair on top:
 
 # %%
-tri.top_pairs(tri_table).style.format(
-    "{:.3f}", subset=[*tri.PAIRS, *tri.CEILINGS]
-)
+tops = tri.top_pairs(tri_table).rename_axis("metric")
+styled(tops, decimals={c: 3 for c in [*tri.PAIRS, *tri.CEILINGS]})
 
 # %% [markdown]
 # The same pairs with permutation p-values and 95% bootstrap intervals, from the first agent and
@@ -604,8 +603,7 @@ tri_wide = tri_cells.pivot_table(
     aggfunc="first",
     sort=False,
 )[list(al.METRICS)]
-tri_wide.columns = [viz.METRIC_LABELS.get(m, m) for m in tri_wide.columns]
-tri_wide.style.set_table_attributes('style="font-size: 0.7em"')
+styled(tri_wide).set_table_attributes('style="font-size: 0.7em"')
 
 # %% [markdown]
 # Which pair aligns most, and does the paper's claim that action aligns with a vision-language
@@ -637,11 +635,12 @@ display(Markdown(tri_verdict.sentence()))  # noqa: F821
 # non-negligible* alignment with CLIP and BERT. It does not say which "precision@15" it computes
 # (neighbourhood overlap or retrieval after a Procrustes map), how many instructions there are,
 # how sentences are pooled, or which checkpoints were used; nor does it report controls or nulls.
-# Our offline zoo has no LLaMA, DeepSeek, BERT, CLIP or BLIP; its decoders are Gemma-3-270M and
-# Qwen2.5-Coder-0.5B, its encoder MiniLM. Below, each model at its registered pooling and last
-# layer (`lva.report.paper_table`):
+# {glue:md}`zoo` Below, each model at its registered pooling and last layer
+# (`lva.report.paper_table`):
 
 # %%
+glue("zoo", Markdown(prose.zoo(reps, family)), display=False)
+glue("differences", prose.differences(reps), display=False)
 report.paper_table(headline, matrix, family, anchor, N, K).style.format(
     lambda v: v if isinstance(v, str) else ("-" if v != v else f"{v:.2f}"))
 
@@ -668,8 +667,7 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # ceilings. And section 6 shows that for a decoder the choice of pooling matters more than any
 # difference between models: read by the mean over tokens, a decoder looks unrelated to the
 # agent; read by a state that has seen the whole sentence, it is not. Where our numbers still
-# differ from the paper's, the likely causes are our smaller offline models, our agent (its vision
-# encoder depends on the profile, chapter 3) and our instruction set.
+# differ from the paper's, the likely causes are {glue:text}`differences`.
 
 # %% [markdown]
 # ## Summary
@@ -696,6 +694,9 @@ display(Markdown("\n".join(f"- {v.sentence()}" for v in found)))  # noqa: F821
 # {glue:text}`full_boot` bootstrap resamples throughout.
 
 # %% tags=["remove-input"]
+raw = pd.Series({n: anisotropy(reps[n]) for n in decoders})
+glue("decoder_raw", f"{raw.min():.2f} ({raw.idxmin()}) to {raw.max():.2f} "
+     f"({raw.idxmax()})", display=False)
 full = get_config("full")
 glue("full_seeds", len(full.agent_seeds), display=False)
 glue(
@@ -711,8 +712,10 @@ glue("full_boot", f"{full.align.n_boot:,}", display=False)
 # ```{exercise} Uncentred cosines
 # :label: ex-06-center
 #
-# Decoder vectors are anisotropic: before centring, every pair of instructions has a cosine close
-# to one. Recompute mutual k-NN precision@15 between the action space and each decoder with
+# Decoder vectors are anisotropic: before centring, the mean cosine between two different
+# instructions is {glue:text}`decoder_raw` at the layer read here, where random directions
+# would give about 0 ([chapter 5](05_extraction.ipynb), section 7); all vectors share a large common
+# part. Recompute mutual k-NN precision@15 between the action space and each decoder with
 # `center=False` (an option of `lva.alignment.measure`). Does the score change, and why could it?
 # Bind `answer` to a dict {decoder name: uncentred score}.
 # ```
@@ -724,13 +727,13 @@ glue("full_boot", f"{full.align.n_boot:,}", display=False)
 # %% tags=["solution"]
 answer = None  # a dict {decoder name: uncentred score}
 # --- your code below ---
-centring = pd.DataFrame(
-    {
-        "centred": {n: al.measure("mutual_knn", reps[anchor], reps[n], k=K) for n in decoders},
-        "uncentred": {n: al.measure("mutual_knn", reps[anchor], reps[n], k=K, center=False) for n in decoders},
-    }
-)
-answer = centring["uncentred"].to_dict()
+centred, uncentred = {}, {}
+for n in decoders:
+    a, b = reps[anchor], reps[n]
+    centred[n] = al.measure("mutual_knn", a, b, k=K)
+    uncentred[n] = al.measure("mutual_knn", a, b, k=K, center=False)
+answer = uncentred
+centring = pd.DataFrame({"centred": centred, "uncentred": uncentred})
 centring.style.format("{:.3f}")
 
 # %% [markdown]
@@ -758,12 +761,18 @@ check("6.1", answer, reps=reps, cfg=cfg);
 # ```
 
 # %% tags=["solution"]
-shuffled = reps["gemma-3-270m"][np.random.default_rng(0).permutation(N)]
+order = np.random.default_rng(0).permutation(N)
+shuffled = reps["gemma-3-270m"][order]
+qwen = reps["qwen2.5-coder-0.5b"]
 answer = None  # a pair of scores (in_sample, held_out)
 # --- your code below ---
-in_sample = al.measure("procrustes_retrieval", reps["qwen2.5-coder-0.5b"], shuffled, k=K, in_sample=True, n_components=None)
-held_out = al.measure("procrustes_retrieval", reps["qwen2.5-coder-0.5b"], shuffled, k=K, n_components=None)
-print(f"in-sample {in_sample:.2f}, cross-validated {held_out:.2f}, chance {al.chance('procrustes_retrieval', N, K):.3f}")
+in_sample = al.measure("procrustes_retrieval", qwen, shuffled, k=K,
+                       in_sample=True, n_components=None)
+held_out = al.measure("procrustes_retrieval", qwen, shuffled, k=K,
+                      n_components=None)
+chance = al.chance("procrustes_retrieval", N, K)
+print(f"in-sample {in_sample:.2f}, cross-validated {held_out:.2f}, "
+      f"chance {chance:.3f}")
 answer = (in_sample, held_out)
 
 # %% [markdown]
@@ -788,14 +797,19 @@ check("6.2", answer, reps=reps, cfg=cfg);
 # ```
 
 # %% tags=["solution"]
-subset = {"qwen2.5-coder-0.5b": {p: pooled["qwen2.5-coder-0.5b"][p] for p in ("last", "echo")}, "minilm": pooled["minilm"]}
-answer = None  # the share of Qwen's specifications above the encoder, between 0 and 1
+name = "qwen2.5-coder-0.5b"
+two = {p: pooled[name][p] for p in ("last", "echo")}
+subset = {name: two, "minilm": pooled["minilm"]}
+# answer: the share of Qwen's specifications above the encoder (0 to 1)
+answer = None
 # --- your code below ---
-curve10 = rb.specification_curve(reps[anchor], subset, metrics=("mutual_knn",), k=10, n_perm=100, seed=align.seed,
-                                 halves=halves)
+curve10 = rb.specification_curve(
+    reps[anchor], subset, metrics=("mutual_knn",), k=10, n_perm=100,
+    seed=align.seed, halves=halves,
+)
 versus = rb.decoder_vs_encoder(curve10, family)
 answer = float(versus["share above the encoder"].iloc[0])
-versus.style.format({"share above the encoder": "{:.0%}"}).hide(axis="index")
+styled(versus, percent=["share above the encoder"], hide_index=True)
 
 # %% [markdown]
 # ```{solution-end}

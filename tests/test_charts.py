@@ -148,3 +148,14 @@ def test_the_book_config_puts_the_vegalite_output_first_in_html():
     overrides = {mime: rank for builder, mime, rank in config["nb_mime_priority_overrides"] if builder == "html"}
     assert overrides[VEGALITE_MIME] < 30  # before text/html (30) and image/png (50), myst-nb's html ranks
     assert viz.BUNDLE_NAME in config["html_js_files"]
+
+
+def test_task_scores_name_the_metrics_by_their_labels():
+    from lva.alignment import LABELS
+
+    scores = pd.DataFrame({"group": ["GO-TO", "GO-TO"], "model": ["a", "b"], "metric": ["mutual_knn", "rsa"],
+                           "score": [0.5, 0.25], "chance": [0.1, 0.0], "p": [0.01, 0.5]})
+    spec = viz.task_scores(scores, "t").to_dict()
+    rows = spec["datasets"][next(iter(spec["datasets"]))]
+    assert {r["metric"] for r in rows} == {LABELS["mutual_knn"], LABELS["rsa"]}
+    assert list(scores["metric"]) == ["mutual_knn", "rsa"]  # the caller's table is left as it was

@@ -15,7 +15,7 @@ import pytest
 
 from lva import alignment as al
 from lva import checks
-from lva import embeddings as E
+from lva import geometry
 from lva import grounding as G
 from lva import robustness as rb
 from lva.agent import build_agent
@@ -121,7 +121,8 @@ def case_4_2(cfg):
 def case_5_1(cfg):
     layers = np.random.default_rng(0).standard_normal((4, 30, 8)) + np.arange(4)[:, None, None]
     by_layer = pd.DataFrame(
-        {"raw": [E.anisotropy(x) for x in layers], "centred": [E.anisotropy(x, center=True) for x in layers]},
+        {"raw": [geometry.anisotropy(x) for x in layers],
+         "centred": [geometry.anisotropy(x, center=True) for x in layers]},
         index=pd.RangeIndex(len(layers), name="layer"),
     )
     return by_layer, by_layer[["centred", "raw"]].set_axis(["raw", "centred"], axis=1), dict(layers=layers)
@@ -135,7 +136,7 @@ def case_5_2(cfg):
     same = meaning[:, None] == meaning[None, :]
     share = {}
     for name, x in reps.items():
-        u = E.unit_rows(x, center=True)
+        u = geometry.unit_rows(x, center=True)
         sim = u @ u.T
         np.fill_diagonal(sim, -np.inf)
         top5 = np.argsort(-sim, axis=1, kind="stable")[:, :5]

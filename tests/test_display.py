@@ -59,3 +59,25 @@ def test_config_table_writes_flags_and_tuples_in_words():
     assert table.index.name == "ground setting"
     with pytest.raises(ValueError, match="ground"):
         config_table(get_config("fast"), "nope")
+
+
+def test_metrics_and_task_levels_get_their_display_names_in_headers_and_cells():
+    from lva.alignment import METRICS_BY_NAME
+    from lva.display import metric_label
+
+    assert metric_label("mutual_knn") == METRICS_BY_NAME["mutual_knn"].label
+    assert metric_label(metric_label("rsa")) == metric_label("rsa")  # display names pass
+    assert "_" not in metric_label("cka_biased")  # a record without a label: its name in words
+    with pytest.raises(ValueError, match="mutual_knn"):
+        metric_label("nope")
+    long = pd.DataFrame({"metric": ["mutual_knn", "rsa"], "group": ["goto", "escape"],
+                         "model": ["a", "b"], "score": [0.5, 0.25]}).rename(columns={"group": "task"})
+    wide = readable(long.pivot_table(index="model", columns=["metric", "task"], values="score"))
+    assert set(wide.columns.get_level_values(0)) == {metric_label("mutual_knn"), metric_label("rsa")}
+    assert set(wide.columns.get_level_values(1)) == {"GO-TO", "ESCAPE-FROM"}
+    assert list(readable(long)["metric"]) == [metric_label("mutual_knn"), metric_label("rsa")]
+    flat = long.pivot(index="model", columns="metric", values="score")  # headers named "metric"
+    html = styled(flat, percent=["rsa"]).to_html()
+    assert metric_label("rsa") in html and "25.0%" in html and "mutual_knn" not in html
+    paired = pd.DataFrame({"mean_diff": [0.1], "p_value": [0.01]})
+    assert list(readable(paired).columns) == ["mean difference", "p-value"]

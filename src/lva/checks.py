@@ -341,11 +341,12 @@ def _views(answer: Any, cfg: Any, pairs: Any, pool: np.ndarray, epochs: int = 4)
 # ----------------------------------------------------------------------------- chapter 5
 @_exercise("5.1", "a DataFrame with one row per layer and columns 'raw' and 'centred' (anisotropy)")
 def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5-coder-0.5b") -> str:
-    from . import embeddings as E
+    from .embeddings import layerwise
+    from .geometry import anisotropy
 
-    layers = E.layerwise(model) if layers is None else layers
-    ref = pd.DataFrame({"raw": [E.anisotropy(x) for x in layers],
-                        "centred": [E.anisotropy(x, center=True) for x in layers]})
+    layers = layerwise(model) if layers is None else layers
+    ref = pd.DataFrame({"raw": [anisotropy(x) for x in layers],
+                        "centred": [anisotropy(x, center=True) for x in layers]})
     table = _table(answer)
     if isinstance(table, pd.DataFrame) and len(table) != len(ref) and len(table.columns) == len(ref):
         table = table.T
@@ -361,7 +362,7 @@ def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5
 
 @_exercise("5.2", "a dict (or Series) {representation: share of same-meaning sentences among the 5 nearest}")
 def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5) -> None:
-    from . import embeddings as E
+    from .geometry import unit_rows
     from .instructions import all_instructions
 
     instructions = all_instructions()
@@ -370,7 +371,7 @@ def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5)
     same = meaning[:, None] == meaning[None, :]
     ref = {}
     for name, x in reps.items():
-        u = E.unit_rows(x, center=True)
+        u = unit_rows(x, center=True)
         sim = u @ u.T
         np.fill_diagonal(sim, -np.inf)
         top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
@@ -382,9 +383,10 @@ def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5)
 
 # ----------------------------------------------------------------------------- chapter 6
 def _decoders(reps: Mapping[str, np.ndarray]) -> list[str]:
-    from .embeddings import family_of
+    from .catalogue import family_of
+    from .names import DECODER
 
-    return [n for n in reps if family_of(n) == "decoder"]
+    return [n for n in reps if family_of(n) == DECODER]
 
 
 @_exercise("6.1", "a dict (or Series) {decoder: uncentred mutual k-NN precision@k against the action space}")
@@ -434,7 +436,7 @@ def _insample(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, source: str
 def _k10(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, pooled: Mapping[str, Mapping[str, np.ndarray]],
          k: int = 10, decoder: str = "qwen2.5-coder-0.5b", encoder: str = "minilm") -> None:
     from . import robustness as rb
-    from .embeddings import family_of
+    from .catalogue import family_of
     from .pipeline import anchor
 
     mine = _number(answer, "a share of specifications")

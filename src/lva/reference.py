@@ -181,6 +181,7 @@ def profiles_table(profiles: Sequence[str] = PROFILES) -> str:
 def models_tables() -> dict[str, str]:
     """The registry as the models page shows it: offline zoo, optional extras, online entries, controls."""
     from .models.registry import REGISTRY
+    from .names import CONTROL
 
     def row(spec: Any) -> list[Any]:
         pooling = {"last": "last token", "first": "first token"}.get(spec.pooling, spec.pooling)
@@ -192,7 +193,7 @@ def models_tables() -> dict[str, str]:
     def header(source: str) -> list[str]:
         return ["name", "family", source, "size", "dim, pooling", "licence"]
 
-    models = [s for s in REGISTRY.values() if s.family != "control"]
+    models = [s for s in REGISTRY.values() if s.family != CONTROL]
     pypi = header("PyPI package, pinned sha256")
     out = {
         "models-offline": table(pypi, [row(s) for s in models if s.offline and s.default]),
@@ -202,7 +203,7 @@ def models_tables() -> dict[str, str]:
     controls = [
         [f"**{s.name}**", s.dim or "vocabulary size", s.note, s.licence]
         for s in REGISTRY.values()
-        if s.family == "control"
+        if s.family == CONTROL
     ]
     out["models-controls"] = table(["name", "dim", "what it is", "licence"], controls)
     return out

@@ -98,7 +98,8 @@ def layer_curves(curves: Any, title: str) -> alt.Chart:
 
 def task_scores(scores: Any, title: str) -> alt.Chart:
     """Per-task scores (long DataFrame: group, model, metric, score, chance): bars per model with
-    the chance level as a tick, one row of panels per metric."""
+    the chance level as a tick, one row of panels per metric (named by its label)."""
+    scores = scores.assign(metric=[METRIC_LABELS.get(m, m) for m in scores["metric"]])
     bars = alt.Chart().mark_bar().encode(
         x=alt.X("model:N", title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
         y=alt.Y("score:Q", title=None),
@@ -180,7 +181,8 @@ def anatomy_chart(table: Any, title: str) -> alt.Chart:
 def scale_chart(table: Any, title: str) -> alt.Chart:
     """Score against parameter count (log axis), one panel per metric (two per row), a point per
     model (shape) and layer choice (colour), lines joining the sizes of one family (a DataFrame
-    from ``lva.robustness.scale_table``)."""
+    from ``lva.robustness.scale_table``); panels are named by the metrics' labels."""
+    table = table.assign(metric=[METRIC_LABELS.get(m, m) for m in table["metric"]])
     enc = {"x": alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters", axis=alt.Axis(format="~s")),
            "y": alt.Y("score:Q", title=None), "color": alt.Color("layer:N", title="layer")}
     lines = alt.Chart().mark_line().encode(detail="series:N", **enc)

@@ -51,8 +51,10 @@ student: $(STAMP)
 classroom-check: $(STAMP)
 	$(PY) -m lva.classroom --profile $(PROFILE)
 
-## Run the test suite.
+## Lint and format checks (ruff; the chapters are linted, not formatted: see pyproject.toml), then the test suite.
 test: $(STAMP)
+	$(PY) -m ruff check src tests notebooks benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m pytest -q
 
 clean:

@@ -7,7 +7,8 @@ Run:  python benchmarks/bench_alignment.py  [--n 500] [--n-perm 1000] [--spaces 
     1000 permutations; procrustes_retrieval uses --n-perm-retrieval (default
     DEFAULT_N_PERM["procrustes_retrieval"] = 100), as every permutation refits the map W of
     every fold: 5 SVDs of 32 x 32 per pair and permutation, ~0.12 ms each on this CPU (LAPACK,
-    called from the compiled kernel), so 1000 permutations of 45 pairs cost ~27 core-seconds of SVD alone.  Prints the time per metric
+    called from the compiled kernel), so 1000 permutations of 45 pairs cost ~27 core-seconds of SVD
+    alone.  Prints the time per metric
     and the total (target <= 10 s on 2 cores).  The nulls run in compiled (numba) kernels on
     lva.alignment's own two threads, with BLAS single-threaded (threadpoolctl); the first call
     of a fresh checkout also compiles them (cached afterwards), so a warm-up call runs first.
@@ -18,6 +19,7 @@ Run:  python benchmarks/bench_alignment.py  [--n 500] [--n-perm 1000] [--spaces 
     score recomputed on each permuted copy of B (PCA, folds and maps refitted); asserts they
     agree and prints the speed ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,33 +72,38 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--n-perm", type=int, default=1000)
     ap.add_argument("--spaces", type=int, default=10)
-    ap.add_argument("--n-perm-retrieval", type=int,
-                    default=al.DEFAULT_N_PERM["procrustes_retrieval"])
+    ap.add_argument("--n-perm-retrieval", type=int, default=al.DEFAULT_N_PERM["procrustes_retrieval"])
     args = ap.parse_args()
     spaces = synthetic_spaces(args.n, args.spaces)
     n_pairs = args.spaces * (args.spaces - 1) // 2
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs skew timings), "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
-    print(f"(a) compare_all: {args.spaces} spaces (dims {[x.shape[1] for x in spaces.values()]}),"
-          f" N={args.n}, {n_pairs} pairs, n_perm={args.n_perm} "
-          f"(procrustes_retrieval: {args.n_perm_retrieval})")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs skew timings), "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
+    )
+    print(
+        f"(a) compare_all: {args.spaces} spaces (dims {[x.shape[1] for x in spaces.values()]}),"
+        f" N={args.n}, {n_pairs} pairs, n_perm={args.n_perm} "
+        f"(procrustes_retrieval: {args.n_perm_retrieval})"
+    )
     al.compare_all(dict(list(spaces.items())[:2]), n_perm=2, n_perm_retrieval=2)  # compile
     t0 = time.perf_counter()
-    recs = al.compare_all(spaces, n_perm=args.n_perm, n_perm_retrieval=args.n_perm_retrieval,
-                          seed=0)
+    recs = al.compare_all(spaces, n_perm=args.n_perm, n_perm_retrieval=args.n_perm_retrieval, seed=0)
     total = time.perf_counter() - t0
-    print(f"    all metrics in one compare_all call: {total:.2f} s for {n_pairs} pairs x "
-          f"{len(al.METRICS)} metrics (target <= 10 s on 2 cores)")
+    print(
+        f"    all metrics in one compare_all call: {total:.2f} s for {n_pairs} pairs x "
+        f"{len(al.METRICS)} metrics (target <= 10 s on 2 cores)"
+    )
     print("    per metric group (one call each; CKA and RSA share a pass when called together):")
     groups = [("cka", "cka_biased", "rsa")] + [(m,) for m in al.METRICS if m not in al.QUAD_METRICS]
     for group in groups:
         t0 = time.perf_counter()
-        recs = al.compare_all(spaces, metrics=group, n_perm=args.n_perm,
-                              n_perm_retrieval=args.n_perm_retrieval, seed=0)
+        recs = al.compare_all(spaces, metrics=group, n_perm=args.n_perm, n_perm_retrieval=args.n_perm_retrieval, seed=0)
         dt = time.perf_counter() - t0
         scores = [r["score"] for r in recs]
-        print(f"    {' + '.join(group):22s} {dt:7.2f} s   (n_perm {recs[0]['n_perm']}, scores "
-              f"{min(scores):.2f}..{max(scores):.2f})")
+        print(
+            f"    {' + '.join(group):22s} {dt:7.2f} s   (n_perm {recs[0]['n_perm']}, scores "
+            f"{min(scores):.2f}..{max(scores):.2f})"
+        )
 
     k = get_config().align.k  # the book's neighbourhood size
     print(f"(b) mutual_knn vectorised vs per-row loop, N={args.n}, k={k}")
@@ -110,8 +117,10 @@ def main() -> None:
         vec = al.measure("mutual_knn", A, B, k=k)
     t_vec = (time.perf_counter() - t0) / reps
     assert abs(ref - vec) < 1e-12, (ref, vec)
-    print(f"    loop {t_loop:.3f} s, vectorised {t_vec * 1e3:.1f} ms, agree ({vec:.4f}); "
-          f"speed ratio {t_loop / t_vec:.0f}x")
+    print(
+        f"    loop {t_loop:.3f} s, vectorised {t_vec * 1e3:.1f} ms, agree ({vec:.4f}); "
+        f"speed ratio {t_loop / t_vec:.0f}x"
+    )
 
     n_ret = 10
     print(f"(c) procrustes_retrieval null vs recomputation per permutation, N={args.n}, k={k}, {n_ret} permutations")

@@ -50,7 +50,6 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lva import pipeline, viz
 from lva.agent import Tokenizer, build_agent

@@ -49,7 +49,7 @@ from myst_nb import glue
 from lva import pipeline, viz
 from lva.config import get_config
 from lva.display import PERCENT, config_table, styled
-from lva.evaluate import eval_episodes, evaluate, rollout, success_table
+from lva.evaluate import eval_episodes, rollout, success_table
 from lva.instructions import TASK_NAMES
 
 viz.setup_charts()

@@ -55,15 +55,13 @@ profile = "fast"
 # %%
 import numpy as np
 import pandas as pd
-from myst_nb import glue
-
 from IPython.display import Markdown
+from myst_nb import glue
 
 from lva import alignment as al
 from lva import models as M
-from lva import report
+from lva import pipeline, prose, report, viz
 from lva import robustness as rb
-from lva import pipeline, prose, viz
 from lva.config import get_config
 from lva.display import config_table, metric_label, readable, styled
 from lva.embeddings import family_of

@@ -15,8 +15,13 @@ from typing import Any
 import pytest
 
 #: Chromium's flags here: no sandbox (containers run as root), and nothing that reaches for the network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 #: Desktop width: the book's main column is then about 780 px wide.
 VIEWPORT = {"width": 1280, "height": 900}
 

@@ -1,4 +1,5 @@
 """Behavioural tests for lva.alignment: invariances, chance levels, pitfalls, statistics, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,7 @@ from lva.alignment.common import _perms
 from lva.alignment.kernels import _nuclear_norm, _quad_nulls, _row_tiles
 from lva.alignment.metrics import _fold_perms, _prep_gram
 
-INVARIANT = ("mutual_knn", "procrustes_retrieval", "procrustes_disparity", "cka", "cka_biased",
-             "rsa")
+INVARIANT = ("mutual_knn", "procrustes_retrieval", "procrustes_disparity", "cka", "cka_biased", "rsa")
 
 
 def gaussian(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -59,7 +59,9 @@ def test_extreme_scales_give_the_unscaled_score(metric: str) -> None:
     for scale in (1e-300, 1e-100, 1e-20, 1e20, 1e160, 1e300):
         assert al.measure(metric, A * scale, B) == pytest.approx(base, abs=1e-9), scale
         assert al.measure(metric, A, B * scale) == pytest.approx(base, abs=1e-9), scale
-    np.testing.assert_allclose(al.permutation_null(metric, A * 1e-100, B, 5), al.permutation_null(metric, A, B, 5), atol=1e-6)  # nulls accumulate in float32
+    np.testing.assert_allclose(
+        al.permutation_null(metric, A * 1e-100, B, 5), al.permutation_null(metric, A, B, 5), atol=1e-6
+    )  # nulls accumulate in float32
 
 
 def test_a_non_finite_score_is_an_error_not_a_number() -> None:
@@ -99,8 +101,9 @@ def test_debiased_cka_matches_song_et_al_formula() -> None:
         n = len(K)
         K, L = K - np.diag(np.diag(K)), L - np.diag(np.diag(L))
         one = np.ones(n)
-        return ((np.trace(K @ L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2))
-                 - 2 / (n - 2) * one @ K @ L @ one) / (n * (n - 3)))
+        return (
+            np.trace(K @ L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ K @ L @ one
+        ) / (n * (n - 3))
 
     K, L = A @ A.T, B @ B.T
     expected = hsic_u(K, L) / np.sqrt(hsic_u(K, K) * hsic_u(L, L))
@@ -134,10 +137,8 @@ def test_independent_spaces_score_at_chance() -> None:
     rng = np.random.default_rng(0)
     n, k = 200, 15
     pairs = [(gaussian(rng, n, 40), gaussian(rng, n, 60)) for _ in range(6)]
-    mean = {m: np.mean([al.measure(m, A, B) for A, B in pairs]) for m in ("mutual_knn", "cka",
-                                                                          "rsa")}
-    retrieval = np.mean([al.measure("procrustes_retrieval", A, B, fold_seed=i)
-                         for i, (A, B) in enumerate(pairs)])
+    mean = {m: np.mean([al.measure(m, A, B) for A, B in pairs]) for m in ("mutual_knn", "cka", "rsa")}
+    retrieval = np.mean([al.measure("procrustes_retrieval", A, B, fold_seed=i) for i, (A, B) in enumerate(pairs)])
     assert mean["mutual_knn"] == pytest.approx(k / (n - 1), abs=0.01)
     assert retrieval == pytest.approx(k / n, abs=0.025)
     assert abs(mean["cka"]) < 0.02
@@ -216,8 +217,7 @@ def test_permutation_null_is_deterministic_per_seed(metric: str) -> None:
     assert al.p_value(al.measure(metric, A, B), first) == pytest.approx(1 / 21)
 
 
-@pytest.mark.parametrize(("metric", "level"), [("cka", 0.1), ("mutual_knn", 0.1),
-                                               ("procrustes_retrieval", 0.2)])
+@pytest.mark.parametrize(("metric", "level"), [("cka", 0.1), ("mutual_knn", 0.1), ("procrustes_retrieval", 0.2)])
 def test_p_values_are_roughly_uniform_under_the_null(metric: str, level: float) -> None:
     rng = np.random.default_rng(0)
     options = {"k": 5} if metric in al.PER_ITEM_METRICS else {}
@@ -281,13 +281,11 @@ def test_compare_all_matches_the_single_pair_functions() -> None:
     spaces = {"action": A, "llm": B, "random": gaussian(rng, 40, 12)}
     records = al.compare_all(spaces, n_perm=30, n_perm_retrieval=10, seed=5)
     assert len(records) == 3 * len(al.METRICS)
-    assert {(r["a"], r["b"]) for r in records} == {("action", "llm"), ("action", "random"),
-                                                   ("llm", "random")}
+    assert {(r["a"], r["b"]) for r in records} == {("action", "llm"), ("action", "random"), ("llm", "random")}
     for r in records:
         n_perm = 10 if r["metric"] == "procrustes_retrieval" else 30
         null = al.permutation_null(r["metric"], spaces[r["a"]], spaces[r["b"]], n_perm, seed=5)
-        assert r["score"] == pytest.approx(al.measure(r["metric"], spaces[r["a"]],
-                                                      spaces[r["b"]]))
+        assert r["score"] == pytest.approx(al.measure(r["metric"], spaces[r["a"]], spaces[r["b"]]))
         assert r["p"] == pytest.approx(al.p_value(r["score"], null))
         assert r["calibrated"] == pytest.approx(al.calibrated(r["score"], null))
     for r in records:  # the related pair beats every permutation under every metric
@@ -298,8 +296,10 @@ def test_compare_all_matches_the_single_pair_functions() -> None:
 # ----------------------------------------------------------------------------- input errors
 def test_unknown_metric_lists_the_valid_names() -> None:
     A = np.zeros((10, 3)) + np.arange(10)[:, None]
-    with pytest.raises(ValueError, match="unknown metric 'knn'.*valid choices: mutual_knn, "
-                                         "procrustes_retrieval, procrustes_disparity, cka"):
+    with pytest.raises(
+        ValueError,
+        match="unknown metric 'knn'.*valid choices: mutual_knn, procrustes_retrieval, procrustes_disparity, cka",
+    ):
         al.measure("knn", A, A)
     with pytest.raises(ValueError, match="'cka' has no per-item form.*mutual_knn"):
         al.per_item("cka", A, A)
@@ -310,16 +310,19 @@ WITH_NAN = GOOD.copy()
 WITH_NAN[2, 1] = np.nan
 
 
-@pytest.mark.parametrize(("A", "B", "options", "message"), [
-    (GOOD, GOOD[:9], {}, r"same number of rows \(items\); got 10 and 9"),
-    (GOOD[:, 0], GOOD, {}, r"A must be a 2-D array \(n_items, dim\); got shape \(10,\)"),
-    (GOOD, GOOD[:, :, None], {}, "B must be a 2-D array"),
-    (GOOD, WITH_NAN, {}, "B contains NaN or infinite values"),
-    (np.ones((10, 3)), GOOD, {}, "A has no variance"),
-    (GOOD, GOOD, {"k": 10}, r"k must be an integer with 1 <= k < N \(N = 10\); got 10"),
-    (GOOD, GOOD, {"k": 0}, r"1 <= k < N"),
-    (GOOD, GOOD, {"kk": 3}, r"unknown option\(s\) \['kk'\] for metric 'mutual_knn'"),
-])
+@pytest.mark.parametrize(
+    ("A", "B", "options", "message"),
+    [
+        (GOOD, GOOD[:9], {}, r"same number of rows \(items\); got 10 and 9"),
+        (GOOD[:, 0], GOOD, {}, r"A must be a 2-D array \(n_items, dim\); got shape \(10,\)"),
+        (GOOD, GOOD[:, :, None], {}, "B must be a 2-D array"),
+        (GOOD, WITH_NAN, {}, "B contains NaN or infinite values"),
+        (np.ones((10, 3)), GOOD, {}, "A has no variance"),
+        (GOOD, GOOD, {"k": 10}, r"k must be an integer with 1 <= k < N \(N = 10\); got 10"),
+        (GOOD, GOOD, {"k": 0}, r"1 <= k < N"),
+        (GOOD, GOOD, {"kk": 3}, r"unknown option\(s\) \['kk'\] for metric 'mutual_knn'"),
+    ],
+)
 def test_bad_inputs_raise_clear_value_errors(A, B, options, message) -> None:
     with pytest.raises(ValueError, match=message):
         al.measure("mutual_knn", A, B, **options)
@@ -360,8 +363,7 @@ def test_fast_retrieval_null_equals_recomputation_with_ties() -> None:
     B[1], B[7], B[20] = B[0], B[0], B[3]
     null = al.permutation_null("procrustes_retrieval", A, B, n_perm=15, seed=2, k=4)
     folds = al.METRICS_BY_NAME["procrustes_retrieval"].prepared(A)["folds"]
-    expected = [al.measure("procrustes_retrieval", A, B[p], k=4)
-                for p in _fold_perms(folds, 40, 15, 2)]
+    expected = [al.measure("procrustes_retrieval", A, B[p], k=4) for p in _fold_perms(folds, 40, 15, 2)]
     np.testing.assert_array_equal(null, expected)
 
 
@@ -396,8 +398,9 @@ def test_pair_matrix_headline_layer_curve_and_groups() -> None:
     assert m.loc["action", "lm"] == pytest.approx(al.measure("cka", A, B))
     with pytest.raises(ValueError, match="symmetric metric"):
         al.pair_matrix(spaces, "procrustes_retrieval")
-    table = al.headline(spaces, "action", metrics=("mutual_knn", "cka"), n_perm=30, n_boot=20,
-                        options={"mutual_knn": {"k": 5}})
+    table = al.headline(
+        spaces, "action", metrics=("mutual_knn", "cka"), n_perm=30, n_boot=20, options={"mutual_knn": {"k": 5}}
+    )
     assert len(table) == 4 and set(table["model"]) == {"lm", "noise"}
     lm = table[table["model"] == "lm"].set_index("metric")
     assert lm.loc["mutual_knn", "score"] == pytest.approx(al.measure("mutual_knn", A, B, k=5))
@@ -409,8 +412,9 @@ def test_pair_matrix_headline_layer_curve_and_groups() -> None:
     assert list(curve["layer"]) == [0, 1, 2] and curve["score"].iloc[2] > curve["score"].iloc[0]
     with pytest.raises(ValueError, match=r"shape \(n_layers, N, d\)"):
         al.layer_curve(A, A)
-    groups = al.within_groups(spaces, "action", {"first": np.arange(30), "second": np.arange(30, 60)},
-                              metrics=("cka",), n_perm=10)
+    groups = al.within_groups(
+        spaces, "action", {"first": np.arange(30), "second": np.arange(30, 60)}, metrics=("cka",), n_perm=10
+    )
     assert len(groups) == 4 and set(groups["n"]) == {30}
 
 
@@ -439,18 +443,25 @@ def test_row_tiles_partition_the_upper_triangle(n: int, size: int) -> None:
 
 def test_nuclear_norm_matches_lapack_including_rank_deficient_matrices() -> None:
     rng = np.random.default_rng(0)
-    cases = [rng.standard_normal((8, 8)), rng.standard_normal((17, 17)), np.zeros((4, 4)),
-             np.array([[-3.0]]), np.outer(rng.standard_normal(6), rng.standard_normal(6)),
-             rng.standard_normal((8, 8)) * np.logspace(0, -9, 8)]  # condition number 1e9
+    cases = [
+        rng.standard_normal((8, 8)),
+        rng.standard_normal((17, 17)),
+        np.zeros((4, 4)),
+        np.array([[-3.0]]),
+        np.outer(rng.standard_normal(6), rng.standard_normal(6)),
+        rng.standard_normal((8, 8)) * np.logspace(0, -9, 8),
+    ]  # condition number 1e9
     for G in cases:
         expected = np.linalg.svd(G, compute_uv=False).sum()
         assert _nuclear_norm(G.copy()) == pytest.approx(expected, rel=1e-12, abs=1e-300)
 
 
-@pytest.mark.parametrize("metrics", [("cka", "cka_biased", "rsa"), ("mutual_knn",),
-                                     ("procrustes_retrieval",), ("procrustes_disparity",)])
-def test_nulls_do_not_depend_on_the_number_of_threads(metrics: tuple[str, ...],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "metrics", [("cka", "cka_biased", "rsa"), ("mutual_knn",), ("procrustes_retrieval",), ("procrustes_disparity",)]
+)
+def test_nulls_do_not_depend_on_the_number_of_threads(
+    metrics: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each permutation is scored by one thread in a fixed order: 1 and 2 threads agree
     exactly (and so do runs on machines with more cores)."""
     rng = np.random.default_rng(4)
@@ -477,12 +488,18 @@ def test_retrieval_ties_between_copies_of_the_correct_row_follow_row_order() -> 
 def test_headline_for_takes_its_sizes_from_the_config() -> None:
     from lva.config import get_config
 
-    align = get_config("fast", align__n_perm=9, align__n_perm_retrieval=3, align__n_boot=4,
-                       align__k=5).align
+    align = get_config("fast", align__n_perm=9, align__n_perm_retrieval=3, align__n_boot=4, align__k=5).align
     rng = np.random.default_rng(6)
     spaces = {"a": gaussian(rng, 30, 4), "b": gaussian(rng, 30, 6)}
     table = al.headline_for(spaces, "a", align)
-    expected = al.headline(spaces, "a", n_perm=9, n_perm_retrieval=3, n_boot=4, seed=align.seed,
-                           options={"mutual_knn": {"k": 5}, "procrustes_retrieval": {"k": 5}})
+    expected = al.headline(
+        spaces,
+        "a",
+        n_perm=9,
+        n_perm_retrieval=3,
+        n_boot=4,
+        seed=align.seed,
+        options={"mutual_knn": {"k": 5}, "procrustes_retrieval": {"k": 5}},
+    )
     assert table.equals(expected)
     assert dict(zip(table["metric"], table["n_perm"]))["procrustes_retrieval"] == 3

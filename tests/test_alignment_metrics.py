@@ -1,4 +1,5 @@
 """The metric registry of lva.alignment: one record per metric, and everything derived from it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,7 @@ from lva.config import AlignConfig, get_config
 
 def keyword_only(f: object) -> set[str]:
     """Names of f's keyword-only parameters (the options it takes)."""
-    return {name for name, p in inspect.signature(f).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {name for name, p in inspect.signature(f).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def test_registry_lists_are_derived_from_the_records() -> None:
@@ -41,11 +41,16 @@ def test_the_book_reads_labels_curve_metrics_and_permutations_from_the_records()
 
     book = ("mutual_knn", "procrustes_retrieval", "cka", "rsa")
     assert rb.SPEC_METRICS == book and tuple(viz.METRIC_LABELS) == book
-    assert dict(viz.METRIC_LABELS) == {"mutual_knn": "mutual k-NN@k", "cka": "debiased CKA", "rsa": "RSA (Spearman)",
-                                       "procrustes_retrieval": "retrieval@k (Procrustes)"}
+    assert dict(viz.METRIC_LABELS) == {
+        "mutual_knn": "mutual k-NN@k",
+        "cka": "debiased CKA",
+        "rsa": "RSA (Spearman)",
+        "procrustes_retrieval": "retrieval@k (Procrustes)",
+    }
     counts = {"n_perm": 11, "n_perm_retrieval": 4}
-    assert {m: al.n_perm_of(m, counts) for m in al.METRICS} == {m: 4 if m == "procrustes_retrieval" else 11
-                                                                for m in al.METRICS}
+    assert {m: al.n_perm_of(m, counts) for m in al.METRICS} == {
+        m: 4 if m == "procrustes_retrieval" else 11 for m in al.METRICS
+    }
     assert al.n_perm_of("procrustes_retrieval", {"n_perm": 11, "n_perm_retrieval": None}) == 100  # the record's
 
 
@@ -69,9 +74,20 @@ def _null_toy(a: dict, b: dict, P: np.ndarray) -> np.ndarray:
 def toy_metric() -> Iterator[al.Metric]:
     """A metric added with one record, removed again afterwards (the registry as it was)."""
     before = tuple(al.METRICS)
-    record = al.register(al.Metric("toy_r", "Pearson r of the rows' distances from the centroid", _prep_toy,
-                                   _score_toy, _null_toy, chance=lambda n, k: 0.0, n_perm=7, label="toy r",
-                                   charted=True, in_spec_curve=True))
+    record = al.register(
+        al.Metric(
+            "toy_r",
+            "Pearson r of the rows' distances from the centroid",
+            _prep_toy,
+            _score_toy,
+            _null_toy,
+            chance=lambda n, k: 0.0,
+            n_perm=7,
+            label="toy r",
+            charted=True,
+            in_spec_curve=True,
+        )
+    )
     try:
         yield record
     finally:
@@ -86,14 +102,19 @@ def test_a_registered_metric_reaches_chapter_6s_tables_charts_and_the_specificat
     align = get_config("fast", align__n_perm=9, align__n_perm_retrieval=3, align__n_boot=4, align__k=5).align
     rng = np.random.default_rng(11)
     A = rng.standard_normal((40, 5))
-    spaces = {"agent": A, "scaled": 2.0 * A + 0.01 * rng.standard_normal((40, 5)),
-              "noise": rng.standard_normal((40, 7))}
+    spaces = {
+        "agent": A,
+        "scaled": 2.0 * A + 0.01 * rng.standard_normal((40, 5)),
+        "noise": rng.standard_normal((40, 7)),
+    }
     # chapter 6's headline table (lva.pipeline.alignment builds it with headline_for), shown as chapter 6 shows it
     headline = al.headline_for(spaces, "agent", align)
     toy = headline[headline["metric"] == "toy_r"].set_index("model")
     assert list(toy.index) == ["scaled", "noise"]
-    assert toy.loc["scaled", "score"] == pytest.approx(al.measure("toy_r", A, spaces["scaled"])) and \
-        toy.loc["scaled", "score"] > 0.9
+    assert (
+        toy.loc["scaled", "score"] == pytest.approx(al.measure("toy_r", A, spaces["scaled"]))
+        and toy.loc["scaled", "score"] > 0.9
+    )
     assert (toy["n_perm"] == align.n_perm).all()  # its record's n_perm_field: the config's n_perm
     assert (toy["chance"] == 0.0).all() and toy["low"].notna().all()
     wide = headline.pivot(index="model", columns="metric", values="score")[list(al.METRICS)]
@@ -151,7 +172,9 @@ def test_measure_each_equals_measure_one_by_one():
     A = rng.standard_normal((60, 5))
     Bs = [rng.standard_normal((60, d)) for d in (3, 8, 70)]
     for metric in ("mutual_knn", "procrustes_retrieval", "cka", "rsa"):
-        expected = [al.measure(metric, A, B, k=5) if metric in al.PER_ITEM_METRICS else al.measure(metric, A, B) for B in Bs]
+        expected = [
+            al.measure(metric, A, B, k=5) if metric in al.PER_ITEM_METRICS else al.measure(metric, A, B) for B in Bs
+        ]
         opts = {"k": 5} if metric in al.PER_ITEM_METRICS else {}
         np.testing.assert_array_equal(al.measure_each(metric, A, Bs, **opts), expected)
     assert al.measure_each("cka", A, []).shape == (0,)

@@ -1,5 +1,6 @@
 """Work lva.alignment shares between statistics gives exactly what computing them one by one
 gives: bootstraps drawn for many spaces at once, the compiled retrieval null, one-thread BLAS."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,10 @@ def spaces(seed: int = 0, n: int = 40) -> dict[str, np.ndarray]:
     """An anchor and three spaces sharing some of its structure (dims 5 to 60)."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, 4))
-    return {name: z @ rng.standard_normal((4, d)) + noise * rng.standard_normal((n, d))
-            for name, d, noise in (("a", 8, 0.3), ("b", 5, 0.5), ("c", 60, 1.0), ("d", 12, 3.0))}
+    return {
+        name: z @ rng.standard_normal((4, d)) + noise * rng.standard_normal((n, d))
+        for name, d, noise in (("a", 8, 0.3), ("b", 5, 0.5), ("c", 60, 1.0), ("d", 12, 3.0))
+    }
 
 
 def test_bootstrap_scores_equal_separate_bootstrap_intervals() -> None:
@@ -43,8 +46,7 @@ def test_headline_intervals_equal_bootstrap_ci() -> None:
     table = al.headline(reps, "a", n_perm=5, n_perm_retrieval=2, n_boot=9, seed=2, options=options)
     assert len(table) == 3 * len(al.METRICS)
     for row in table.itertuples():
-        alone = al.bootstrap_ci(row.metric, reps["a"], reps[row.model], n_boot=9, seed=2,
-                                **options.get(row.metric, {}))
+        alone = al.bootstrap_ci(row.metric, reps["a"], reps[row.model], n_boot=9, seed=2, **options.get(row.metric, {}))
         assert (row.low, row.high) == (alone.low, alone.high)
     bare = al.headline(reps, "a", n_perm=5, n_perm_retrieval=2, n_boot=0, seed=2, options=options)
     assert bare["low"].isna().all() and bare["score"].equals(table["score"]) and bare["p"].equals(table["p"])

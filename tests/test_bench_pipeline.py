@@ -39,8 +39,14 @@ def test_unknown_stage_names_the_valid_ones_and_writes_nothing(bench, tmp_path, 
 def test_stage_selection_is_in_pipeline_order(bench):
     assert bench.select_stages("robustness, demonstrations") == ["demonstrations", "robustness"]
     assert "conversion" not in bench.select_stages(None)
-    assert bench.select_stages(None, convert=True)[:6] == ["demonstrations", "visual_features", "agents",
-                                                          "evaluation", "vision_encoders", "conversion"]
+    assert bench.select_stages(None, convert=True)[:6] == [
+        "demonstrations",
+        "visual_features",
+        "agents",
+        "evaluation",
+        "vision_encoders",
+        "conversion",
+    ]
     assert bench.select_stages("embeddings", convert=True) == ["conversion", "embeddings"]
     with pytest.raises(ValueError, match="no stage named"):
         bench.select_stages(" , ")
@@ -60,8 +66,11 @@ def test_table_rows_and_ratios(bench):
     ref = {"label": "BabyAI bot", "throughput": 100.0, "unit": "episodes", "notes": ["bot note"]}
     demos = bench.row_for("demonstrations", out, ref)
     assert demos["throughput"] == 900.0 and demos["ratio"] == pytest.approx(9.0)
-    align = bench.row_for("alignment", {**out, "done": 1000, "peak_kb": 2048 * 1024, "notes": []},
-                          {"label": "per-row k-NN loop", "ratio": 7.5, "notes": []})
+    align = bench.row_for(
+        "alignment",
+        {**out, "done": 1000, "peak_kb": 2048 * 1024, "notes": []},
+        {"label": "per-row k-NN loop", "ratio": 7.5, "notes": []},
+    )
     cached = bench.row_for("agents", {**out, "done": 0, "notes": ["loaded"]}, None)
     skipped = {"stage": "visual_features", "status": "skipped", "reason": "skipped: grid", "notes": []}
     text = bench.format_table([demos, skipped, cached, align])
@@ -85,8 +94,10 @@ def test_peak_memory_reading(bench):
 def test_knn_reference_agrees_with_the_loop(bench):
     rng = np.random.default_rng(0)
     latent = rng.standard_normal((120, 4))
-    spaces = {name: latent @ rng.standard_normal((4, d)) + rng.standard_normal((120, d)) for name, d in
-              (("a", 8), ("b", 16), ("c", 32))}
+    spaces = {
+        name: latent @ rng.standard_normal((4, d)) + rng.standard_normal((120, d))
+        for name, d in (("a", 8), ("b", 16), ("c", 32))
+    }
     ref = bench.knn_reference(spaces, "a", k=5, repeats=1)
     assert ref["pairs"] == 2 and ref["differ"] == {} and ref["ratio"] > 0
     assert bench.tied_rows(np.eye(6), k=2) == 6  # every other row equally far: ties everywhere

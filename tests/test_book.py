@@ -13,12 +13,12 @@ from lva.vegalite import VEGALITE_MIME
 
 ROOT = Path(__file__).resolve().parents[1]
 
-OK = '''# %% tags=["parameters"]
+OK = """# %% tags=["parameters"]
 profile = "fast"
 
 # %%
 print("ran with", profile)
-'''
+"""
 
 
 def test_runner_stops_non_zero_at_the_first_failing_notebook(tmp_path):
@@ -41,7 +41,9 @@ def test_runner_stops_non_zero_at_the_first_failing_notebook(tmp_path):
 
 
 def test_runner_rejects_unknown_profile():
-    proc = subprocess.run([sys.executable, "-m", "lva", "book", "--profile", "huge"], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lva", "book", "--profile", "huge"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2 and "fast" in proc.stderr and "full" in proc.stderr
 
 
@@ -59,18 +61,28 @@ def test_repository_toc_lists_every_notebook():
 
 
 def test_check_offline_flags_external_scripts_and_styles(tmp_path):
-    (tmp_path / "a.html").write_text('<script src="https://cdn.example/x.js"></script><link href="//cdn/y.css" rel="stylesheet">')
-    (tmp_path / "b.html").write_text('<script src="_static/x.js"></script><a href="https://example.org">a link is fine</a>')
-    (tmp_path / "c.html").write_text('<script>requirejs.config({paths: {"vega": "https://cdn.jsdelivr.net/npm/vega@6?noext"}});</script>')
+    (tmp_path / "a.html").write_text(
+        '<script src="https://cdn.example/x.js"></script><link href="//cdn/y.css" rel="stylesheet">'
+    )
+    (tmp_path / "b.html").write_text(
+        '<script src="_static/x.js"></script><a href="https://example.org">a link is fine</a>'
+    )
+    (tmp_path / "c.html").write_text(
+        '<script>requirejs.config({paths: {"vega": "https://cdn.jsdelivr.net/npm/vega@6?noext"}});</script>'
+    )
     found = check_offline(tmp_path)
     assert len(found) == 3 and all(f.startswith(("a.html", "c.html")) for f in found)
 
 
 def test_check_quiet_flags_stderr_blocks(tmp_path):
-    (tmp_path / "a.html").write_text('<div class="output stderr highlight-myst-ansi notranslate"><div class="highlight">'
-                                     "<pre><span></span>Loading weights: 100%|##########| 290/290\n</pre></div></div>")
-    (tmp_path / "b.html").write_text('<div class="output stream highlight-myst-ansi notranslate"><div class="highlight">'
-                                     "<pre><span></span>printed output is fine</pre></div></div>")
+    (tmp_path / "a.html").write_text(
+        '<div class="output stderr highlight-myst-ansi notranslate"><div class="highlight">'
+        "<pre><span></span>Loading weights: 100%|##########| 290/290\n</pre></div></div>"
+    )
+    (tmp_path / "b.html").write_text(
+        '<div class="output stream highlight-myst-ansi notranslate"><div class="highlight">'
+        "<pre><span></span>printed output is fine</pre></div></div>"
+    )
     assert check_quiet(tmp_path) == ["a.html: Loading weights: 100%|##########| 290/290"]
 
 
@@ -94,7 +106,8 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path):
         # what a cold build does: library bars inside quiet(); ipykernel forwards file descriptor 2 as
         # well, so the cell waits long enough for anything written there to reach the page
         + "\n# %%\nimport sys, time\nfrom tqdm import tqdm\nfrom lva.models import quiet\nwith quiet():\n"
-        + "    print('Loading', 'weights', file=sys.stderr, flush=True)\n    for _ in tqdm(range(3), desc='Converting'):\n"
+        + "    print('Loading', 'weights', file=sys.stderr, flush=True)\n"
+        + "    for _ in tqdm(range(3), desc='Converting'):\n"
         + "        time.sleep(0.2)\n"
         + "time.sleep(1.5)\n"
         + "\n# %%\nprint('to the page')\n"
@@ -108,8 +121,12 @@ def test_a_book_with_a_chart_and_math_builds_offline(tmp_path):
     assert "vegaEmbed(document.currentScript.previousElementSibling" in page
     # the chart's Vega-Lite output is drawn (lva.vegalite), not its PNG fallback
     assert page.count('<div class="lva-vega"></div>') == 1 and "<img" not in page
-    [output] = [o for c in nbformat.read(tmp_path / "book" / "chapters" / "01_chart.ipynb", 4).cells
-                for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    [output] = [
+        o
+        for c in nbformat.read(tmp_path / "book" / "chapters" / "01_chart.ipynb", 4).cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
     assert VEGALITE_MIME in output["data"]
     assert (html / "_static" / "vega-bundle.js").stat().st_size > 100_000
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
@@ -144,7 +161,10 @@ def test_command_line_help(command):
 def test_command_line_rejects_unknown_models_naming_the_known_ones(command, tmp_path):
     """At once (checked before torch is imported), in one line, writing nothing."""
     proc = subprocess.run(
-        [sys.executable, "-m", "lva", command, "--models", "minilm,no-such-model"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "lva", command, "--models", "minilm,no-such-model"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "no-such-model" in proc.stderr and "minilm" in proc.stderr
@@ -175,8 +195,10 @@ def test_peak_memory_counts_pages_two_children_share_once(tmp_path):
     load), and the readers hold their mapping until the sampler has seen both."""
     shared = tmp_path / "shared.bin"
     shared.write_bytes(b"x" * 200_000_000)
-    reader = ("import mmap, sys; f = open(sys.argv[1], 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); "
-              "sum(m[i] for i in range(0, len(m), 4096)); print('ready', flush=True); sys.stdin.read()")
+    reader = (
+        "import mmap, sys; f = open(sys.argv[1], 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); "
+        "sum(m[i] for i in range(0, len(m), 4096)); print('ready', flush=True); sys.stdin.read()"
+    )
     measure = """
 import subprocess, sys, time
 from lva.book import PeakMemory
@@ -193,6 +215,8 @@ with PeakMemory(interval=0.05) as memory:
     assert [r.wait() for r in readers] == [0, 0]
 print(memory.peak_gb)
 """
-    out = subprocess.run([sys.executable, "-c", measure, reader, str(shared)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", measure, reader, str(shared)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert 0.19 <= float(out.stdout) < 0.3

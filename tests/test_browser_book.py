@@ -47,9 +47,12 @@ def book_pages() -> list[str]:
     ``index.html``, which only redirects to the first page)."""
     if not HTML.is_dir():
         return []
-    return sorted(str(p.relative_to(HTML)) for p in HTML.rglob("*.html")
-                  if not any(part.startswith("_") for part in p.relative_to(HTML).parts)
-                  and not p.read_text(errors="replace")[:200].lower().startswith('<meta http-equiv="refresh"'))
+    return sorted(
+        str(p.relative_to(HTML))
+        for p in HTML.rglob("*.html")
+        if not any(part.startswith("_") for part in p.relative_to(HTML).parts)
+        and not p.read_text(errors="replace")[:200].lower().startswith('<meta http-equiv="refresh"')
+    )
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -77,8 +80,10 @@ def report() -> Iterator[dict[str, list[str]]]:
     yield found
     if found:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        lines = [f"{page}: {'OK' if not fails else f'{len(fails)} failures'}\n" + "".join(f"  - {f}\n" for f in fails)
-                 for page, fails in sorted(found.items())]
+        lines = [
+            f"{page}: {'OK' if not fails else f'{len(fails)} failures'}\n" + "".join(f"  - {f}\n" for f in fails)
+            for page, fails in sorted(found.items())
+        ]
         (SCREENSHOTS / "report.txt").write_text("".join(lines))
 
 
@@ -147,8 +152,9 @@ IMAGES = """() => [...document.querySelectorAll('img')]
   .map(img => [img.getAttribute('src') || '', img.getAttribute('alt')])"""
 
 
-def page_failures(watched: WatchedPage, url: str, screenshot: Path | None = None,
-                  chart_timeout_ms: int = CHART_TIMEOUT_MS) -> list[str]:
+def page_failures(
+    watched: WatchedPage, url: str, screenshot: Path | None = None, chart_timeout_ms: int = CHART_TIMEOUT_MS
+) -> list[str]:
     """Everything a reader would find wrong on the page at ``url`` (see the module docstring)."""
     page = watched.page
     page.goto(url, wait_until="load", timeout=30_000)
@@ -157,8 +163,9 @@ def page_failures(watched: WatchedPage, url: str, screenshot: Path | None = None
         page.wait_for_function(CHARTS_DRAWN, timeout=chart_timeout_ms)
     except Exception:  # playwright's TimeoutError: the charts left undrawn are listed below
         pass
-    fails += [f"chart {i} of the page is not drawn (no svg.marks or canvas in .lva-vega)"
-              for i in page.evaluate(UNDRAWN)]
+    fails += [
+        f"chart {i} of the page is not drawn (no svg.marks or canvas in .lva-vega)" for i in page.evaluate(UNDRAWN)
+    ]
     page.evaluate(OPEN_ALL)
     page.evaluate(SETTLED)
     page.wait_for_timeout(200)  # one more layout after the last fonts

@@ -66,8 +66,14 @@ def lab_root(tmp_path_factory) -> Path:
     env.pop("LVA_BOOK", None)  # as a student runs it: not the book's renderer
     out = base / "root" / f"{CHAPTER}.ipynb"
     source = ROOT / "notebooks" / f"{CHAPTER}.py"
-    proc = subprocess.run([sys.executable, "-c", _EXECUTE, str(source), str(base / "work"), str(out)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=EXECUTE_TIMEOUT_S)
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXECUTE, str(source), str(base / "work"), str(out)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=EXECUTE_TIMEOUT_S,
+    )
     assert proc.returncode == 0, f"the student copy of {CHAPTER} did not run:\n{proc.stderr[-3000:]}"
     print(proc.stdout.strip().splitlines()[-1])
     return out.parent
@@ -83,13 +89,27 @@ def lab(lab_root, tmp_path_factory) -> Iterator[str]:
     settings = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"windowingMode": "none"}))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "LVA_CACHE": str(lab_root.parent / "cache")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "LVA_CACHE": str(lab_root.parent / "cache"),
+    }
     port = free_port()
-    cmd = lab_command(lab_root, ["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                                 "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-                                 "--LabApp.default_url=/lab"], as_root=True)
+    cmd = lab_command(
+        lab_root,
+        [
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--LabApp.default_url=/lab",
+        ],
+        as_root=True,
+    )
     log = (home / "server.log").open("w")
     server = subprocess.Popen(cmd, cwd=lab_root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
@@ -144,8 +164,13 @@ def test_student_chapter_draws_its_charts_in_jupyterlab(browser, lab, lab_root):
     finally:
         watched.close()
     seconds = time.perf_counter() - start
-    fails = [f"code cell {i + 1}: its chart is not drawn (no svg or canvas in .jp-OutputArea-output)"
-             for i in expected if i >= len(drawn) or not drawn[i]]
+    fails = [
+        f"code cell {i + 1}: its chart is not drawn (no svg or canvas in .jp-OutputArea-output)"
+        for i in expected
+        if i >= len(drawn) or not drawn[i]
+    ]
     fails += watched.errors
-    assert not fails, (f"{CHAPTER} in JupyterLab ({len(drawn)} code cells, charts in cells "
-                       f"{[i + 1 for i in expected]}, {seconds:.0f} s):\n  " + "\n  ".join(fails))
+    assert not fails, (
+        f"{CHAPTER} in JupyterLab ({len(drawn)} code cells, charts in cells "
+        f"{[i + 1 for i in expected]}, {seconds:.0f} s):\n  " + "\n  ".join(fails)
+    )

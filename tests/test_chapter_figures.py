@@ -39,15 +39,20 @@ def test_pca_map_legend_lists_only_the_chosen_grouping():
     rng = np.random.default_rng(0)
     n = len(all_instructions())
     spec = json.dumps(viz.pca_maps({"r": (rng.normal(size=(n, 2)), np.array([0.5, 0.2]))}).to_dict())
-    assert "colour_by == 'task' ? [\\\"GO-TO\\\", \\\"PICK-UP\\\", \\\"ESCAPE-FROM\\\"]" in spec
+    assert 'colour_by == \'task\' ? [\\"GO-TO\\", \\"PICK-UP\\", \\"ESCAPE-FROM\\"]' in spec
     assert '"columns": 3' in spec or '"columns":3' in spec
 
 
 def test_curves_have_whole_epoch_ticks_and_separate_legends():
     from lva.train import History
 
-    h = History(epoch=[1, 2, 3], train_loss=[1.0, 0.5, 0.4], val_loss=[1.1, 0.6, 0.5], val_accuracy=[0.5, 0.7, 0.8],
-                success=[{"goto": 0.5}, {"goto": 0.7}, {"goto": 0.9}])
+    h = History(
+        epoch=[1, 2, 3],
+        train_loss=[1.0, 0.5, 0.4],
+        val_loss=[1.1, 0.6, 0.5],
+        val_accuracy=[0.5, 0.7, 0.8],
+        success=[{"goto": 0.5}, {"goto": 0.7}, {"goto": 0.9}],
+    )
     spec = viz.training_curves({"seed 0": h, "seed 1": h}).to_dict()
     panels = spec["hconcat"]
     assert [p["encoding"]["x"]["axis"]["values"] for p in panels] == [[1, 2, 3]] * 3

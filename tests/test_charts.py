@@ -14,7 +14,7 @@ from PIL import Image
 
 from lva import viz
 from lva.vegalite import CHART_CLASS, VEGALITE_MIME, BookChart, chart_html
-from lva.viz.render import PNG_SCALE, RENDERER, chart_bundle, chart_png, chart_title, png_size
+from lva.viz.render import PNG_SCALE, RENDERER, chart_png, chart_title, png_size
 
 
 def bar_chart(title="Three bars"):
@@ -84,16 +84,25 @@ def test_the_output_is_the_same_bytes_on_a_rerun(charts_on):
 
 
 def test_the_png_fetches_nothing():
-    spec = {"data": {"url": "https://example.com/data.csv"}, "mark": "point",
-            "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+    spec = {
+        "data": {"url": "https://example.com/data.csv"},
+        "mark": "point",
+        "encoding": {"x": {"field": "a", "type": "quantitative"}},
+    }
     with pytest.raises(ValueError, match="not allowed"):
         chart_png(spec)
 
 
-@pytest.mark.parametrize("title, line", [
-    ("Plain", "Plain"), ({"text": "From a dict", "subtitle": "no"}, "From a dict"),
-    (["Two", "lines"], "Two lines"), (None, "untitled"), ("A\nbreak", "A break"),
-])
+@pytest.mark.parametrize(
+    "title, line",
+    [
+        ("Plain", "Plain"),
+        ({"text": "From a dict", "subtitle": "no"}, "From a dict"),
+        (["Two", "lines"], "Two lines"),
+        (None, "untitled"),
+        ("A\nbreak", "A break"),
+    ],
+)
 def test_chart_title_is_one_line(title, line):
     assert chart_title({"title": title} if title is not None else {}) == line
 
@@ -153,8 +162,16 @@ def test_the_book_config_puts_the_vegalite_output_first_in_html():
 def test_task_scores_name_the_metrics_by_their_labels():
     from lva.alignment import LABELS
 
-    scores = pd.DataFrame({"group": ["GO-TO", "GO-TO"], "model": ["a", "b"], "metric": ["mutual_knn", "rsa"],
-                           "score": [0.5, 0.25], "chance": [0.1, 0.0], "p": [0.01, 0.5]})
+    scores = pd.DataFrame(
+        {
+            "group": ["GO-TO", "GO-TO"],
+            "model": ["a", "b"],
+            "metric": ["mutual_knn", "rsa"],
+            "score": [0.5, 0.25],
+            "chance": [0.1, 0.0],
+            "p": [0.01, 0.5],
+        }
+    )
     spec = viz.task_scores(scores, "t").to_dict()
     rows = spec["datasets"][next(iter(spec["datasets"]))]
     assert {r["metric"] for r in rows} == {LABELS["mutual_knn"], LABELS["rsa"]}

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 from lva import alignment as al
-from lva import checks
-from lva import geometry
+from lva import checks, geometry
 from lva import grounding as G
 from lva import robustness as rb
 from lva.agent import build_agent
@@ -27,8 +26,18 @@ from lva.instructions import all_instructions
 from lva.markup import exercise_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(agent__token_dim=8, agent__heads=2, agent__embed_dim=12, agent__mlp_dim=16, agent__channels=8,
-            agent__hidden=16, ground__width=4, ground__epochs=2, ground__batch_size=8, threads=1)
+TINY = dict(
+    agent__token_dim=8,
+    agent__heads=2,
+    agent__embed_dim=12,
+    agent__mlp_dim=16,
+    agent__channels=8,
+    agent__hidden=16,
+    ground__width=4,
+    ground__epochs=2,
+    ground__batch_size=8,
+    threads=1,
+)
 N = len(all_instructions())
 
 
@@ -67,8 +76,9 @@ def case_2_2(cfg):
 def case_3_1(cfg):
     rng = np.random.default_rng(0)
     ins = [all_instructions()[i] for i in rng.integers(0, N, 600)]
-    results = pd.DataFrame({"task": [i.task for i in ins], "verb": [i.verb for i in ins],
-                            "success": rng.random(600) < 0.7})
+    results = pd.DataFrame(
+        {"task": [i.task for i in ins], "verb": [i.verb for i in ins], "success": rng.random(600) < 0.7}
+    )
     rates = success_table(results, ["task", "verb"]).reset_index()
     hardest = rates.loc[rates.groupby("task")["success"].idxmin()]
     ref = dict(zip(hardest["task"], hardest["verb"]))
@@ -102,27 +112,41 @@ def case_4_1(cfg):
 
 def case_4_2(cfg):
     rng = np.random.default_rng(0)
-    pairs = G.Pairs(instruction=rng.integers(0, N, 48), index=rng.integers(0, 10, (48, 2)),
-                    features=rng.standard_normal((10, 40, 7, 7)).astype(np.float16),
-                    views=rng.integers(0, 6, (10, 7, 7, 3)).astype(np.uint8))
+    pairs = G.Pairs(
+        instruction=rng.integers(0, N, 48),
+        index=rng.integers(0, 10, (48, 2)),
+        features=rng.standard_normal((10, 40, 7, 7)).astype(np.float16),
+        views=rng.integers(0, 6, (10, 7, 7, 3)).astype(np.uint8),
+    )
     pool = np.arange(24)
-    final_only = G.Pairs(pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features,
-                         pairs.views, ("final",))
+    final_only = G.Pairs(
+        pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features, pairs.views, ("final",)
+    )
     short = get_config("fast", **{**TINY, "ground__epochs": 1})
-    one, _ = G.train_encoder(get_config("fast", **{**TINY, "ground__epochs": 1}, ground__views=("final",)),
-                             final_only, cfg.agent_seeds[0])
+    one, _ = G.train_encoder(
+        get_config("fast", **{**TINY, "ground__epochs": 1}, ground__views=("final",)), final_only, cfg.agent_seeds[0]
+    )
     two, _ = G.train_encoder(short, pairs, cfg.agent_seeds[0])
-    ref = pd.DataFrame({"final view only": G.retrieval(one, final_only, pool)["top-1"],
-                        "first and final": G.retrieval(two, pairs, pool)["top-1"]})
-    return ref, ref.assign(**{"final view only": 1.5 - ref["final view only"]}), dict(cfg=cfg, pairs=pairs, pool=pool,
-                                                                                     epochs=1)
+    ref = pd.DataFrame(
+        {
+            "final view only": G.retrieval(one, final_only, pool)["top-1"],
+            "first and final": G.retrieval(two, pairs, pool)["top-1"],
+        }
+    )
+    return (
+        ref,
+        ref.assign(**{"final view only": 1.5 - ref["final view only"]}),
+        dict(cfg=cfg, pairs=pairs, pool=pool, epochs=1),
+    )
 
 
 def case_5_1(cfg):
     layers = np.random.default_rng(0).standard_normal((4, 30, 8)) + np.arange(4)[:, None, None]
     by_layer = pd.DataFrame(
-        {"raw": [geometry.anisotropy(x) for x in layers],
-         "centred": [geometry.anisotropy(x, center=True) for x in layers]},
+        {
+            "raw": [geometry.anisotropy(x) for x in layers],
+            "centred": [geometry.anisotropy(x, center=True) for x in layers],
+        },
         index=pd.RangeIndex(len(layers), name="layer"),
     )
     return by_layer, by_layer[["centred", "raw"]].set_axis(["raw", "centred"], axis=1), dict(layers=layers)
@@ -165,18 +189,29 @@ def case_6_2(cfg):
 def case_6_3(cfg):
     rng = np.random.default_rng(0)
     reps = _spaces(["agent-seed0"])
-    pooled = {"qwen2.5-coder-0.5b": {p: rng.standard_normal((3, N, 8)) for p in ("mean", "last", "echo")},
-              "minilm": {"mean": rng.standard_normal((3, N, 8))}}
+    pooled = {
+        "qwen2.5-coder-0.5b": {p: rng.standard_normal((3, N, 8)) for p in ("mean", "last", "echo")},
+        "minilm": {"mean": rng.standard_normal((3, N, 8))},
+    }
     family = {"qwen2.5-coder-0.5b": "decoder", "minilm": "encoder", "agent-seed0": "agent"}
-    subset = {"qwen2.5-coder-0.5b": {p: pooled["qwen2.5-coder-0.5b"][p] for p in ("last", "echo")},
-              "minilm": pooled["minilm"]}
-    curve10 = rb.specification_curve(reps["agent-seed0"], subset, metrics=("mutual_knn",), k=10, n_perm=5,
-                                     seed=cfg.align.seed, halves=rb.meaning_halves(seed=cfg.align.seed))
+    subset = {
+        "qwen2.5-coder-0.5b": {p: pooled["qwen2.5-coder-0.5b"][p] for p in ("last", "echo")},
+        "minilm": pooled["minilm"],
+    }
+    curve10 = rb.specification_curve(
+        reps["agent-seed0"],
+        subset,
+        metrics=("mutual_knn",),
+        k=10,
+        n_perm=5,
+        seed=cfg.align.seed,
+        halves=rb.meaning_halves(seed=cfg.align.seed),
+    )
     ref = float(rb.decoder_vs_encoder(curve10, family)["share above the encoder"].iloc[0])
     return ref, 0.5 + (ref < 0.5) * 0.25 + 0.01, dict(reps=reps, cfg=cfg, pooled=pooled)
 
 
-CASES = {name[len("case_"):].replace("_", "."): fn for name, fn in dict(globals()).items() if name.startswith("case_")}
+CASES = {name[len("case_") :].replace("_", "."): fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 
 def test_every_check_has_a_case():
@@ -188,8 +223,16 @@ def test_check_passes_the_reference_and_hints_on_wrong_answers(exercise, cfg, ca
     ref, wrong, context = CASES[exercise](cfg)
     assert check(exercise, ref, **context) is True
     assert capsys.readouterr().out.startswith(f"{checks.PASSED} {exercise}: correct.")
-    for bad in (None, wrong, "forty-two", [[1, 2], [3]], {"x": [1, 2]}, np.zeros(3), float("nan"),
-                pd.DataFrame({"a": [1, 1]}, index=["x", "x"])):
+    for bad in (
+        None,
+        wrong,
+        "forty-two",
+        [[1, 2], [3]],
+        {"x": [1, 2]},
+        np.zeros(3),
+        float("nan"),
+        pd.DataFrame({"a": [1, 1]}, index=["x", "x"]),
+    ):
         assert check(exercise, bad, **context) is False, bad
         out = capsys.readouterr().out
         assert out.startswith(f"{checks.FAILED} {exercise}: "), out
@@ -218,10 +261,16 @@ def test_unknown_exercise_or_missing_context_is_a_programming_error():
 
 def test_notebook_results_reads_the_printed_check_lines(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("check(...)", outputs=[
-        nbformat.v4.new_output("stream", name="stdout", text=f"{checks.PASSED} 2.1: correct.\n"),
-        nbformat.v4.new_output("stream", name="stdout", text=f"noise\n{checks.FAILED} 2.2: not yet. Hint.\n")]),
-        nbformat.v4.new_markdown_cell(f"{checks.PASSED} 9.9: in a markdown cell, not a result")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "check(...)",
+            outputs=[
+                nbformat.v4.new_output("stream", name="stdout", text=f"{checks.PASSED} 2.1: correct.\n"),
+                nbformat.v4.new_output("stream", name="stdout", text=f"noise\n{checks.FAILED} 2.2: not yet. Hint.\n"),
+            ],
+        ),
+        nbformat.v4.new_markdown_cell(f"{checks.PASSED} 9.9: in a markdown cell, not a result"),
+    ]
     nbformat.write(nb, tmp_path / "x.ipynb")
     assert notebook_results(tmp_path / "x.ipynb") == {"2.1": True, "2.2": False}
 
@@ -236,8 +285,11 @@ def test_check_cells_use_their_chapters_exercise_ids_in_order():
         assert numbers, f"{path.name} has no exercises"
         assert all(label.startswith(f"ex-{path.name[:2]}-") for label in numbers), numbers  # labels: ex-CC-name
         assert [m["id"] for m in _CHECK_CELL.finditer(path.read_text())] == list(numbers.values()), path.name
-        calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
-                 and isinstance(node.func, ast.Name) and node.func.id == "check"]
+        calls = [
+            node
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check"
+        ]
         for call in calls:  # each cell passes the context its check needs, and nothing else
             inspect.signature(CHECKS[call.args[0].value].run).bind(None, **{kw.arg: None for kw in call.keywords})
         every += numbers.values()
@@ -246,8 +298,11 @@ def test_check_cells_use_their_chapters_exercise_ids_in_order():
 
 def _binds(code: str) -> list[ast.expr]:
     """The values bound to ``answer`` at the top level of ``code``, in order."""
-    return [node.value for node in ast.parse(code).body if isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "answer" for t in node.targets)]
+    return [
+        node.value
+        for node in ast.parse(code).body
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "answer" for t in node.targets)
+    ]
 
 
 def test_every_starter_binds_none_and_every_solution_binds_an_answer():
@@ -264,7 +319,7 @@ def test_every_starter_binds_none_and_every_solution_binds_an_answer():
             starter = starter_code(source)
             bound = _binds(starter)
             assert bound and isinstance(bound[-1], ast.Constant) and bound[-1].value is None, (path.name, starter)
-            rest = _binds(source[len(starter):])
+            rest = _binds(source[len(starter) :])
             assert rest and not (isinstance(rest[-1], ast.Constant) and rest[-1].value is None), (path.name, source)
 
 
@@ -274,8 +329,11 @@ def test_the_book_runner_stops_when_a_solution_fails_its_check(tmp_path, monkeyp
     def executed(notebook, output, profile, cwd, memory=None):  # stands for papermill: the check cells' output
         nb = nbformat.v4.new_notebook()
         lines = {"01_ok": f"{checks.PASSED} 1.1: correct.\n", "02_bad": f"{checks.FAILED} 2.2: not yet. Hint.\n"}
-        nb.cells = [nbformat.v4.new_code_cell("check(...)", outputs=[
-            nbformat.v4.new_output("stream", name="stdout", text=lines[notebook.stem])])]
+        nb.cells = [
+            nbformat.v4.new_code_cell(
+                "check(...)", outputs=[nbformat.v4.new_output("stream", name="stdout", text=lines[notebook.stem])]
+            )
+        ]
         nbformat.write(nb, output)
         return 0.0
 
@@ -294,13 +352,17 @@ def test_the_book_numbers_exercises_within_their_chapter():
 
     from lva.sphinx_exercises import chapter_local_numbers
 
-    env = SimpleNamespace(toc_fignumbers={
-        "book/intro": {},
-        "book/chapters/01_world": {"exercise": {"ex-01-b": (2,), "ex-01-a": (1,)}, "figure": {"f": (1,)}},
-        "book/chapters/03_training": {"exercise": {"ex-03-a": (3,), "ex-03-b": (4,)}},
-    })
+    env = SimpleNamespace(
+        toc_fignumbers={
+            "book/intro": {},
+            "book/chapters/01_world": {"exercise": {"ex-01-b": (2,), "ex-01-a": (1,)}, "figure": {"f": (1,)}},
+            "book/chapters/03_training": {"exercise": {"ex-03-a": (3,), "ex-03-b": (4,)}},
+        }
+    )
     assert chapter_local_numbers(None, env) == ["book/chapters/01_world", "book/chapters/03_training"]
     assert chapter_local_numbers(None, env) == []  # nothing left to renumber
-    assert env.toc_fignumbers["book/chapters/01_world"] == {"exercise": {"ex-01-a": (1, 1), "ex-01-b": (1, 2)},
-                                                            "figure": {"f": (1,)}}
+    assert env.toc_fignumbers["book/chapters/01_world"] == {
+        "exercise": {"ex-01-a": (1, 1), "ex-01-b": (1, 2)},
+        "figure": {"f": (1,)},
+    }
     assert env.toc_fignumbers["book/chapters/03_training"]["exercise"] == {"ex-03-a": (3, 1), "ex-03-b": (3, 2)}

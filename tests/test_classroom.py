@@ -6,18 +6,21 @@ import pytest
 
 from lva import classroom
 
-READ = '''# %% tags=["parameters"]
+READ = """# %% tags=["parameters"]
 profile = "fast"
 
 # %%
 import os
 from pathlib import Path
 print(Path(os.environ["LVA_CACHE"], "artifact.txt").read_text())
-'''
-WRITE = READ + '''
+"""
+WRITE = (
+    READ
+    + """
 # %%
 Path(os.environ["LVA_CACHE"], "new.txt").write_text("a student's run wrote this")
-'''
+"""
+)
 
 
 @pytest.fixture
@@ -39,7 +42,12 @@ def test_listing_changes_name_every_added_removed_and_modified_path(tmp_path):
     (tmp_path / "sub" / "b").unlink()
     (tmp_path / "c").write_text("3")
     assert classroom.changes(before, classroom.listing(tmp_path)) == [
-        "added: c", "modified: .", "modified: a", "modified: sub", "removed: sub/b"]  # folders' times too
+        "added: c",
+        "modified: .",
+        "modified: a",
+        "modified: sub",
+        "removed: sub/b",
+    ]  # folders' times too
     assert classroom.changes(before, before) == []
 
 

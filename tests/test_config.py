@@ -96,30 +96,33 @@ def test_vision_stages_depend_on_the_ground_section_and_the_text_tower():
     assert get_config("full").ground.epochs > base.ground.epochs
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"env__room_size": "abc"}, r"env.room_size = 'abc' \(str\) is not allowed: must be an integer"),
-    ({"env__room_size": 4}, r"env.room_size = 4 .* must be a number >= 5"),
-    ({"align__k": 0}, r"align.k = 0 .* must be a number >= 1"),
-    ({"agent_seeds": ()}, r"agent_seeds = \(\) .* must be a non-empty tuple of int"),
-    ({"agent_seeds": (0, 0)}, "distinct seeds"),
-    ({"agent_seeds": 3}, r"agent_seeds = 3 \(int\) .* must be a tuple of int \(a list is fine\)"),
-    ({"threads": 0}, r"threads = 0 .* must be a number >= 1"),
-    ({"demos__seed": 0.0}, r"demos.seed = 0.0 \(float\) .* must be an integer \(not a float or a string\)"),
-    ({"demos__seed": "0"}, r"demos.seed = '0' \(str\)"),
-    ({"demos__seed": -1}, r"demos.seed = -1 .* >= 0"),
-    ({"demos__seed": True}, r"demos.seed = True \(bool\)"),
-    ({"demos__expert": "lazy"}, "valid choices: shortest, look-first"),
-    ({"train__lr": 0}, r"train.lr = 0 .* must be a number > 0"),
-    ({"train__lr": float("nan")}, "a finite number"),
-    ({"train__val_fraction": 1.0}, "strictly between 0 and 1"),
-    ({"align__ks": []}, "non-empty"),
-    ({"align__ks": (1, 0)}, r"align.ks = \(1, 0\) .* items that are a number >= 1"),
-    ({"agent__memory": 1}, r"agent.memory = 1 \(int\) .* True or False"),
-    ({"env__view_size": 6}, "an odd number >= 3"),
-    ({"agent__heads": 3}, "agent.heads = 3 must divide agent.token_dim = 100"),
-    ({"checks__compare_visions": ("pixels",)}, "valid choices: grid, imagenet"),
-    ({"cache_dir": 3}, "a folder path"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"env__room_size": "abc"}, r"env.room_size = 'abc' \(str\) is not allowed: must be an integer"),
+        ({"env__room_size": 4}, r"env.room_size = 4 .* must be a number >= 5"),
+        ({"align__k": 0}, r"align.k = 0 .* must be a number >= 1"),
+        ({"agent_seeds": ()}, r"agent_seeds = \(\) .* must be a non-empty tuple of int"),
+        ({"agent_seeds": (0, 0)}, "distinct seeds"),
+        ({"agent_seeds": 3}, r"agent_seeds = 3 \(int\) .* must be a tuple of int \(a list is fine\)"),
+        ({"threads": 0}, r"threads = 0 .* must be a number >= 1"),
+        ({"demos__seed": 0.0}, r"demos.seed = 0.0 \(float\) .* must be an integer \(not a float or a string\)"),
+        ({"demos__seed": "0"}, r"demos.seed = '0' \(str\)"),
+        ({"demos__seed": -1}, r"demos.seed = -1 .* >= 0"),
+        ({"demos__seed": True}, r"demos.seed = True \(bool\)"),
+        ({"demos__expert": "lazy"}, "valid choices: shortest, look-first"),
+        ({"train__lr": 0}, r"train.lr = 0 .* must be a number > 0"),
+        ({"train__lr": float("nan")}, "a finite number"),
+        ({"train__val_fraction": 1.0}, "strictly between 0 and 1"),
+        ({"align__ks": []}, "non-empty"),
+        ({"align__ks": (1, 0)}, r"align.ks = \(1, 0\) .* items that are a number >= 1"),
+        ({"agent__memory": 1}, r"agent.memory = 1 \(int\) .* True or False"),
+        ({"env__view_size": 6}, "an odd number >= 3"),
+        ({"agent__heads": 3}, "agent.heads = 3 must divide agent.token_dim = 100"),
+        ({"checks__compare_visions": ("pixels",)}, "valid choices: grid, imagenet"),
+        ({"cache_dir": 3}, "a folder path"),
+    ],
+)
 def test_every_field_is_checked_naming_the_field_the_value_and_what_is_allowed(overrides, message):
     with pytest.raises(ValueError, match=message):
         get_config("fast", **overrides)

@@ -70,8 +70,9 @@ def test_metrics_and_task_levels_get_their_display_names_in_headers_and_cells():
     assert "_" not in metric_label("cka_biased")  # a record without a label: its name in words
     with pytest.raises(ValueError, match="mutual_knn"):
         metric_label("nope")
-    long = pd.DataFrame({"metric": ["mutual_knn", "rsa"], "group": ["goto", "escape"],
-                         "model": ["a", "b"], "score": [0.5, 0.25]}).rename(columns={"group": "task"})
+    long = pd.DataFrame(
+        {"metric": ["mutual_knn", "rsa"], "group": ["goto", "escape"], "model": ["a", "b"], "score": [0.5, 0.25]}
+    ).rename(columns={"group": "task"})
     wide = readable(long.pivot_table(index="model", columns=["metric", "task"], values="score"))
     assert set(wide.columns.get_level_values(0)) == {metric_label("mutual_knn"), metric_label("rsa")}
     assert set(wide.columns.get_level_values(1)) == {"GO-TO", "ESCAPE-FROM"}

@@ -11,9 +11,9 @@ from lva import models as M
 from lva.agent import build_agent
 from lva.catalogue import family_of
 from lva.config import get_config
+from lva.instructions import ALL_TYPES, COLORS, TASKS, all_instructions
 from lva.models import availability, weights
 from lva.representations import representations
-from lva.instructions import ALL_TYPES, COLORS, TASKS, all_instructions
 
 TEXTS = [i.text for i in all_instructions()]
 
@@ -35,7 +35,7 @@ def tiny_cfg():
 
 
 def fresh_agents(cfg):
-    """"Trained" agents: freshly built ones, so no training happens in tests."""
+    """ "Trained" agents: freshly built ones, so no training happens in tests."""
     return {s: build_agent(cfg, 100 + s) for s in cfg.agent_seeds}
 
 
@@ -108,7 +108,14 @@ def test_representations_list_the_vision_family_after_the_agents(tiny_cfg):
     cfg = tiny_cfg
     vision = {s: build_encoder(cfg, 100 + s) for s in cfg.agent_seeds}
     reps = representations(cfg, fresh_agents(cfg), models=[], show_progress=False, vision=vision)
-    assert list(reps)[:6] == ["agent-seed3", "agent-seed5", "untrained-agent", "vision-seed3", "vision-seed5", "untrained-vision"]
+    assert list(reps)[:6] == [
+        "agent-seed3",
+        "agent-seed5",
+        "untrained-agent",
+        "vision-seed3",
+        "vision-seed5",
+        "untrained-vision",
+    ]
     assert reps["vision-seed3"].shape == (396, 12) and np.array_equal(reps["vision-seed5"], vision[5].embed(TEXTS))
     assert np.array_equal(reps["untrained-vision"], build_encoder(cfg, 3).embed(TEXTS))
 

@@ -91,11 +91,7 @@ def test_target_is_unique_in_the_room():
         env = make_env()
         env.reset(seed=seed)
         ins = env.instruction
-        twins = [
-            o
-            for o in env.grid.grid
-            if o is not None and o.type == ins.obj_type and o.color == ins.color
-        ]
+        twins = [o for o in env.grid.grid if o is not None and o.type == ins.obj_type and o.color == ins.color]
         assert twins == [env.target]
 
 
@@ -118,7 +114,9 @@ def wrong_pickup(env, seeds) -> tuple[int, list[int]] | None:
 
     for seed in seeds:
         env.reset(seed=seed)
-        distractors = [o for o in env.grid.grid if o is not None and o.type in ("ball", "box", "key") and o is not env.target]
+        distractors = [
+            o for o in env.grid.grid if o is not None and o.type in ("ball", "box", "key") and o is not env.target
+        ]
         steps = plan_to_face(env, [tuple(distractors[0].cur_pos)], pickup=True)
         if steps:
             return seed, steps
@@ -151,6 +149,7 @@ def test_walking_out_through_an_opened_outer_door_is_a_noop():
     env.step(ACTION_NAMES.index("toggle"))
     env.step(ACTION_NAMES.index("forward"))
     assert tuple(env.agent_pos) == tuple(env.target.cur_pos)
+
     def state():
         return tuple(env.agent_pos), env.agent_dir, env.carrying, env.grid.encode().tobytes()
 
@@ -270,6 +269,8 @@ def test_path_distances_equal_a_plain_breadth_first_search():
         env.reset(seed=seed)
         for door in (c for c in env.grid.grid if isinstance(c, Door)):
             door.is_open = bool(rng.random() < 0.5)
-        sources = [tuple(env.target.cur_pos), (int(rng.integers(env.width)), int(rng.integers(env.height)))][: 1 + seed % 2]
+        sources = [tuple(env.target.cur_pos), (int(rng.integers(env.width)), int(rng.integers(env.height)))][
+            : 1 + seed % 2
+        ]
         got = path_distances(env, sources)
         assert got.dtype == np.int64 and np.array_equal(got, reference(env, sources))

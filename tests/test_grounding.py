@@ -13,16 +13,28 @@ from lva import grounding as G
 from lva.config import get_config
 from lva.instructions import all_instructions, parse
 
-TINY = dict(agent__token_dim=8, agent__heads=2, agent__embed_dim=12, agent__mlp_dim=16, ground__width=4,
-            ground__epochs=2, ground__batch_size=8, ground__pool_size=10, threads=1)
+TINY = dict(
+    agent__token_dim=8,
+    agent__heads=2,
+    agent__embed_dim=12,
+    agent__mlp_dim=16,
+    ground__width=4,
+    ground__epochs=2,
+    ground__batch_size=8,
+    ground__pool_size=10,
+    threads=1,
+)
 
 
 def tiny_pairs(n: int = 40, seed: int = 0) -> G.Pairs:
     rng = np.random.default_rng(seed)
     u = 12
-    return G.Pairs(instruction=rng.integers(0, 396, n), index=rng.integers(0, u, (n, 2)),
-                   features=rng.standard_normal((u, 40, 7, 7)).astype(np.float16),
-                   views=rng.integers(0, 6, (u, 7, 7, 3)).astype(np.uint8))
+    return G.Pairs(
+        instruction=rng.integers(0, 396, n),
+        index=rng.integers(0, u, (n, 2)),
+        features=rng.standard_normal((u, 40, 7, 7)).astype(np.float16),
+        views=rng.integers(0, 6, (u, 7, 7, 3)).astype(np.uint8),
+    )
 
 
 def test_contrastive_loss_on_a_hand_computed_case():
@@ -54,8 +66,14 @@ def test_a_synonym_in_the_batch_is_not_a_negative():
     torch.manual_seed(0)
     text, image = torch.randn(4, 5), torch.randn(4, 5)
     # rows 0 and 2: "go to the red ball" and its synonym "walk to the red ball"
-    meaning = torch.tensor(G.meanings()[[all_instructions().index(parse(s)) for s in
-                                         ("go to the red ball", "grab the blue key", "walk to the red ball", "flee from the grey door")]])
+    meaning = torch.tensor(
+        G.meanings()[
+            [
+                all_instructions().index(parse(s))
+                for s in ("go to the red ball", "grab the blue key", "walk to the red ball", "flee from the grey door")
+            ]
+        ]
+    )
     assert meaning[0] == meaning[2] and len(set(meaning.tolist())) == 3
     masked = float(G.contrastive_loss(text, image, meaning, math.log(3.0)))
     assert masked == pytest.approx(reference_loss(text, image, meaning.tolist(), 3.0), abs=1e-5)
@@ -91,7 +109,9 @@ def test_the_encoder_never_reads_actions():
             return super().__getattribute__(name)
 
     pairs = tiny_pairs()
-    G.train_encoder(get_config("fast", **TINY), Watched(**{f.name: getattr(pairs, f.name) for f in dataclasses.fields(pairs)}), 0)
+    G.train_encoder(
+        get_config("fast", **TINY), Watched(**{f.name: getattr(pairs, f.name) for f in dataclasses.fields(pairs)}), 0
+    )
     assert read <= {"instruction", "index", "features", "n_episodes", "task"}, read
 
 
@@ -105,9 +125,7 @@ def test_untrained_twin_is_seeded_and_not_the_agents_init():
 
 
 def test_retrieval_hits_and_chance_on_a_tiny_case():
-    sim = np.array([[0.9, 0.8, 0.1, 0.0],
-                    [0.9, 0.1, 0.5, 0.0],
-                    [0.5, 0.5, 0.0, 0.1]])
+    sim = np.array([[0.9, 0.8, 0.1, 0.0], [0.9, 0.1, 0.5, 0.0], [0.5, 0.5, 0.0, 0.1]])
     pool = np.array([0, 0, 1, 2])
     query = np.array([0, 1, 2])
     assert G.retrieval_hits(sim, query, pool, 1).tolist() == [True, False, False]

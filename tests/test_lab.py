@@ -55,8 +55,17 @@ def test_lab_lists_the_chapters_and_opens_a_py_chapter_as_a_notebook():
     as notebooks, a ``.py`` chapter comes back as cells, and the news feed is empty (nothing fetched)."""
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (make lab)")
     port = _free_port()
-    cmd = [sys.executable, "-m", "lva.lab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
-           "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password="]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lva.lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+    ]
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

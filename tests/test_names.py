@@ -28,8 +28,11 @@ def test_seeded_names_round_trip(seed):
 
 def test_names_are_spelled_as_the_caches_and_the_book_have_them():
     assert (N.agent_name(0), N.vision_name(12)) == ("agent-seed0", "vision-seed12")
-    assert (N.UNTRAINED_AGENT, N.UNTRAINED_VISION, N.REFERENT) == ("untrained-agent", "untrained-vision",
-                                                                   "referent-image")
+    assert (N.UNTRAINED_AGENT, N.UNTRAINED_VISION, N.REFERENT) == (
+        "untrained-agent",
+        "untrained-vision",
+        "referent-image",
+    )
     assert triangle.PAIRS == ("action\u2013vision", "action\u2013language", "vision\u2013language")
     assert triangle.CEILINGS == ("action\u2013action (ceiling)", "vision\u2013vision (ceiling)")
     assert N.PATTERNS == ("agent-seed<N>", "untrained-agent", "vision-seed<N>", "untrained-vision")
@@ -41,8 +44,20 @@ def test_a_seed_must_be_a_non_negative_int(bad):
         N.agent_name(bad)
 
 
-@pytest.mark.parametrize("name", ["agent-seed", "agent-seedx", "Agent-seed0", "agent-seed0 ", "xagent-seed0",
-                                  "vision-seed-1", "minilm", "untrained-agent", ""])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "agent-seed",
+        "agent-seedx",
+        "Agent-seed0",
+        "agent-seed0 ",
+        "xagent-seed0",
+        "vision-seed-1",
+        "minilm",
+        "untrained-agent",
+        "",
+    ],
+)
 def test_other_names_parse_to_no_seed(name):
     assert N.agent_seed(name) is None and N.vision_seed(name) is None and not N.is_agent(name)
 
@@ -76,11 +91,18 @@ def test_chapter_six_tables_read_families_from_families():
     names = [N.agent_name(0), N.agent_name(1), N.vision_name(0), "minilm", N.BAG_OF_WORDS, N.UNTRAINED_AGENT]
     family = {n: E.family_of(n) for n in names}
     roles = triangle.roles(names, family)
-    assert roles == {N.ACTION: names[:2], N.VISION: [names[2]], N.LANGUAGE: ["minilm"],
-                     N.CONTROL: [N.UNTRAINED_AGENT, N.BAG_OF_WORDS]}
-    assert {kind for kind, *_ in triangle.pair_list(names, family)} <= {*triangle.PAIRS, *triangle.CEILINGS,
-                                                                        N.pair_name(N.ACTION, N.CONTROL),
-                                                                        N.pair_name(N.VISION, N.CONTROL)}
+    assert roles == {
+        N.ACTION: names[:2],
+        N.VISION: [names[2]],
+        N.LANGUAGE: ["minilm"],
+        N.CONTROL: [N.UNTRAINED_AGENT, N.BAG_OF_WORDS],
+    }
+    assert {kind for kind, *_ in triangle.pair_list(names, family)} <= {
+        *triangle.PAIRS,
+        *triangle.CEILINGS,
+        N.pair_name(N.ACTION, N.CONTROL),
+        N.pair_name(N.VISION, N.CONTROL),
+    }
 
 
 #: A family compared with a literal: ``family[n] == "agent"``, ``family_of(n) != "control"``,
@@ -103,9 +125,16 @@ def test_every_family_literal_in_the_code_and_chapters_five_and_six_is_a_family(
     assert not unknown, f"families not in lva.names.FAMILIES: {unknown}"
 
 
-@pytest.mark.parametrize("code", ['family[n] == "agnt"', 'E.family_of(n) != "agnt"',
-                                  'family.get(n) in ("decoder", "agnt")',
-                                  'df["family"].isin(\n    ["agnt", "static"]\n)', 'family[n]\n    in ("agnt",)'])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'family[n] == "agnt"',
+        'E.family_of(n) != "agnt"',
+        'family.get(n) in ("decoder", "agnt")',
+        'df["family"].isin(\n    ["agnt", "static"]\n)',
+        'family[n]\n    in ("agnt",)',
+    ],
+)
 def test_the_scan_finds_family_literals(code):
     assert "agnt" in _family_literals(code)
 

@@ -19,7 +19,7 @@ def test_environment_yml_matches_pyproject():
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
     editable = next(line for line in pip_section if line.startswith("-e"))
     extras = set(re.search(r"\[(.*)\]", editable).group(1).split(","))
-    assert extras == set(project["optional-dependencies"]) , "environment.yml should install every extra"
+    assert extras == set(project["optional-dependencies"]), "environment.yml should install every extra"
     # the torch pin (installed first, for the CPU wheel) is the one pyproject declares
     torch_pin = next(line for line in pip_section if line.startswith("torch"))
     assert torch_pin in project["dependencies"]

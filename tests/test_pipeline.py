@@ -1,8 +1,8 @@
 """The pipeline: stages in order, each loading its artifact or building and caching it."""
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from lva import pipeline
 from lva.config import get_config
@@ -17,9 +17,19 @@ TINY = {
 
 
 def test_stages_are_named_in_order_in_the_module_and_its_diagram():
-    assert pipeline.STAGES == ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
+    assert pipeline.STAGES == (
+        "demonstrations",
+        "visual_features",
+        "agents",
+        "vision_encoders",
+        "embeddings",
+        "alignment",
+        "robustness",
+    )
     diagram = "\n".join(line for line in pipeline.__doc__.splitlines() if "──►" in line)
-    assert [diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES] == sorted(diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES)
+    assert [diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES] == sorted(
+        diagram.index(f"{stage}(cfg") for stage in pipeline.STAGES
+    )
     assert all(callable(getattr(pipeline, stage)) for stage in pipeline.STAGES)
 
 
@@ -54,8 +64,16 @@ def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here
     from lva import workers
     from lva.grounding import train_encoder
 
-    cfg = get_config("fast", cache_dir=tmp_path, agent_seeds=(1, 2), ground__episodes_per_task=4, ground__epochs=1,
-                     ground__batch_size=4, ground__width=4, **{**TINY, "threads": 2})
+    cfg = get_config(
+        "fast",
+        cache_dir=tmp_path,
+        agent_seeds=(1, 2),
+        ground__episodes_per_task=4,
+        ground__epochs=1,
+        ground__batch_size=4,
+        ground__width=4,
+        **{**TINY, "threads": 2},
+    )
     info: dict = {}
     pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
     assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
@@ -122,8 +140,15 @@ def test_robustness_stage_is_cached_under_a_hash_of_its_inputs(tmp_path):
 
 
 def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
-    cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1,
-                     train__monitor_episodes_per_task=2, checks__eval_episodes_per_task=3, threads=1)
+    cfg = get_config(
+        "fast",
+        cache_dir=tmp_path,
+        demos__episodes_per_task=6,
+        train__epochs=1,
+        train__monitor_episodes_per_task=2,
+        checks__eval_episodes_per_task=3,
+        threads=1,
+    )
     info: dict = {}
     first = pipeline.evaluation(cfg, info=info)
     assert not info["cached"] and len(first) == 3 * 3 and set(first["success"]) <= {True, False, 0, 1}
@@ -145,8 +170,15 @@ def _chapter6_inputs(cfg):
     z = rng.standard_normal((n, 4))
     names = ("agent-seed0", "agent-seed1", "vision-seed0", "vision-seed1", "minilm", "bag-of-words")
     reps = {name: z @ rng.standard_normal((4, 6)) + rng.standard_normal((n, 6)) for name in names}
-    family = {"agent-seed0": "agent", "agent-seed1": "agent", "vision-seed0": "vision-grounded",
-              "vision-seed1": "vision-grounded", "minilm": "encoder", "bag-of-words": "control", REFERENT: "control"}
+    family = {
+        "agent-seed0": "agent",
+        "agent-seed1": "agent",
+        "vision-seed0": "vision-grounded",
+        "vision-seed1": "vision-grounded",
+        "minilm": "encoder",
+        "bag-of-words": "control",
+        REFERENT: "control",
+    }
     pooled = {"minilm": {"mean": np.stack([rng.standard_normal((n, 6)), reps["minilm"]])}}
     return reps, {**reps, REFERENT: rng.standard_normal((n, 5))}, family, pooled
 
@@ -159,10 +191,12 @@ def test_chapter6_tables_are_cached_under_a_hash_of_their_inputs(tmp_path):
     one number of one input or one size changed: recomputed."""
     cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
     reps, spaces, family, pooled = _chapter6_inputs(cfg)
-    tables = {"alignment": lambda c, info: pipeline.alignment(c, reps, info=info),
-              "triangle": lambda c, info: pipeline.triangle(c, spaces, family, info=info),
-              "triangle_pairs": lambda c, info: pipeline.triangle_pairs(c, spaces, family, info=info),
-              "layer_choice": lambda c, info: pipeline.layer_choice(c, reps, pooled, info=info)}
+    tables = {
+        "alignment": lambda c, info: pipeline.alignment(c, reps, info=info),
+        "triangle": lambda c, info: pipeline.triangle(c, spaces, family, info=info),
+        "triangle_pairs": lambda c, info: pipeline.triangle_pairs(c, spaces, family, info=info),
+        "layer_choice": lambda c, info: pipeline.layer_choice(c, reps, pooled, info=info),
+    }
     for name, table in tables.items():
         info: dict = {}
         first = table(cfg, info)
@@ -199,8 +233,10 @@ def test_triangle_reads_the_headline_rows_it_shares(tmp_path, monkeypatch):
 
     monkeypatch.setattr(al, "headline_for", counting)
     rows = pipeline.triangle(cfg, spaces, family)
-    assert computed == [("agent-seed0", [tri.REFERENT]),
-                        ("vision-seed0", sorted(["vision-seed1", "minilm", "bag-of-words", tri.REFERENT]))]
+    assert computed == [
+        ("agent-seed0", [tri.REFERENT]),
+        ("vision-seed0", sorted(["vision-seed1", "minilm", "bag-of-words", tri.REFERENT])),
+    ]
     alone = tri.headline(spaces, family, cfg.align)
     pd.testing.assert_frame_equal(rows, alone, check_dtype=False)
     shared = rows[(rows["anchor"] == "agent-seed0") & (rows["model"] == "minilm")].set_index("metric")["score"]
@@ -214,7 +250,9 @@ def test_layer_choice_reads_the_curves_cross_validated_rows(tmp_path, monkeypatc
 
     cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
     reps, _, _, pooled = _chapter6_inputs(cfg)
-    alone = rb.layer_summary(reps["agent-seed0"], pooled, "mutual_knn", cfg.align.k, rb.meaning_halves(seed=cfg.align.seed))
+    alone = rb.layer_summary(
+        reps["agent-seed0"], pooled, "mutual_knn", cfg.align.k, rb.meaning_halves(seed=cfg.align.seed)
+    )
     pipeline.robustness(cfg, reps, pooled)
     monkeypatch.setattr(rb, "cv_layer", lambda *a, **k: pytest.fail("cv_layer recomputed"))
     pd.testing.assert_frame_equal(pipeline.layer_choice(cfg, reps, pooled), alone, check_dtype=False)

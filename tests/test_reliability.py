@@ -24,8 +24,7 @@ from lva import models as M
 from lva.__main__ import main as lva_main
 from lva.config import default_cache_dir, get_config, repo_root
 from lva.errors import CacheError, guarded
-from lva.io import (atomic_open, atomic_path, load_npz, save_json, save_npz, save_npz_mappable, sweep_stale,
-                    temp_folder)
+from lva.io import atomic_open, atomic_path, load_npz, save_json, save_npz, save_npz_mappable, sweep_stale, temp_folder
 from lva.models import weights
 from lva.train import History
 
@@ -108,7 +107,9 @@ def test_an_agent_without_manifest_or_with_another_config_is_rejected(tmp_path, 
     for src, dst in zip(pipeline.checkpoint_paths(other, 0), pipeline.checkpoint_paths(cfg, 0)):
         shutil.copy(src, dst)
         shutil.copy(cache.manifest_path(src), cache.manifest_path(dst))
-    with pytest.raises(CacheError, match="built from other inputs than this cache key's: agent.hidden = 8, expected 128"):
+    with pytest.raises(
+        CacheError, match="built from other inputs than this cache key's: agent.hidden = 8, expected 128"
+    ):
         pipeline.trained_agent(cfg, 0)
 
 
@@ -153,8 +154,11 @@ def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_pat
     with pytest.raises(Rebuilt):
         pipeline.demonstrations(big, show_progress=False)
     line = _one_line(capfd.readouterr().err)
-    expected = {"file only": "no manifest", "with its manifest": "demos.episodes_per_task = 2, expected 6000",
-                "with a forged manifest": "holds episodes_per_task.escape = 2, expected 6000"}[how]
+    expected = {
+        "file only": "no manifest",
+        "with its manifest": "demos.episodes_per_task = 2, expected 6000",
+        "with a forged manifest": "holds episodes_per_task.escape = 2, expected 6000",
+    }[how]
     assert str(dst) in line and expected in line
 
 
@@ -190,8 +194,13 @@ def test_an_embeddings_file_of_the_wrong_shape_is_recomputed(capfd):
     np.testing.assert_array_equal(E.embed("random", TEXTS, layers="all"), good)
     assert "recomputing it" in _one_line(capfd.readouterr().err)
     # the same, with a manifest forged to match the file: the counts give it away
-    cache.write(path, {"embeddings": np.zeros((1, 2, 3), dtype=np.float32)}, lambda a, p: save_npz(p, **a),
-                E._built_from("random", TEXTS, None), E._counts)
+    cache.write(
+        path,
+        {"embeddings": np.zeros((1, 2, 3), dtype=np.float32)},
+        lambda a, p: save_npz(p, **a),
+        E._built_from("random", TEXTS, None),
+        E._counts,
+    )
     np.testing.assert_array_equal(E.embed("random", TEXTS, layers="all"), good)
     assert "holds texts = 2, expected 4" in _one_line(capfd.readouterr().err)
     assert E.cache_info("random", TEXTS)["n"] == len(TEXTS)
@@ -208,12 +217,21 @@ def test_a_damaged_embeddings_file_is_recomputed(capfd, damage):
     elif damage == "manifest garbage":
         cache.manifest_path(path).write_text("{not json")
     else:
-        cache.write(path, b"PK\x03\x04 not a zip", lambda b, p: p.write_bytes(b), E._built_from("bag-of-words", TEXTS, None),
-                    lambda b: {})
+        cache.write(
+            path,
+            b"PK\x03\x04 not a zip",
+            lambda b, p: p.write_bytes(b),
+            E._built_from("bag-of-words", TEXTS, None),
+            lambda b: {},
+        )
     np.testing.assert_array_equal(E.embed("bag-of-words", TEXTS, layers="all"), good)
     line = _one_line(capfd.readouterr().err)
-    expected = {"bit flip": "sha256", "truncated": "truncated", "manifest garbage": "unreadable",
-                "garbage with a matching manifest": "cannot be read (BadZipFile"}[damage]
+    expected = {
+        "bit flip": "sha256",
+        "truncated": "truncated",
+        "manifest garbage": "unreadable",
+        "garbage with a matching manifest": "cannot be read (BadZipFile",
+    }[damage]
     assert str(path) in line and expected in line
 
 
@@ -277,9 +295,11 @@ def test_a_corrupt_headline_table_is_recomputed(tmp_path, monkeypatch, capfd):
 
 def test_kill_9_mid_write_leaves_a_temporary_file_that_the_next_write_sweeps(tmp_path):
     target = tmp_path / "big.npz"
-    code = ("import sys, time\nfrom lva.io import atomic_open\n"
-            "with atomic_open(sys.argv[1], 'wb') as fh:\n"
-            "    fh.write(b'x' * (1 << 20)); fh.flush(); print('writing', flush=True); time.sleep(60)\n")
+    code = (
+        "import sys, time\nfrom lva.io import atomic_open\n"
+        "with atomic_open(sys.argv[1], 'wb') as fh:\n"
+        "    fh.write(b'x' * (1 << 20)); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, env=_env(), text=True)
     try:
         assert proc.stdout.readline().strip() == "writing"
@@ -305,7 +325,11 @@ def test_a_writer_in_progress_is_not_swept_and_files_get_normal_permissions(tmp_
     assert (tmp_path / "slow.json").read_text() == "{}"
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1)
     pipeline.demonstrations(cfg, show_progress=False)
-    for path in [tmp_path / "slow.json", cfg.artifact("demos", "demos.npz"), cache.manifest_path(cfg.artifact("demos", "demos.npz"))]:
+    for path in [
+        tmp_path / "slow.json",
+        cfg.artifact("demos", "demos.npz"),
+        cache.manifest_path(cfg.artifact("demos", "demos.npz")),
+    ]:
         assert path.stat().st_mode & 0o777 == 0o644, path
 
 
@@ -335,8 +359,12 @@ def test_a_read_only_cache_folder_gives_one_clear_line(read_only):
 
 def test_mappable_npz_members_are_mapped_read_only_and_equal_to_what_was_saved(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = {"features": rng.normal(size=(50, 4, 3)).astype(np.float16), "index": np.arange(7),
-              "fortran": np.asfortranarray(rng.normal(size=(5, 3))), "empty": np.zeros((0, 4))}
+    arrays = {
+        "features": rng.normal(size=(50, 4, 3)).astype(np.float16),
+        "index": np.arange(7),
+        "fortran": np.asfortranarray(rng.normal(size=(5, 3))),
+        "empty": np.zeros((0, 4)),
+    }
     save_npz_mappable(tmp_path / "m.npz", **arrays)
     mapped = load_npz(tmp_path / "m.npz", mmap=True)
     assert list(mapped) == list(arrays)
@@ -355,7 +383,9 @@ def test_a_full_disk_gives_one_clear_line_and_leaves_nothing(tmp_path):
         Path(path).write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(CacheError, match=f"no space left on the disk of {tmp_path}: .*point LVA_CACHE at a larger disk"):
+    with pytest.raises(
+        CacheError, match=f"no space left on the disk of {tmp_path}: .*point LVA_CACHE at a larger disk"
+    ):
         with atomic_path(tmp_path / "x.npz") as tmp:
             fill_up(tmp)
     with pytest.raises(CacheError, match="no space left"):  # a writer's own error that says so (safetensors')
@@ -390,16 +420,23 @@ def test_lva_cache_pointing_at_a_file_is_one_line_and_exit_code_2(tmp_path, monk
     assert lva_main(["demos"]) == 2
     assert _one_line(capfd.readouterr().err).startswith(f"error: LVA_CACHE={afile} is a file")
     # the real command line, in a fresh process
-    out = subprocess.run([sys.executable, "-m", "lva", "demos"], capture_output=True, text=True,
-                         env={**_env(), "LVA_CACHE": str(afile)})
+    out = subprocess.run(
+        [sys.executable, "-m", "lva", "demos"], capture_output=True, text=True, env={**_env(), "LVA_CACHE": str(afile)}
+    )
     assert out.returncode == 2 and _one_line(out.stderr).startswith("error: LVA_CACHE=")
 
 
 # ---------------------------------------------------------------------------------------------- local model folders
 
 
-@pytest.mark.parametrize("damage,expected", [("config only", "no weights file"), ("bad json", "config.json is not valid JSON"),
-                                             ("no tokenizer", "no tokenizer file")])
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        ("config only", "no weights file"),
+        ("bad json", "config.json is not valid JSON"),
+        ("no tokenizer", "no tokenizer file"),
+    ],
+)
 def test_a_malformed_local_model_folder_fails_before_any_training(tmp_path, monkeypatch, capfd, damage, expected):
     folder = tmp_path / "models" / "bert-base"
     folder.mkdir(parents=True)
@@ -462,8 +499,11 @@ def test_a_conversion_checks_free_disk_space_before_writing(tmp_path, monkeypatc
     assert need == int(4000 + 1.1 * 4 * 268e6)  # the joined file + float32 weights of 268M parameters, +10%
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=need - 1))
-    with pytest.raises(CacheError, match=r"converting gemma-3-270m needs about 1\.2 GB free in .*models, but its disk "
-                                         r"has 1\.2 GB: free some space, or point LVA_CACHE at a larger disk"):
+    with pytest.raises(
+        CacheError,
+        match=r"converting gemma-3-270m needs about 1\.2 GB free in .*models, but its disk "
+        r"has 1\.2 GB: free some space, or point LVA_CACHE at a larger disk",
+    ):
         weights._build_once(spec, False, lambda joined, out: pytest.fail("converted without the space for it"))
     assert not [p for p in weights.models_cache_dir().iterdir()]  # nothing written
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=need))
@@ -474,7 +514,9 @@ def test_converting_a_model_that_is_not_gguf_names_the_convertible_ones(capfd):
     assert M.main(["convert", "random"]) == 2
     line = _one_line(capfd.readouterr().err)
     assert "random is not a GGUF model" in line and "gemma-3-270m" in line and "sha256" not in line
-    out = subprocess.run([sys.executable, "-m", "lva.models", "convert", "random"], capture_output=True, text=True, env=_env())
+    out = subprocess.run(
+        [sys.executable, "-m", "lva.models", "convert", "random"], capture_output=True, text=True, env=_env()
+    )
     assert out.returncode == 2 and "not a GGUF model" in _one_line(out.stderr)
 
 
@@ -500,9 +542,13 @@ def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugg
 
         return guarded(main)
 
-    cases = [(ValueError("bad\nsetting"), 2, "error: bad; setting"), (TypeError("t"), 2, "error: t"),
-             (M.ModelUnavailable("m"), 2, "error: m"), (CacheError("c"), 1, "error: c"),
-             (RuntimeError("r"), 1, "error: RuntimeError: r (LVA_DEBUG=1 shows the traceback)")]
+    cases = [
+        (ValueError("bad\nsetting"), 2, "error: bad; setting"),
+        (TypeError("t"), 2, "error: t"),
+        (M.ModelUnavailable("m"), 2, "error: m"),
+        (CacheError("c"), 1, "error: c"),
+        (RuntimeError("r"), 1, "error: RuntimeError: r (LVA_DEBUG=1 shows the traceback)"),
+    ]
     for exc, code, line in cases:
         assert failing(exc)(None) == code
         assert _one_line(capfd.readouterr().err) == line
@@ -511,4 +557,3 @@ def test_cli_errors_are_one_line_with_exit_codes_and_tracebacks_only_when_debugg
     monkeypatch.setenv("LVA_DEBUG", "1")
     with pytest.raises(RuntimeError):
         failing(RuntimeError("r"))(None)
-

@@ -99,8 +99,9 @@ def test_cv_null_is_centred_on_chance_and_the_real_signal_is_significant():
 
 
 def test_neighbour_anatomy_reads_what_a_space_organises_by():
-    colour_only = np.array([[1.0 if c == i.color else 0.0 for c in ("red", "green", "blue", "purple", "yellow", "grey")]
-                            for i in INS]) + 1e-3 * np.random.default_rng(0).standard_normal((N, 6))
+    colour_only = np.array(
+        [[1.0 if c == i.color else 0.0 for c in ("red", "green", "blue", "purple", "yellow", "grey")] for i in INS]
+    ) + 1e-3 * np.random.default_rng(0).standard_normal((N, 6))
     table = R.neighbour_anatomy({"colour": colour_only, "meaning": _meaningful(0, noise=0.05)}, k=15)
     assert list(table.index) == ["colour", "meaning", "chance"] and list(table.columns) == list(R.ATTRIBUTES)
     assert table.loc["colour", "colour"] == 1.0  # every one of the 15 neighbours has its colour (66 per colour)
@@ -115,9 +116,13 @@ def test_neighbour_anatomy_reads_what_a_space_organises_by():
 
 def test_specification_curve_covers_every_combination_and_orders_models():
     A = _meaningful(0)
-    models = {"good": {"last": np.stack([_meaningful(9), _meaningful(0, noise=0.4)]),
-                       "mean": np.stack([_meaningful(9), _meaningful(0, noise=2.0)])},
-              "noise": {"mean": np.random.default_rng(3).standard_normal((2, N, 12))}}
+    models = {
+        "good": {
+            "last": np.stack([_meaningful(9), _meaningful(0, noise=0.4)]),
+            "mean": np.stack([_meaningful(9), _meaningful(0, noise=2.0)]),
+        },
+        "noise": {"mean": np.random.default_rng(3).standard_normal((2, N, 12))},
+    }
     curve = R.specification_curve(A, models, k=15, n_perm=30, n_perm_retrieval=10)
     assert len(curve) == 3 * len(R.NORMALISATIONS) * len(R.SPEC_METRICS) * len(R.LAYER_CHOICES)
     assert set(curve["layer"]) == {"last", "cv"} and set(curve["metric"]) == set(R.SPEC_METRICS)
@@ -136,7 +141,10 @@ def test_specification_curve_covers_every_combination_and_orders_models():
     good_knn = reach[(reach["model"] == "good") & (reach["metric"] == "mutual_knn")].iloc[0]
     subset = curve[(curve["model"] == "good") & (curve["metric"] == "mutual_knn")]
     assert good_knn["specifications"] == len(subset) == 8 and good_knn[">= 0.50"] == (subset["score"] >= 0.5).sum()
-    assert good_knn["best"] == subset["score"].max() and good_knn["in 0.50-0.60"] == subset["score"].between(0.5, 0.6).sum()
+    assert (
+        good_knn["best"] == subset["score"].max()
+        and good_knn["in 0.50-0.60"] == subset["score"].between(0.5, 0.6).sum()
+    )
     with pytest.raises(ValueError, match="unknown metric 'cka_biased'"):
         R.specification_curve(A, models, metrics=["cka_biased"])
 
@@ -146,7 +154,9 @@ def test_seed_spread_scores_each_space_against_every_other_seed():
     table = R.seed_spread(spaces, ["agent-seed0", "agent-seed1"])
     assert table.loc["lm", "seeds"] == 2 and table.loc["agent-seed0", "seeds"] == 1
     assert table.loc["lm", "min"] <= table.loc["lm", "mean"] <= table.loc["lm", "max"]
-    assert table.loc["lm", "agent-seed1"] == pytest.approx(al.measure("mutual_knn", spaces["agent-seed1"], spaces["lm"]))
+    assert table.loc["lm", "agent-seed1"] == pytest.approx(
+        al.measure("mutual_knn", spaces["agent-seed1"], spaces["lm"])
+    )
     assert pd.isna(table.loc["agent-seed0", "agent-seed0"])
     with pytest.raises(ValueError, match="at least one agent"):
         R.seed_spread(spaces, [])

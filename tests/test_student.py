@@ -10,15 +10,23 @@ import pytest
 from lva import markup
 from lva.bibtex import latex_text, read_bib
 from lva.book import STARTER_MARKER, execute, find_notebooks, to_ipynb
-from lva.student import (build_student_html, check_no_solutions, glued_values, relink, solution_free,
-                         starter_code, student_copy, write_student)
+from lva.student import (
+    build_student_html,
+    check_no_solutions,
+    glued_values,
+    relink,
+    solution_free,
+    starter_code,
+    student_copy,
+    write_student,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Raw MyST that Jupyter would show as text: a role, a directive (backtick or colon fence), a target, a block break.
 RAW_MYST = re.compile(r"\{[A-Za-z][\w:.+-]*\}`|```\{|:::\{|^[ \t]*\([^()\s]+\)=[ \t]*$|^\+\+\+", re.MULTILINE)
 
-EXERCISE = '''# %% tags=["parameters"]
+EXERCISE = """# %% tags=["parameters"]
 profile = "fast"
 
 # %% [markdown]
@@ -63,7 +71,7 @@ print(half)
 # ```
 #
 # A closing remark.
-'''
+"""
 
 BIB = r"""@article{smith2020a,
   author  = {Smith, Jane and S{\o}gaard, Anders},
@@ -102,12 +110,14 @@ def context(tmp_path: Path, glue=None, chapter=3) -> markup.Context:
         "#\n# Text.\n# ```\n#\n# (sec-end)=\n# ## Summary\n"
     )
     (tmp_path / "guide.md").write_text("# The guide\n\n(guide-sec)=\n## Tips\n")
-    book = markup.book_index([tmp_path / "01_intro.py", tmp_path / "03_eval.py", tmp_path / "guide.md"],
-                             tmp_path / "refs.bib")
+    book = markup.book_index(
+        [tmp_path / "01_intro.py", tmp_path / "03_eval.py", tmp_path / "guide.md"], tmp_path / "refs.bib"
+    )
     return markup.Context(chapter=chapter, book=book, glue=glue)
 
 
 # --- student copies of a small chapter --------------------------------------------------------------------------
+
 
 def test_student_copy_drops_solutions_and_still_runs(tmp_path):
     (tmp_path / "nb").mkdir()
@@ -143,21 +153,26 @@ def test_starter_code():
     assert starter_code("y = 2") == "# your answer here"
 
 
-GLUED = '''# %% [markdown]
+GLUED = """# %% [markdown]
 # # 2. Glued
 #
 # There are {glue:text}`n_colors` colours, a share of {glue:text}`share:.1%`, named {glue:text}`name`,
 # and {glue:text}`never_glued` of something.
-'''
+"""
 
 
 def executed_with_glue(path: Path) -> Path:
     """A notebook as papermill leaves it after ``glue(..., display=False)`` calls: display_data outputs
     whose metadata names the value and whose mime types carry myst-nb's prefix."""
     prefix = "application/papermill.record/"
-    outputs = [nbformat.v4.new_output("display_data", data={prefix + "text/plain": text},
-                                      metadata={"scrapbook": {"mime_prefix": prefix, "name": name}})
-               for name, text in (("n_colors", "6"), ("share", "0.1234"), ("name", "'Ada'"))]
+    outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={prefix + "text/plain": text},
+            metadata={"scrapbook": {"mime_prefix": prefix, "name": name}},
+        )
+        for name, text in (("n_colors", "6"), ("share", "0.1234"), ("name", "'Ada'"))
+    ]
     cell = nbformat.v4.new_code_cell("glue(...)", outputs=outputs)
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
     return path
@@ -165,8 +180,11 @@ def executed_with_glue(path: Path) -> Path:
 
 def test_glued_values_come_from_the_executed_chapter(tmp_path):
     executed = executed_with_glue(tmp_path / "02_glued.ipynb")
-    assert glued_values(executed) == {"n_colors": {"text/plain": "6"}, "share": {"text/plain": "0.1234"},
-                                      "name": {"text/plain": "'Ada'"}}
+    assert glued_values(executed) == {
+        "n_colors": {"text/plain": "6"},
+        "share": {"text/plain": "0.1234"},
+        "name": {"text/plain": "'Ada'"},
+    }
     (tmp_path / "nb").mkdir()
     source = tmp_path / "nb" / "02_glued.py"
     source.write_text(GLUED)
@@ -182,21 +200,30 @@ def test_without_an_executed_chapter_glue_reads_as_a_bracketed_name(tmp_path):
     (tmp_path / "nb").mkdir()
     source = tmp_path / "nb" / "02_glued.py"
     source.write_text(GLUED)
-    nb = nbformat.read(student_copy(source, tmp_path / "out" / "02_glued.ipynb", tmp_path / "none.ipynb"),
-                       as_version=4)
+    nb = nbformat.read(student_copy(source, tmp_path / "out" / "02_glued.ipynb", tmp_path / "none.ipynb"), as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "There are [n_colors] colours, a share of [share]" in text and not RAW_MYST.search(text)
-    assert nb.cells[0].source.startswith("# 2. Glued\n\n> Values in square brackets, such as [n_colors], are "
-                                         "computed when this chapter runs")
+    assert nb.cells[0].source.startswith(
+        "# 2. Glued\n\n> Values in square brackets, such as [n_colors], are computed when this chapter runs"
+    )
 
 
 # --- the conversions, one by one ----------------------------------------------------------------------------------
 
+
 def test_glue_roles_format_as_myst_nb_does(tmp_path):
-    ctx = context(tmp_path, glue={"x": {"text/plain": "0.5"}, "s": {"text/plain": "'word'"},
-                                  "md": {"text/plain": "'plain'", "text/markdown": "**bold**"}})
-    assert markup.to_markdown("{glue:text}`x` {glue:text}`x:.0%` {glue:text}`x:.2f` {glue:text}`s`", ctx) == \
-        "0.5 50% 0.50 word"
+    ctx = context(
+        tmp_path,
+        glue={
+            "x": {"text/plain": "0.5"},
+            "s": {"text/plain": "'word'"},
+            "md": {"text/plain": "'plain'", "text/markdown": "**bold**"},
+        },
+    )
+    assert (
+        markup.to_markdown("{glue:text}`x` {glue:text}`x:.0%` {glue:text}`x:.2f` {glue:text}`s`", ctx)
+        == "0.5 50% 0.50 word"
+    )
     assert markup.to_markdown("{glue}`md` {glue:md}`md` {glue:text}`md`", ctx) == "**bold** **bold** plain"
     assert markup.to_markdown("{glue:text}`other.ipynb::x:.1f`", ctx) == "0.5"
     assert markup.format_plain_text("3", "d") == "3" and markup.format_plain_text("'a'", "") == "a"
@@ -206,11 +233,14 @@ def test_citations_are_author_year_with_a_reference_list(tmp_path):
     ctx = context(tmp_path)
     text = "As {cite:t}`smith2020a` showed {cite:p}`doe2019c,team2021b`; see {cite}`smith2020a`."
     assert markup.to_markdown(text, ctx) == (
-        "As Smith and Søgaard (2020) showed (Doe et al., 2019; Test Team, 2021); see (Smith and Søgaard, 2020).")
+        "As Smith and Søgaard (2020) showed (Doe et al., 2019; Test Team, 2021); see (Smith and Søgaard, 2020)."
+    )
     refs = markup.references_markdown(ctx)
     assert refs.startswith("## References\n\n- John Doe, Richard Roe and Edgar Poe (2019). Three Authors.")
-    assert "- Jane Smith and Anders Søgaard (2020). A Study of & Things. *Journal of Tests*. <https://example.org/a>" \
+    assert (
+        "- Jane Smith and Anders Søgaard (2020). A Study of & Things. *Journal of Tests*. <https://example.org/a>"
         in refs
+    )
     assert "- Test Team (2021). Report. *arXiv:2101.00001*." in refs
     assert markup.references_markdown(markup.Context()) == ""  # no citation, no list
     with pytest.raises(ValueError, match="nosuchkey.*known keys: doe2019c, smith2020a, team2021b"):
@@ -218,8 +248,10 @@ def test_citations_are_author_year_with_a_reference_list(tmp_path):
 
 
 def test_read_bib_and_latex_text():
-    assert latex_text(r"Sch{\"o}nemann, {\L}ukasz S{\o}gaard \'{e}t\'e 1--10 A~B \& C") == \
-        "Schönemann, Łukasz Søgaard été 1–10 A B & C"
+    assert (
+        latex_text(r"Sch{\"o}nemann, {\L}ukasz S{\o}gaard \'{e}t\'e 1--10 A~B \& C")
+        == "Schönemann, Łukasz Søgaard été 1–10 A B & C"
+    )
     refs = read_bib(ROOT / "book" / "references.bib")
     assert refs["milano2026alignment"].authors() == "Milano and Nolfi" and refs["milano2026alignment"].year == "2026"
     assert refs["hui2024qwen25coder"].authors() == "Hui et al."  # "and others"
@@ -238,10 +270,14 @@ def test_cross_references_name_chapters_and_sections(tmp_path):
     assert convert("{numref}`fig-curve`") == "the figure in chapter 3, section 2 (Evaluating the agent)"
     assert convert("{ref}`sec-end`") == "chapter 3, section \u201cSummary\u201d"
     assert convert("{eq}`eq-one`") == "the equation in chapter 3, section 2 (Evaluating the agent)"
-    assert convert("{doc}`01_intro` and {doc}`../guide`, {ref}`guide-sec`") == \
-        "chapter 1 (The start) and the page “The guide”, the section “Tips” of the page “The guide”"
-    assert convert("{math}`x^2` and {sub}`2`, {abbr}`CKA (centred kernel alignment)`, {term}`a word <w>`") == \
-        "$x^2$ and <sub>2</sub>, CKA, a word"
+    assert (
+        convert("{doc}`01_intro` and {doc}`../guide`, {ref}`guide-sec`")
+        == "chapter 1 (The start) and the page “The guide”, the section “Tips” of the page “The guide”"
+    )
+    assert (
+        convert("{math}`x^2` and {sub}`2`, {abbr}`CKA (centred kernel alignment)`, {term}`a word <w>`")
+        == "$x^2$ and <sub>2</sub>, CKA, a word"
+    )
     assert markup.exercise_numbers(tmp_path / "03_eval.py") == {"ex-first": "3.1", "ex-second": "3.2"}
     with pytest.raises(ValueError, match="NN_name"):
         markup.exercise_numbers(tmp_path / "guide.md")
@@ -249,18 +285,21 @@ def test_cross_references_name_chapters_and_sections(tmp_path):
 
 def test_directives_become_plain_markdown(tmp_path):
     ctx = context(tmp_path)
-    text = ("(a-target)=\n## Head\n\n```{note}\nRead *this*.\n```\n\n:::{admonition} Careful\n:class: tip\n\nTwo\n"
-            "lines.\n:::\n\n```{exercise} Try\n:label: ex-t\n\nDo {math}`x`.\n```\n\n```{solution-start} ex-t\n"
-            ":class: dropdown\n```\n\n```{solution-end}\n```\n\n```{figure} p.png\n:alt: A plot\n\nIts caption.\n"
-            "```\n\n+++\n% a comment\n\n```{math}\na_{i}\n```\n\n$$ y $$ (eq-y)\n\n````{warning} Nested\n"
-            "```{tip}\nInside.\n```\n````\n\n```{code-block} python\nx = {ref}`kept`\n```\n\n```python\n"
-            "y = \"{cite:p}`kept`\"\n```\n\nInline `{ref}` stays code.")
+    text = (
+        "(a-target)=\n## Head\n\n```{note}\nRead *this*.\n```\n\n:::{admonition} Careful\n:class: tip\n\nTwo\n"
+        "lines.\n:::\n\n```{exercise} Try\n:label: ex-t\n\nDo {math}`x`.\n```\n\n```{solution-start} ex-t\n"
+        ":class: dropdown\n```\n\n```{solution-end}\n```\n\n```{figure} p.png\n:alt: A plot\n\nIts caption.\n"
+        "```\n\n+++\n% a comment\n\n```{math}\na_{i}\n```\n\n$$ y $$ (eq-y)\n\n````{warning} Nested\n"
+        "```{tip}\nInside.\n```\n````\n\n```{code-block} python\nx = {ref}`kept`\n```\n\n```python\n"
+        'y = "{cite:p}`kept`"\n```\n\nInline `{ref}` stays code.'
+    )
     out = markup.to_markdown(text, ctx)
     assert out == (
         "## Head\n\n> **Note**\n>\n> Read *this*.\n\n> **Careful**\n>\n> Two\n> lines.\n\n**Exercise 3.1: Try**\n\n"
         "Do $x$.\n\n![A plot](p.png)\n\n*Its caption.*\n\n$$\na_{i}\n$$\n\n$$ y $$\n\n> **Warning: Nested**\n>\n"
-        "> > **Tip**\n> >\n> > Inside.\n\n```python\nx = {ref}`kept`\n```\n\n```python\ny = \"{cite:p}`kept`\"\n```\n\n"
-        "Inline `{ref}` stays code.")
+        '> > **Tip**\n> >\n> > Inside.\n\n```python\nx = {ref}`kept`\n```\n\n```python\ny = "{cite:p}`kept`"\n```\n\n'
+        "Inline `{ref}` stays code."
+    )
     assert ctx.exercises == 1 and ctx.replaced["roles"] == 1 and ctx.replaced["directives"] == 10
 
 
@@ -273,14 +312,18 @@ def test_strip_solutions_keeps_everything_else():
 
 def test_relink_points_book_links_at_the_pages_from_the_copy(tmp_path):
     chapters, student = tmp_path / "book" / "chapters", tmp_path / "student"
-    text = ("[times](../reproduce.md#fast), [the\npage](../models.md), [web](https://x.org/a.md), [here](#sec), "
-            "[chapter 5](05_extraction.ipynb)")
+    text = (
+        "[times](../reproduce.md#fast), [the\npage](../models.md), [web](https://x.org/a.md), [here](#sec), "
+        "[chapter 5](05_extraction.ipynb)"
+    )
     assert relink(text, chapters, student) == (
         "[times](../book/reproduce.md#fast), [the\npage](../book/models.md), [web](https://x.org/a.md), [here](#sec), "
-        "[chapter 5](05_extraction.ipynb)")  # a chapter's copy is beside this one
+        "[chapter 5](05_extraction.ipynb)"
+    )  # a chapter's copy is beside this one
 
 
 # --- the repository's chapters ------------------------------------------------------------------------------------
+
 
 def test_repository_student_copies_have_no_solutions_and_no_raw_myst(tmp_path):
     """Written without executing anything, and without the book built (glued values then read as names)."""
@@ -301,12 +344,14 @@ def test_repository_student_copies_have_no_solutions_and_no_raw_myst(tmp_path):
         assert titles == [f"{chapter}.{n}" for n in range(1, len(titles) + 1)]
         if re.search(r"\{cite(:\w+)?\}`", source.read_text()):
             assert nb.cells[-1].source.startswith("## References\n\n- "), path.name
-    starters = [c.source for path in paths for c in nbformat.read(path, as_version=4).cells
-                if STARTER_MARKER in c.source]
+    starters = [
+        c.source for path in paths for c in nbformat.read(path, as_version=4).cells if STARTER_MARKER in c.source
+    ]
     assert len(starters) >= 3  # chapters 1-3 give starter code for some exercises
 
 
 # --- the book without solutions -----------------------------------------------------------------------------------
+
 
 def test_solution_free_removes_solution_cells_and_markers(tmp_path):
     nb = nbformat.read(to_ipynb(_write(tmp_path / "01_ex.py", EXERCISE), tmp_path / "01_ex.ipynb"), as_version=4)
@@ -342,8 +387,10 @@ def test_student_edition_builds_without_solutions(tmp_path):
     _write(tmp_path / "book" / "intro.md", "# Mini\n\nAs in {cite:t}`smith2020a`.\n\n```{bibliography}\n```\n")
     _write(tmp_path / "_toc.yml", "format: jb-book\nroot: book/intro\nchapters:\n- file: book/chapters/01_ex\n")
     # the chapter as the runner writes it (not executed: the build renders sources and what outputs there are)
-    to_ipynb(_write(tmp_path / "01_ex.py", "# %% [markdown]\n# # One\n\n" + EXERCISE),
-             tmp_path / "book" / "chapters" / "01_ex.ipynb")
+    to_ipynb(
+        _write(tmp_path / "01_ex.py", "# %% [markdown]\n# # One\n\n" + EXERCISE),
+        tmp_path / "book" / "chapters" / "01_ex.ipynb",
+    )
     html_dir = build_student_html(tmp_path)  # raises SystemExit on a warning, a network load or a solution
     page = (html_dir / "book" / "chapters" / "01_ex.html").read_text()
     assert "Double it" in page and "Compute twice 21." in page

@@ -78,9 +78,11 @@ def test_the_teaching_page_lists_every_exercise_by_number_and_title():
     """Exercise C.N is the N-th exercise of chapter C (the numbers ``check`` takes)."""
     page = (ROOT / "book" / "teaching.md").read_text()
     listed = re.findall(r"^\| (\d+\.\d+) \| ([^|]+?) \|", page, re.MULTILINE)
-    expected = [(f"{int(source.name[:2])}.{n}", title)
-                for source in find_notebooks(ROOT / "notebooks")
-                for n, title in enumerate(_exercise_titles(source), start=1)]
+    expected = [
+        (f"{int(source.name[:2])}.{n}", title)
+        for source in find_notebooks(ROOT / "notebooks")
+        for n, title in enumerate(_exercise_titles(source), start=1)
+    ]
     assert len(expected) >= 6
     assert listed == expected, "book/teaching.md's exercise table and the chapters' exercises disagree"
 

@@ -74,8 +74,13 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path):
     from lva.instructions import TASK_NAMES
 
     cfg = get_config(
-        "fast", cache_dir=tmp_path, demos__episodes_per_task=6, train__epochs=1, train__monitor_episodes_per_task=2,
-        checks__eval_episodes_per_task=3, threads=1,
+        "fast",
+        cache_dir=tmp_path,
+        demos__episodes_per_task=6,
+        train__epochs=1,
+        train__monitor_episodes_per_task=2,
+        checks__eval_episodes_per_task=3,
+        threads=1,
     )
     first = trained_success(cfg, 0)
     assert set(first) == {*TASK_NAMES.values(), "training s"}
@@ -89,7 +94,11 @@ def test_train_agents_trains_the_missing_agents_at_once_identical_to_training_he
     from lva.pipeline import agent_jobs, evaluation_path, train_agents
     from lva.train import train
 
-    assert [(c.agent.match, seed) for c, seed in agent_jobs(get_config("fast", **TINY))] == [(True, 0), (True, 1), (False, 0)]
+    assert [(c.agent.match, seed) for c, seed in agent_jobs(get_config("fast", **TINY))] == [
+        (True, 0),
+        (True, 1),
+        (False, 0),
+    ]
     cfg = get_config("fast", **{**TINY, "agent_seeds": (1,), "seed": 1})
     jobs = agent_jobs(cfg)  # seed 1 and the no-match-map ablation
     assert all(c.demos == cfg.demos and c.train == cfg.train for c, _ in jobs)  # variants keep every other knob

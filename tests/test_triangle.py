@@ -19,12 +19,28 @@ def spaces(seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     def noisy(x, s):
         return x @ rng.standard_normal((x.shape[1], 10)) + s * rng.standard_normal((N, 10))
 
-    reps = {"agent-seed0": noisy(z, 0.3), "agent-seed1": noisy(z, 0.3), "untrained-agent": rng.standard_normal((N, 10)),
-            "vision-seed0": noisy(z, 0.3), "vision-seed1": noisy(z, 0.3), "untrained-vision": rng.standard_normal((N, 10)),
-            "minilm": noisy(z[:, :3], 1.0), "bag-of-words": rng.standard_normal((N, 10)), T.REFERENT: noisy(z[:, :1], 1.0)}
-    family = {"agent-seed0": "agent", "agent-seed1": "agent", "vision-seed0": "vision-grounded",
-              "vision-seed1": "vision-grounded", "minilm": "encoder", "untrained-agent": "control",
-              "untrained-vision": "control", "bag-of-words": "control", T.REFERENT: "control"}
+    reps = {
+        "agent-seed0": noisy(z, 0.3),
+        "agent-seed1": noisy(z, 0.3),
+        "untrained-agent": rng.standard_normal((N, 10)),
+        "vision-seed0": noisy(z, 0.3),
+        "vision-seed1": noisy(z, 0.3),
+        "untrained-vision": rng.standard_normal((N, 10)),
+        "minilm": noisy(z[:, :3], 1.0),
+        "bag-of-words": rng.standard_normal((N, 10)),
+        T.REFERENT: noisy(z[:, :1], 1.0),
+    }
+    family = {
+        "agent-seed0": "agent",
+        "agent-seed1": "agent",
+        "vision-seed0": "vision-grounded",
+        "vision-seed1": "vision-grounded",
+        "minilm": "encoder",
+        "untrained-agent": "control",
+        "untrained-vision": "control",
+        "bag-of-words": "control",
+        T.REFERENT: "control",
+    }
     return reps, family
 
 
@@ -52,25 +68,45 @@ def test_seed_pairs_and_spread_match_single_measures():
 
 
 def fake(av: float, al_: float, vl: float, p: float, with_referent: bool = True):
-    rows = [("action–vision", "", av), ("action–language", "lm1", al_), ("action–language", "lm2", al_ - 0.1),
-            ("vision–language", "lm1", vl), (T.CEILINGS[0], "", 0.8), (T.CEILINGS[1], "", 0.9)]
+    rows = [
+        ("action–vision", "", av),
+        ("action–language", "lm1", al_),
+        ("action–language", "lm2", al_ - 0.1),
+        ("vision–language", "lm1", vl),
+        (T.CEILINGS[0], "", 0.8),
+        (T.CEILINGS[1], "", 0.9),
+    ]
     if with_referent:
         rows += [("action–control", T.REFERENT, 0.2), ("vision–control", T.REFERENT, 0.3)]
-    table = pd.DataFrame([{"pair": k, "partner": q, "metric": m, "mean": s + (0.01 if m == "cka" else 0)}
-                          for k, q, s in rows for m in ("mutual_knn", "cka")])
-    head = pd.DataFrame([{"pair": "action–vision", "metric": "mutual_knn", "p": p}, {"pair": "action–vision", "metric": "mutual_knn", "p": p / 2}])
+    table = pd.DataFrame(
+        [
+            {"pair": k, "partner": q, "metric": m, "mean": s + (0.01 if m == "cka" else 0)}
+            for k, q, s in rows
+            for m in ("mutual_knn", "cka")
+        ]
+    )
+    head = pd.DataFrame(
+        [
+            {"pair": "action–vision", "metric": "mutual_knn", "p": p},
+            {"pair": "action–vision", "metric": "mutual_knn", "p": p / 2},
+        ]
+    )
     return table, head
 
 
 def test_verdict_states_the_top_pair_and_the_claim_from_the_numbers():
     v = T.verdict(*fake(0.5, 0.4, 0.3, 0.001), n=N, k=5)
-    assert v.top == "action–vision" and v.status == "holds" and v.metrics_on_top == 2 and v.best_language == ("lm1", 0.4)
+    assert (
+        v.top == "action–vision" and v.status == "holds" and v.metrics_on_top == 2 and v.best_language == ("lm1", 0.4)
+    )
     s = v.sentence()
     assert "**action–vision** (0.500)" in s and "**holds**" in s and "0.800 (agent vs agent)" in s
     assert "62% of the lower seed ceiling" in s and "(lm1, 0.400)" in s and "0.200 with action (40% of" in s
     assert f"chance {al.chance('mutual_knn', N, 5):.3f}" in s
     part = T.verdict(*fake(0.3, 0.4, 0.5, 0.001), n=N, k=5)
-    assert part.top == "vision–language" and part.status == "holds in part" and "below action-language" in part.sentence()
+    assert (
+        part.top == "vision–language" and part.status == "holds in part" and "below action-language" in part.sentence()
+    )
     no = T.verdict(*fake(0.6, 0.4, 0.5, 0.2, with_referent=False), n=N, k=5)
     assert no.status == "does not hold" and "largest p = 0.200" in no.sentence() and "referent" not in no.sentence()
     with pytest.raises(ValueError, match="no action–vision"):
@@ -82,11 +118,28 @@ def test_headline_labels_both_anchors_rows():
     cfg = get_config("fast", align__k=5, align__n_perm=5, align__n_perm_retrieval=2, align__n_boot=0)
     rows = T.headline(reps, family, cfg.align)
     by_anchor = rows.groupby("anchor")["model"].unique()
-    assert set(by_anchor["agent-seed0"]) == {"vision-seed0", "vision-seed1", "agent-seed1", "minilm", "untrained-agent",
-                                             "untrained-vision", T.REFERENT, "bag-of-words"}
-    assert set(by_anchor["vision-seed0"]) == {"vision-seed1", "minilm", "untrained-agent", "untrained-vision", T.REFERENT, "bag-of-words"}
+    assert set(by_anchor["agent-seed0"]) == {
+        "vision-seed0",
+        "vision-seed1",
+        "agent-seed1",
+        "minilm",
+        "untrained-agent",
+        "untrained-vision",
+        T.REFERENT,
+        "bag-of-words",
+    }
+    assert set(by_anchor["vision-seed0"]) == {
+        "vision-seed1",
+        "minilm",
+        "untrained-agent",
+        "untrained-vision",
+        T.REFERENT,
+        "bag-of-words",
+    }
     assert rows["pair"].notna().all() and set(rows["metric"]) == set(al.METRICS)
-    knn = rows[(rows["metric"] == "mutual_knn") & (rows["anchor"] == "vision-seed0") & (rows["model"] == "vision-seed1")]
+    knn = rows[
+        (rows["metric"] == "mutual_knn") & (rows["anchor"] == "vision-seed0") & (rows["model"] == "vision-seed1")
+    ]
     assert knn["pair"].iloc[0] == T.CEILINGS[1]
     assert knn["score"].iloc[0] == al.measure("mutual_knn", reps["vision-seed0"], reps["vision-seed1"], k=5)
     with pytest.raises(ValueError, match="at least one agent"):
@@ -102,7 +155,11 @@ def test_headline_copies_known_rows_and_computes_the_rest(monkeypatch):
     known = al.headline_for({n: reps[n] for n in ("agent-seed0", "minilm", "vision-seed1")}, "agent-seed0", cfg.align)
     computed = []
     real = al.headline_for
-    monkeypatch.setattr(al, "headline_for", lambda sub, a, align: computed.append((a, set(sub) - {a})) or real(sub, a, align))
+    monkeypatch.setattr(
+        al, "headline_for", lambda sub, a, align: computed.append((a, set(sub) - {a})) or real(sub, a, align)
+    )
     pd.testing.assert_frame_equal(T.headline(reps, family, cfg.align, known={"agent-seed0": known}), alone)
-    assert computed[0] == ("agent-seed0", {"vision-seed0", "agent-seed1", "untrained-agent", "untrained-vision",
-                                           T.REFERENT, "bag-of-words"})
+    assert computed[0] == (
+        "agent-seed0",
+        {"vision-seed0", "agent-seed1", "untrained-agent", "untrained-vision", T.REFERENT, "bag-of-words"},
+    )

@@ -30,8 +30,9 @@ def too_long_in_chapter(path: Path) -> list[str]:
         if cell.cell_type != "code":
             continue
         limit = BOX if exercises else MAIN
-        found += [f"{path.name}: {len(line)} > {limit}: {line}" for line in cell.source.splitlines()
-                  if len(line) > limit]
+        found += [
+            f"{path.name}: {len(line)} > {limit}: {line}" for line in cell.source.splitlines() if len(line) > limit
+        ]
     return found
 
 

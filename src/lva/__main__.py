@@ -70,7 +70,9 @@ def _train(args: argparse.Namespace) -> int:
     for seed in seeds:
         result = trained_success(cfg, seed, retrain=True)  # a cached agent failing its checks is retrained
         seconds = result.pop("training s")
-        print(f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)")
+        print(
+            f"seed {seed}: " + ", ".join(f"{t} {r:.1%}" for t, r in result.items()) + f" (trained in {seconds:.0f} s)"
+        )
     return 0
 
 
@@ -85,8 +87,8 @@ def _models(cfg: Config, text: str) -> str | list[str]:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from .config import get_config
     from .catalogue import family_of
+    from .config import get_config
 
     cfg = get_config(args.profile)
     models = _models(cfg, args.models)
@@ -111,8 +113,15 @@ def _align(args: argparse.Namespace) -> int:
     reps = embeddings(cfg, models=models, show_progress=True)
     table = alignment(cfg, reps)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(f"{anchor(cfg)} against every representation ({a.n_perm} permutations, {a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)")
-        print(table[["model", "metric", "score", "low", "high", "chance", "p", "calibrated"]].round(3).to_string(index=False))
+        print(
+            f"{anchor(cfg)} against every representation ({a.n_perm} permutations, "
+            f"{a.n_perm_retrieval} for retrieval, {a.n_boot} bootstrap resamples)"
+        )
+        print(
+            table[["model", "metric", "score", "low", "high", "chance", "p", "calibrated"]]
+            .round(3)
+            .to_string(index=False)
+        )
     return 0
 
 
@@ -123,9 +132,16 @@ def _ledger(args: argparse.Namespace) -> int:
 
     root = repo_root()
     make = {t: getattr(args, f"make_{t}") for t in MAKE_TARGETS}
-    run = run_entry(args.profile, args.chapters or root / CHAPTERS_DIR, root,
-                    None if args.no_headline else cached_headline, make, args.book_build, args.note,
-                    exclusive=not args.shared)
+    run = run_entry(
+        args.profile,
+        args.chapters or root / CHAPTERS_DIR,
+        root,
+        None if args.no_headline else cached_headline,
+        make,
+        args.book_build,
+        args.note,
+        exclusive=not args.shared,
+    )
     print(record(args.ledger or root / LEDGER_DIR, args.profile, run))  # the book renders it when next built
     return 0
 
@@ -146,20 +162,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.set_defaults(func=_demos)
 
-    p = sub.add_parser("train", help="train (or load cached) agents by behavioural cloning and report success per task "
-                       "(a cached agent that fails its checks is retrained)")
+    p = sub.add_parser(
+        "train",
+        help="train (or load cached) agents by behavioural cloning and report success per task "
+        "(a cached agent that fails its checks is retrained)",
+    )
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
-    p.add_argument("--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)")
+    p.add_argument(
+        "--seed", type=int, action="append", help="agent seed (repeatable; default: the profile's agent_seeds)"
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("embed", help="compute (or load cached) every representation of chapter 5 and list them")
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
-    p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
+    p.add_argument(
+        "--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names"
+    )
     p.set_defaults(func=_embed)
 
-    p = sub.add_parser("align", help="chapter 6's headline table: the agent's E_L against every representation, every metric")
+    p = sub.add_parser(
+        "align", help="chapter 6's headline table: the agent's E_L against every representation, every metric"
+    )
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
-    p.add_argument("--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names")
+    p.add_argument(
+        "--models", default="offline", help="'offline' (default), 'paper' (needs a model hub) or comma-separated names"
+    )
     p.set_defaults(func=_align)
 
     p = sub.add_parser("student", help="write student copies of the notebooks (solutions removed) to student/")
@@ -167,26 +194,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="where the copies go (default: student/)")
     p.add_argument("--execute", action="store_true", help="also execute every copy (a check that they still run)")
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="profile for --execute (default: fast)")
-    p.add_argument("--chapters", type=Path, default=None,
-                   help="the book build's executed chapters, for glued values and --html (default: book/chapters/)")
-    p.add_argument("--html", action="store_true",
-                   help="also build the book without solutions into _build/student-html (needs the executed chapters)")
+    p.add_argument(
+        "--chapters",
+        type=Path,
+        default=None,
+        help="the book build's executed chapters, for glued values and --html (default: book/chapters/)",
+    )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="also build the book without solutions into _build/student-html (needs the executed chapters)",
+    )
     p.set_defaults(func=_student)
 
-    p = sub.add_parser("ledger", help="add the run of a finished build (times, peak memory, headline numbers) "
-                       "to ledger/")
+    p = sub.add_parser(
+        "ledger", help="add the run of a finished build (times, peak memory, headline numbers) to ledger/"
+    )
     p.add_argument("--profile", choices=ALL_PROFILES, default="fast", help="config profile (default: fast)")
     p.add_argument("--chapters", type=Path, default=None, help="the build's chapters (default: book/chapters/)")
     p.add_argument("--ledger", type=Path, default=None, help="the ledger folder (default: ledger/)")
     for target in MAKE_TARGETS:
-        p.add_argument(f"--make-{target}", type=float, default=None, metavar="SECONDS",
-                       help=f"wall time of make {target}")
-    p.add_argument("--book-build", type=float, default=None, metavar="SECONDS",
-                   help="wall time of the Jupyter Book build")
+        p.add_argument(
+            f"--make-{target}", type=float, default=None, metavar="SECONDS", help=f"wall time of make {target}"
+        )
+    p.add_argument(
+        "--book-build", type=float, default=None, metavar="SECONDS", help="wall time of the Jupyter Book build"
+    )
     p.add_argument("--note", default="", help="how the run was made (clean clone, what else ran)")
     p.add_argument("--no-headline", action="store_true", help="leave chapter 6's headline numbers out")
-    p.add_argument("--shared", action="store_true", help="other work ran during the build: its times are not "
-                   "shown as the machine's")
+    p.add_argument(
+        "--shared",
+        action="store_true",
+        help="other work ran during the build: its times are not shown as the machine's",
+    )
     p.set_defaults(func=_ledger)
 
     args = parser.parse_args(argv)

@@ -181,7 +181,8 @@ class GridEncoder(nn.Module):
 
 
 class ImageNetHead(nn.Module):
-    """Frozen ImageNet features ``(B, 40, 7, 7)`` (see :mod:`lva.vision`) -> ``(B, C, 7, 7)``: a 1x1 conv and a residual block.
+    """Frozen ImageNet features ``(B, 40, 7, 7)`` (see :mod:`lva.vision`) -> ``(B, C, 7, 7)``: a 1x1
+    conv and a residual block.
 
     The pretrained CNN itself is frozen and lives outside the module (its features are cached per
     view), so checkpoints hold only what behavioural cloning trains.
@@ -234,7 +235,8 @@ class FiLMBlock(nn.Module):
 
 
 class Fusion(nn.Module):
-    """Match map + FiLM blocks conditioned on E_L, the map flattened (position matters), heading, linear + LayerNorm to ``hidden``.
+    """Match map + FiLM blocks conditioned on E_L, the map flattened (position matters), heading,
+    linear + LayerNorm to ``hidden``.
 
     ``view_size`` is the side of the egocentric view (``EnvConfig.view_size``): the flattened map has
     ``channels * view_size**2`` features.
@@ -246,7 +248,9 @@ class Fusion(nn.Module):
         if self.match:  # a language-conditioned match map: query(E_L) . (what the vision saw in each cell)
             self.query = nn.Linear(cfg.embed_dim, cell_dim(cfg))
         extra = int(self.match)
-        self.adapt = nn.Conv2d(in_channels + extra, cfg.channels, 1) if (in_channels != cfg.channels or extra) else nn.Identity()
+        self.adapt = (
+            nn.Conv2d(in_channels + extra, cfg.channels, 1) if (in_channels != cfg.channels or extra) else nn.Identity()
+        )
         self.blocks = nn.ModuleList([FiLMBlock(cfg.channels, cfg.embed_dim) for _ in range(cfg.film_blocks)])
         self.direction = nn.Embedding(4, cfg.direction_dim)
         self.out = nn.Linear(cfg.channels * view_size * view_size + cfg.direction_dim, cfg.hidden)
@@ -282,7 +286,9 @@ class Agent(nn.Module):
     full config with :func:`build_agent`).
     """
 
-    def __init__(self, cfg: AgentConfig, tokenizer: Tokenizer | None = None, view_size: int = EnvConfig.view_size) -> None:
+    def __init__(
+        self, cfg: AgentConfig, tokenizer: Tokenizer | None = None, view_size: int = EnvConfig.view_size
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.view_size = view_size
@@ -294,7 +300,8 @@ class Agent(nn.Module):
         self.policy = nn.Sequential(nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, N_ACTIONS))
 
     def view_input(self, images: np.ndarray) -> Tensor:
-        """What the vision module consumes for symbolic views ``(B, 7, 7, 3)``: the views, or their ImageNet features."""
+        """What the vision module consumes for symbolic views ``(B, 7, 7, 3)``: the views, or their
+        ImageNet features."""
         if self.cfg.vision == "imagenet":
             from .vision import imagenet_features
 
@@ -339,7 +346,9 @@ class Agent(nn.Module):
             self.train(was_training)
 
     @torch.no_grad()
-    def trace(self, texts: Sequence[str], images: np.ndarray, directions: np.ndarray) -> list[tuple[str, str, tuple[int, ...]]]:
+    def trace(
+        self, texts: Sequence[str], images: np.ndarray, directions: np.ndarray
+    ) -> list[tuple[str, str, tuple[int, ...]]]:
         """(pathway, stage, tensor shape) at every stage of one time step on a real batch, for the book."""
         enc = self.language_encoder
         ids, mask = self.tokenizer.encode(list(texts))
@@ -384,7 +393,9 @@ def build_agent(cfg: Config | AgentConfig, seed: int) -> Agent:
     From a full :class:`Config` the view size is ``cfg.env.view_size``; a bare :class:`AgentConfig`
     gets the default view.
     """
-    agent_cfg, view_size = (cfg, EnvConfig.view_size) if isinstance(cfg, AgentConfig) else (cfg.agent, cfg.env.view_size)
+    agent_cfg, view_size = (
+        (cfg, EnvConfig.view_size) if isinstance(cfg, AgentConfig) else (cfg.agent, cfg.env.view_size)
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Agent(agent_cfg, view_size=view_size)

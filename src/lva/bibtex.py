@@ -9,10 +9,35 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304", ".": "\u0307",
-            "c": "\u0327", "u": "\u0306", "v": "\u030c", "H": "\u030b", "r": "\u030a", "k": "\u0328"}
-_LETTERS = {"o": "ø", "O": "Ø", "l": "ł", "L": "Ł", "ss": "ß", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ",
-            "aa": "å", "AA": "Å", "i": "ı"}
+_ACCENTS = {
+    '"': "\u0308",
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "c": "\u0327",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "r": "\u030a",
+    "k": "\u0328",
+}
+_LETTERS = {
+    "o": "ø",
+    "O": "Ø",
+    "l": "ł",
+    "L": "Ł",
+    "ss": "ß",
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "aa": "å",
+    "AA": "Å",
+    "i": "ı",
+}
 
 
 def latex_text(text: str) -> str:
@@ -22,8 +47,11 @@ def latex_text(text: str) -> str:
         return unicodedata.normalize("NFC", m["letter"] + _ACCENTS[m["accent"]])
 
     text = re.sub(r"\\(?P<accent>[\"'`^~=.])\s*\{?(?P<letter>[A-Za-z])\}?", accent, text)
-    text = re.sub(r"\\(?P<accent>[cuvHrk])(?:\s*\{(?P<letter>[A-Za-z])\}| (?=[A-Za-z])(?P<l2>[A-Za-z]))",
-                  lambda m: unicodedata.normalize("NFC", (m["letter"] or m["l2"]) + _ACCENTS[m["accent"]]), text)
+    text = re.sub(
+        r"\\(?P<accent>[cuvHrk])(?:\s*\{(?P<letter>[A-Za-z])\}| (?=[A-Za-z])(?P<l2>[A-Za-z]))",
+        lambda m: unicodedata.normalize("NFC", (m["letter"] or m["l2"]) + _ACCENTS[m["accent"]]),
+        text,
+    )
     text = re.sub(r"\\(ss|ae|AE|oe|OE|aa|AA|o|O|l|L|i)(?![A-Za-z]) ?", lambda m: _LETTERS[m[1]], text)
     text = re.sub(r"\\([&%_$#])", r"\1", text)
     text = text.replace("---", "\u2014").replace("--", "\u2013").replace("~", " ")
@@ -40,7 +68,7 @@ class Reference:
     entry: str  # "Milano, Nicola and Nolfi, Stefano (2026). Title. *Venue*. <url>"
 
     def authors(self) -> str:
-        """"Milano and Nolfi", "Laskey et al.", as the book's author-year style writes them."""
+        """ "Milano and Nolfi", "Laskey et al.", as the book's author-year style writes them."""
         names = self.surnames
         if len(names) >= 3 or (len(names) == 2 and names[1] == "others"):
             return f"{names[0]} et al."
@@ -68,15 +96,15 @@ def _bib_fields(text: str, i: int) -> tuple[dict[str, str], int]:
     while i < len(text):
         m = re.compile(r"\s*,?\s*(?:(?P<name>[\w-]+)\s*=\s*|(?P<end>\}))").match(text, i)
         if not m:
-            raise ValueError(f"malformed BibTeX near {text[i:i + 40]!r}")
+            raise ValueError(f"malformed BibTeX near {text[i : i + 40]!r}")
         if m["end"]:
             return fields, m.end()
         i = m.end()
-        if text[i] in "{\"":
+        if text[i] in '{"':
             close, depth, j = ("}" if text[i] == "{" else '"'), 0, i
             while True:
                 if j >= len(text):
-                    raise ValueError(f"unterminated BibTeX value {text[i:i + 40]!r}")
+                    raise ValueError(f"unterminated BibTeX value {text[i : i + 40]!r}")
                 ch = text[j]
                 depth += (ch == "{") - (ch == "}")
                 j += 1
@@ -92,7 +120,7 @@ def _bib_fields(text: str, i: int) -> tuple[dict[str, str], int]:
 
 
 def _surname(name: str) -> str:
-    """"Milano, Nicola" -> "Milano"; "Nicola Milano" -> "Milano"; {Gemma Team} as written."""
+    """ "Milano, Nicola" -> "Milano"; "Nicola Milano" -> "Milano"; {Gemma Team} as written."""
     name = name.strip()
     if name.startswith("{") and name.endswith("}"):  # {Gemma Team}: an institution, as written
         return latex_text(name)
@@ -101,7 +129,7 @@ def _surname(name: str) -> str:
 
 
 def _full_name(name: str) -> str:
-    """"Milano, Nicola" -> "Nicola Milano"; "Last, Jr, First" -> "First Last Jr"; {Gemma Team} as written."""
+    """ "Milano, Nicola" -> "Nicola Milano"; "Last, Jr, First" -> "First Last Jr"; {Gemma Team} as written."""
     parts = [p.strip() for p in _split_top(name, re.compile(r"\s*,\s*"))]
     if len(parts) == 3:
         parts = [parts[2], parts[0], parts[1]]
@@ -111,7 +139,7 @@ def _full_name(name: str) -> str:
 
 
 def _name_list(names: list[str], truncated: bool) -> str:
-    """"A, B and C", or "A, B et al." for a list that BibTeX's "and others" cut short."""
+    """ "A, B and C", or "A, B et al." for a list that BibTeX's "and others" cut short."""
     if truncated:
         return ", ".join(names) + " et al."
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)

@@ -22,10 +22,12 @@ from typing import Any
 from .config import ALL_PROFILES, PAPER_PROFILE, repo_root
 
 CHAPTERS_DIR = Path("book") / "chapters"
-_EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
-                       # a chart drawn by altair's default renderer loads vega from a CDN at run time
-                       r"""|["'](https?:)?//cdn\.jsdelivr\.net/npm/vega[^"']*["']""",
-                       re.IGNORECASE)
+_EXTERNAL = re.compile(
+    r"""<(script|link)\b[^>]*\b(src|href)=["'](https?:)?//"""
+    # a chart drawn by altair's default renderer loads vega from a CDN at run time
+    r"""|["'](https?:)?//cdn\.jsdelivr\.net/npm/vega[^"']*["']""",
+    re.IGNORECASE,
+)
 # a cell's stderr output as myst-nb renders it: <div class="output stderr ..."><div class="highlight"><pre>...
 _STDERR = re.compile(r"""<div class="output stderr[^"]*">(.*?)</pre>""", re.DOTALL)
 
@@ -225,7 +227,9 @@ def build_book(root: Path) -> None:
     print(f"book built in {time.perf_counter() - start:.1f} s: {root / '_build' / 'html' / 'index.html'}")
 
 
-def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = None, build: bool = True) -> dict[str, float]:
+def run(
+    profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = None, build: bool = True
+) -> dict[str, float]:
     """Execute every chapter notebook in order, then (optionally) build the book.
 
     Returns ``{notebook stem: wall seconds}``. Raises :class:`NotebookFailed` at the first failure.
@@ -269,10 +273,16 @@ def run(profile: str, notebooks_dir: Path | None = None, out_dir: Path | None = 
 
     save_json(out_dir / f"timings-{profile}.json", times)
     save_json(out_dir / f"commit-{profile}.json", {"commit": commit})
-    save_json(out_dir / f"memory-{profile}.json", {"peak_gb_per_notebook": peaks,
-                                                   "what": "peak summed memory (PSS on Linux, else RSS) of each notebook's kernel and its workers, GB"})
-    print(f"[{profile}] all notebooks: {sum(times.values()):.1f} s, peak memory {max(peaks.values()):.1f} GB", flush=True)
+    save_json(
+        out_dir / f"memory-{profile}.json",
+        {
+            "peak_gb_per_notebook": peaks,
+            "what": "peak summed memory (PSS on Linux, else RSS) of each notebook's kernel and its workers, GB",
+        },
+    )
+    print(
+        f"[{profile}] all notebooks: {sum(times.values()):.1f} s, peak memory {max(peaks.values()):.1f} GB", flush=True
+    )
     if build:
         build_book(root)
     return times
-

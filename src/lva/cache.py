@@ -71,22 +71,30 @@ def notice(message: str) -> None:
     print(f"lva: {message}", file=sys.__stderr__ if book else sys.stderr, flush=True)
 
 
-def write(path: str | Path, value: T, save: Callable[[T, Path], Any], built_from: Mapping[str, Any],
-          counts: Callable[[T], Mapping[str, Any]]) -> Path:
+def write(
+    path: str | Path,
+    value: T,
+    save: Callable[[T, Path], Any],
+    built_from: Mapping[str, Any],
+    counts: Callable[[T], Mapping[str, Any]],
+) -> Path:
     """Save ``value`` to ``path`` with ``save(value, path)`` (an atomic writer of :mod:`lva.io`),
     then its manifest: size, sha256, ``built_from`` and ``counts(value)``."""
     path = Path(path)
     manifest_path(path).unlink(missing_ok=True)  # never an old manifest beside a new file
     save(value, path)
-    save_json(manifest_path(path), {
-        "schema": MANIFEST_SCHEMA,
-        "file": path.name,
-        "bytes": path.stat().st_size,
-        "sha256": file_sha256(path),
-        "built_from": _plain(built_from),
-        "counts": _plain(counts(value)),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    save_json(
+        manifest_path(path),
+        {
+            "schema": MANIFEST_SCHEMA,
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "sha256": file_sha256(path),
+            "built_from": _plain(built_from),
+            "counts": _plain(counts(value)),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return path
 
 
@@ -115,8 +123,13 @@ def problem(path: str | Path, built_from: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read(path: str | Path, load: Callable[[Path], T], built_from: Mapping[str, Any],
-         counts: Callable[[T], Mapping[str, Any]], expect: Mapping[str, Any] | None = None) -> T:
+def read(
+    path: str | Path,
+    load: Callable[[Path], T],
+    built_from: Mapping[str, Any],
+    counts: Callable[[T], Mapping[str, Any]],
+    expect: Mapping[str, Any] | None = None,
+) -> T:
     """``load(path)``, after checking the file against its manifest (:func:`problem`), and its
     ``counts`` against the manifest's and against ``expect`` (a subset of the counts). Raises
     :class:`CacheError` (``"<path>: <what is wrong>"``) otherwise."""
@@ -130,15 +143,24 @@ def read(path: str | Path, load: Callable[[Path], T], built_from: Mapping[str, A
         raise CacheError(f"{path}: cannot be read ({type(err).__name__}: {err})") from None
     recorded = json.loads(manifest_path(path).read_text()).get("counts", {})
     diff = _first_difference(found, recorded) or _first_difference(
-        {k: found.get(k) for k in expect or {}}, _plain(dict(expect or {})))
+        {k: found.get(k) for k in expect or {}}, _plain(dict(expect or {}))
+    )
     if diff is not None:
         raise CacheError(f"{path}: holds {diff}")
     return value
 
 
-def load_or_build(path: str | Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], Any], *,
-                  built_from: Mapping[str, Any], counts: Callable[[T], Mapping[str, Any]],
-                  expect: Mapping[str, Any] | None = None, info: dict[str, Any] | None = None) -> T:
+def load_or_build(
+    path: str | Path,
+    load: Callable[[Path], T],
+    build: Callable[[], T],
+    save: Callable[[T, Path], Any],
+    *,
+    built_from: Mapping[str, Any],
+    counts: Callable[[T], Mapping[str, Any]],
+    expect: Mapping[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+) -> T:
     """The verified artifact at ``path`` (:func:`read`) if there is one, else ``build()``, saved
     with its manifest (:func:`write`); an artifact that fails its checks is rebuilt after a
     one-line :func:`notice`. Fills ``info`` with ``cached`` and ``seconds`` (load or build time,

@@ -66,8 +66,10 @@ def check(exercise_id: str, answer: Any, **context: Any) -> bool:
         print(f"{FAILED} {exercise_id}: not yet. {hint[:1].upper()}{hint[1:]}")
         return False
     except Exception as err:  # an answer of a shape no check foresaw: still a hint, never a traceback
-        print(f"{FAILED} {exercise_id}: could not compare this answer ({type(err).__name__}: {err}). "
-              f"Bind `answer` to {entry.expects}.")
+        print(
+            f"{FAILED} {exercise_id}: could not compare this answer ({type(err).__name__}: {err}). "
+            f"Bind `answer` to {entry.expects}."
+        )
         return False
     print(f"{PASSED} {exercise_id}: correct." + (f" {remark}" if remark else ""))
     return True
@@ -134,16 +136,19 @@ def _frame(answer: Any, rows: list[Any], columns: list[str], what: str) -> pd.Da
         answer = answer.T
     missing = [c for c in columns if c not in answer.columns] + [r for r in rows if r not in answer.index]
     if missing:
-        raise _Wrong(f"`answer` should be {what}; it has no {missing[0]!r} (rows: {list(answer.index)}, "
-                     f"columns: {list(answer.columns)}).")
+        raise _Wrong(
+            f"`answer` should be {what}; it has no {missing[0]!r} (rows: {list(answer.index)}, "
+            f"columns: {list(answer.columns)})."
+        )
     try:
         return answer.loc[rows, columns].astype(float)
     except (TypeError, ValueError) as err:
         raise _Wrong(f"`answer` should hold numbers only ({err}).") from None
 
 
-def _close(mine: float, ref: float, what: str, atol: float = 1e-4, percent_hint: bool = False,
-           tip: str = "Recheck your code.") -> None:
+def _close(
+    mine: float, ref: float, what: str, atol: float = 1e-4, percent_hint: bool = False, tip: str = "Recheck your code."
+) -> None:
     """Hint (``tip`` says how the reference is computed) unless ``mine`` equals ``ref`` within
     ``atol`` (plus a relative 1e-4)."""
     if np.isclose(mine, ref, rtol=1e-4, atol=atol):
@@ -156,13 +161,20 @@ def _close(mine: float, ref: float, what: str, atol: float = 1e-4, percent_hint:
 def _same_keys(mine: Mapping[Any, Any], ref: Mapping[Any, Any], what: str) -> None:
     missing, extra = [k for k in ref if k not in mine], [k for k in mine if k not in ref]
     if missing or extra:
-        raise _Wrong(f"{what}: " + "; ".join(
-            part for part in (f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "")
-            if part) + f" (expected {len(ref)} entries such as {list(ref)[:2]}).")
+        raise _Wrong(
+            f"{what}: "
+            + "; ".join(
+                part
+                for part in (f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "")
+                if part
+            )
+            + f" (expected {len(ref)} entries such as {list(ref)[:2]})."
+        )
 
 
-def _close_mapping(mine: Mapping[Any, Any], ref: Mapping[Any, float], what: str, atol: float = 1e-4,
-                   tip: str = "Recheck your code.") -> None:
+def _close_mapping(
+    mine: Mapping[Any, Any], ref: Mapping[Any, float], what: str, atol: float = 1e-4, tip: str = "Recheck your code."
+) -> None:
     _same_keys(mine, ref, what)
     for key, value in ref.items():
         _close(_number(mine[key], f"the value of {key!r}"), value, f"{what}: {key!r}", atol, tip=tip)
@@ -216,8 +228,9 @@ def _identical(answer: Any, cfg: Any, seed: int = 0) -> None:
 
     ref = build_agent(_changed(cfg, "agent", token_init="identical"), seed=seed).embed(_PAIR)
     if not isinstance(answer, (np.ndarray, list, tuple)) and type(answer).__name__ != "Tensor":
-        raise _Wrong(f"`answer` should be an array of shape {ref.shape} (`same.embed([...])`); "
-                     f"it is a {_kind(answer)}.")
+        raise _Wrong(
+            f"`answer` should be an array of shape {ref.shape} (`same.embed([...])`); it is a {_kind(answer)}."
+        )
     try:
         mine = np.asarray(answer, dtype=float)
     except Exception:  # a ragged list, strings, a tensor that needs .detach()
@@ -261,8 +274,10 @@ def _hardest(answer: Any, results: pd.DataFrame) -> None:
         if not isinstance(verb, str) or verb not in by_verb.index:
             raise _Wrong(f"{verb!r} is not a verb phrase of {task!r}; its verb phrases: {', '.join(by_verb.index)}.")
         if by_verb[verb] > by_verb.min():
-            raise _Wrong(f"in {task!r}, {verb!r} succeeds in {by_verb[verb]:.0%} of its episodes; another verb phrase "
-                         f"does worse.")
+            raise _Wrong(
+                f"in {task!r}, {verb!r} succeeds in {by_verb[verb]:.0%} of its episodes; another verb phrase "
+                f"does worse."
+            )
 
 
 @_exercise("3.2", "the PICK-UP success rate with the unknown verb 'snatch', a fraction between 0 and 1")
@@ -277,9 +292,15 @@ def _unknown(answer: Any, agent: Any, cfg: Any, episodes_per_task: int = 40) -> 
         normal = float(np.mean([r["success"] for r in rollout(agent, cfg.env, pickups)]))
         if np.isclose(mine, normal, atol=1e-9):
             raise _Wrong("that is the success with the real verbs: pass `texts=` with the unknown verb.")
-    _close(mine, ref, "the success rate", atol=1e-9, percent_hint=True,
-           tip=f"Use the PICK-UP episodes of eval_episodes({episodes_per_task}, cfg.seed + 7), each verb "
-               f"replaced by 'snatch'.")
+    _close(
+        mine,
+        ref,
+        "the success rate",
+        atol=1e-9,
+        percent_hint=True,
+        tip=f"Use the PICK-UP episodes of eval_episodes({episodes_per_task}, cfg.seed + 7), each verb "
+        f"replaced by 'snatch'.",
+    )
     return f"{len(pickups)} PICK-UP episodes."
 
 
@@ -287,8 +308,10 @@ def _unknown(answer: Any, agent: Any, cfg: Any, episodes_per_task: int = 40) -> 
 _COSINES = ["synonyms", "different meanings"]
 
 
-@_exercise("4.1", "a DataFrame with rows 'trained' and 'untrained' and columns 'synonyms' and 'different meanings' "
-                  "(mean cosines)")
+@_exercise(
+    "4.1",
+    "a DataFrame with rows 'trained' and 'untrained' and columns 'synonyms' and 'different meanings' (mean cosines)",
+)
 def _synonym_cosines(answer: Any, enc: Any, cfg: Any) -> None:
     from .grounding import build_encoder, meanings
     from .instructions import all_instructions
@@ -302,40 +325,61 @@ def _synonym_cosines(answer: Any, enc: Any, cfg: Any) -> None:
         x = model.embed(texts)
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
         cos = x @ x.T
-        ref[name] = {"synonyms": cos[same & off].mean(), "different meanings": cos[~same].mean(),
-                     "with itself": cos[same].mean()}
+        ref[name] = {
+            "synonyms": cos[same & off].mean(),
+            "different meanings": cos[~same].mean(),
+            "with itself": cos[same].mean(),
+        }
     mine = _frame(answer, ["trained", "untrained"], _COSINES, "a table of mean cosines (rows trained, untrained)")
     for name, row in ref.items():
         if np.isclose(mine.loc[name, "synonyms"], row["with itself"], atol=2e-3):
-            raise _Wrong(f"the {name} encoder's synonym cosine counts each sentence with itself: "
-                         f"leave the diagonal out.")
+            raise _Wrong(
+                f"the {name} encoder's synonym cosine counts each sentence with itself: leave the diagonal out."
+            )
         for column in _COSINES:
-            _close(mine.loc[name, column], row[column], f"the {name} encoder's {column!r} cosine", atol=2e-3,
-                   tip="Scale each vector to unit length, then average the cosines of distinct synonyms "
-                       "(off the diagonal) and of instructions with different meanings.")
+            _close(
+                mine.loc[name, column],
+                row[column],
+                f"the {name} encoder's {column!r} cosine",
+                atol=2e-3,
+                tip="Scale each vector to unit length, then average the cosines of distinct synonyms "
+                "(off the diagonal) and of instructions with different meanings.",
+            )
 
 
 _VIEW_COLUMNS = ["final view only", "first and final"]
 
 
-@_exercise("4.2", "a DataFrame of top-1 retrieval, one row per task (and 'all'), columns 'final view only' and "
-                  "'first and final'")
+@_exercise(
+    "4.2",
+    "a DataFrame of top-1 retrieval, one row per task (and 'all'), columns 'final view only' and 'first and final'",
+)
 def _views(answer: Any, cfg: Any, pairs: Any, pool: np.ndarray, epochs: int = 4) -> None:
     from . import grounding as G
 
-    final_only = G.Pairs(pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features,
-                         pairs.views, ("final",))
+    final_only = G.Pairs(
+        pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features, pairs.views, ("final",)
+    )
     short = _changed(cfg, "ground", epochs=epochs)
     one, _ = G.train_encoder(_changed(short, "ground", views=("final",)), final_only, cfg.agent_seeds[0])
     two, _ = G.train_encoder(short, pairs, cfg.agent_seeds[0])
-    ref = pd.DataFrame({_VIEW_COLUMNS[0]: G.retrieval(one, final_only, pool)["top-1"],
-                        _VIEW_COLUMNS[1]: G.retrieval(two, pairs, pool)["top-1"]})
+    ref = pd.DataFrame(
+        {
+            _VIEW_COLUMNS[0]: G.retrieval(one, final_only, pool)["top-1"],
+            _VIEW_COLUMNS[1]: G.retrieval(two, pairs, pool)["top-1"],
+        }
+    )
     mine = _frame(answer, list(ref.index), _VIEW_COLUMNS, "a table of top-1 retrieval (one row per task)")
     for column in _VIEW_COLUMNS:
         for task in ref.index:
-            _close(mine.loc[task, column], ref.loc[task, column], f"{column!r}, {task}", atol=1e-6, percent_hint=True,
-                   tip=f"Train both encoders for {epochs} epochs with seed cfg.agent_seeds[0] and score them "
-                       f"on `pool`.")
+            _close(
+                mine.loc[task, column],
+                ref.loc[task, column],
+                f"{column!r}, {task}",
+                atol=1e-6,
+                percent_hint=True,
+                tip=f"Train both encoders for {epochs} epochs with seed cfg.agent_seeds[0] and score them on `pool`.",
+            )
 
 
 # ----------------------------------------------------------------------------- chapter 5
@@ -345,8 +389,9 @@ def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5
     from .geometry import anisotropy
 
     layers = layerwise(model) if layers is None else layers
-    ref = pd.DataFrame({"raw": [anisotropy(x) for x in layers],
-                        "centred": [anisotropy(x, center=True) for x in layers]})
+    ref = pd.DataFrame(
+        {"raw": [anisotropy(x) for x in layers], "centred": [anisotropy(x, center=True) for x in layers]}
+    )
     table = _table(answer)
     if isinstance(table, pd.DataFrame) and len(table) != len(ref) and len(table.columns) == len(ref):
         table = table.T
@@ -355,8 +400,13 @@ def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5
     mine = _frame(table, list(ref.index), ["raw", "centred"], f"a table of {len(ref)} layers x (raw, centred)")
     for column in ("raw", "centred"):
         for layer in ref.index:
-            _close(mine.loc[layer, column], ref.loc[layer, column], f"layer {layer}, {column}", atol=1e-4,
-                   tip="Use E.anisotropy(x) and E.anisotropy(x, center=True) of each layer x, layer 0 first.")
+            _close(
+                mine.loc[layer, column],
+                ref.loc[layer, column],
+                f"layer {layer}, {column}",
+                atol=1e-4,
+                tip="Use E.anisotropy(x) and E.anisotropy(x, center=True) of each layer x, layer 0 first.",
+            )
     return f"{len(ref)} layers."
 
 
@@ -376,9 +426,14 @@ def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5)
         np.fill_diagonal(sim, -np.inf)
         top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
         ref[name] = float(same[np.arange(len(x))[:, None], top].mean())
-    _close_mapping(_mapping(answer, "a dict {representation: share}"), ref, "the share", atol=1e-4,
-                   tip=f"Centre each representation (E.unit_rows(x, center=True)), leave each sentence out of its "
-                       f"own neighbours, and count the same-meaning ones among its {k} nearest.")
+    _close_mapping(
+        _mapping(answer, "a dict {representation: share}"),
+        ref,
+        "the share",
+        atol=1e-4,
+        tip=f"Centre each representation (E.unit_rows(x, center=True)), leave each sentence out of its "
+        f"own neighbours, and count the same-meaning ones among its {k} nearest.",
+    )
 
 
 # ----------------------------------------------------------------------------- chapter 6
@@ -411,18 +466,27 @@ def _uncentred(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any) -> None:
 
 
 @_exercise("6.2", "a tuple (in-sample score, cross-validated score) of the Procrustes retrieval")
-def _insample(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, source: str = "qwen2.5-coder-0.5b",
-              target: str = "gemma-3-270m") -> str:
+def _insample(
+    answer: Any,
+    reps: Mapping[str, np.ndarray],
+    cfg: Any,
+    source: str = "qwen2.5-coder-0.5b",
+    target: str = "gemma-3-270m",
+) -> str:
     from . import alignment as al
 
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        raise _Wrong(f"`answer` should be a tuple of two numbers (in_sample, held_out); it is a {_kind(answer)}"
-                     + (f" of length {len(answer)}." if isinstance(answer, (tuple, list)) else "."))
+        raise _Wrong(
+            f"`answer` should be a tuple of two numbers (in_sample, held_out); it is a {_kind(answer)}"
+            + (f" of length {len(answer)}." if isinstance(answer, (tuple, list)) else ".")
+        )
     mine = [_number(x, "a score") for x in answer]
     n, k = len(reps[source]), cfg.align.k
     shuffled = reps[target][np.random.default_rng(0).permutation(n)]
-    ref = [al.measure("procrustes_retrieval", reps[source], shuffled, k=k, in_sample=in_sample, n_components=None)
-           for in_sample in (True, False)]
+    ref = [
+        al.measure("procrustes_retrieval", reps[source], shuffled, k=k, in_sample=in_sample, n_components=None)
+        for in_sample in (True, False)
+    ]
     if np.isclose(mine[0], ref[1], atol=1e-6) and np.isclose(mine[1], ref[0], atol=1e-6) and ref[0] != ref[1]:
         raise _Wrong("the two scores are swapped: (in-sample, cross-validated).")
     tip = f"Use Qwen against the shuffled copy of Gemma, with k={k} and n_components=None."
@@ -431,10 +495,18 @@ def _insample(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, source: str
     return f"chance is {al.chance('procrustes_retrieval', n, k):.3f}."
 
 
-@_exercise("6.3", "the share of qwen2.5-coder-0.5b's specifications above the encoder with k = 10, a fraction "
-                  "between 0 and 1")
-def _k10(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, pooled: Mapping[str, Mapping[str, np.ndarray]],
-         k: int = 10, decoder: str = "qwen2.5-coder-0.5b", encoder: str = "minilm") -> None:
+@_exercise(
+    "6.3", "the share of qwen2.5-coder-0.5b's specifications above the encoder with k = 10, a fraction between 0 and 1"
+)
+def _k10(
+    answer: Any,
+    reps: Mapping[str, np.ndarray],
+    cfg: Any,
+    pooled: Mapping[str, Mapping[str, np.ndarray]],
+    k: int = 10,
+    decoder: str = "qwen2.5-coder-0.5b",
+    encoder: str = "minilm",
+) -> None:
     from . import robustness as rb
     from .catalogue import family_of
     from .pipeline import anchor
@@ -442,9 +514,22 @@ def _k10(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any, pooled: Mapping[
     mine = _number(answer, "a share of specifications")
     subset = {decoder: {p: pooled[decoder][p] for p in ("last", "echo")}, encoder: pooled[encoder]}
     # the scores do not depend on the number of permutations, only the p-values (unused here)
-    curve = rb.specification_curve(reps[anchor(cfg)], subset, metrics=("mutual_knn",), k=k, n_perm=1,
-                                   seed=cfg.align.seed, halves=rb.meaning_halves(seed=cfg.align.seed))
+    curve = rb.specification_curve(
+        reps[anchor(cfg)],
+        subset,
+        metrics=("mutual_knn",),
+        k=k,
+        n_perm=1,
+        seed=cfg.align.seed,
+        halves=rb.meaning_halves(seed=cfg.align.seed),
+    )
     table = rb.decoder_vs_encoder(curve, {n: family_of(n) for n in subset})
-    _close(mine, float(table["share above the encoder"].iloc[0]), "the share", atol=1e-9, percent_hint=True,
-           tip=f"Score Qwen's 'last' and 'echo' poolings and every pooling of {encoder} with k={k}, then read "
-               f"'share above the encoder' of rb.decoder_vs_encoder.")
+    _close(
+        mine,
+        float(table["share above the encoder"].iloc[0]),
+        "the share",
+        atol=1e-9,
+        percent_hint=True,
+        tip=f"Score Qwen's 'last' and 'echo' poolings and every pooling of {encoder} with k={k}, then read "
+        f"'share above the encoder' of rb.decoder_vs_encoder.",
+    )

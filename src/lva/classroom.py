@@ -91,8 +91,18 @@ def _namespace_command(cache: Path, view: Path, inner: Sequence[str]) -> list[st
 
 def _inner(cache: Path, profile: str, out: Path, notebooks: Path | None, mounted: bool) -> list[str]:
     """The command that runs the chapters against ``cache`` (``mounted``: a read-only mount it checks first)."""
-    cmd = [sys.executable, "-m", "lva.classroom", "--inside", "--cache", str(cache), "--profile", profile,
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lva.classroom",
+        "--inside",
+        "--cache",
+        str(cache),
+        "--profile",
+        profile,
+        "--out",
+        str(out),
+    ]
     return cmd + (["--notebooks", str(notebooks)] if notebooks else []) + ([] if mounted else ["--unmounted"])
 
 
@@ -109,8 +119,11 @@ def check(cache: Path, profile: str, notebooks: Path | None = None) -> list[str]
         if cmd:
             code = subprocess.run(cmd).returncode
         else:
-            print("mount namespaces are unavailable here: the chapters read the cache itself, and a listing of "
-                  "its files before and after shows any write", flush=True)
+            print(
+                "mount namespaces are unavailable here: the chapters read the cache itself, and a listing of "
+                "its files before and after shows any write",
+                flush=True,
+            )
             code = subprocess.run(_inner(cache, profile, out, notebooks, mounted=False)).returncode
         if code != 0:
             problems.append(f"a chapter failed against the read-only cache (exit status {code}; see above)")
@@ -151,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, file=sys.stderr)
     if problems:
         return 1
-    print(f"the read-only cache {cache} served every chapter; nothing was written to it "
-          f"({time.perf_counter() - start:.0f} s in all)")
+    print(
+        f"the read-only cache {cache} served every chapter; nothing was written to it "
+        f"({time.perf_counter() - start:.0f} s in all)"
+    )
     return 0
 
 

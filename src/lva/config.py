@@ -28,8 +28,15 @@ SCHEMA_VERSION = 1
 PROFILES = ("fast", "full")  # the book's own profiles: CPU only, offline
 #: The paper's model families at their usual sizes (online entries of lva.models.registry): one GPU and a hub.
 PAPER_PROFILE = "paper"
-PAPER_MODELS = ("llama-3.1-8b", "qwen2.5-7b", "deepseek-llm-7b", "bert-base", "bert-large", "clip-vit-l14",
-                "blip-itm-base")
+PAPER_MODELS = (
+    "llama-3.1-8b",
+    "qwen2.5-7b",
+    "deepseek-llm-7b",
+    "bert-base",
+    "bert-large",
+    "clip-vit-l14",
+    "blip-itm-base",
+)
 ALL_PROFILES = (*PROFILES, PAPER_PROFILE)  # what get_config, the book runner and the command line accept
 VISIONS = ("grid", "imagenet")  # AgentConfig.vision (see lva.agent)
 TOKEN_INITS = ("random", "identical")  # AgentConfig.token_init
@@ -112,7 +119,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     val_fraction: float = 0.05  # episodes held out for validation loss and accuracy
     eval_every: int = 1  # epochs between evaluations on fresh episodes
-    monitor_episodes_per_task: int = 60  # per periodic evaluation during training (the final one: checks.eval_episodes_per_task)
+    monitor_episodes_per_task: int = (
+        60  # per periodic evaluation during training (the final one: checks.eval_episodes_per_task)
+    )
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,13 @@ class Config:
 
     profile: str = "fast"
     seed: int = 0
-    threads: int = 2  # torch threads of every stage that computes, processes generating demonstrations (the one thread setting)
-    agent_seeds: tuple[int, ...] = (0, 1)  # which trained agents exist: their E_L are compared in chapters 5-6 (>= 2: an action ceiling); no cache key
+    threads: int = (
+        2  # torch threads of every stage that computes, processes generating demonstrations (the one thread setting)
+    )
+    agent_seeds: tuple[int, ...] = (
+        0,
+        1,
+    )  # which trained agents exist: their E_L are compared in chapters 5-6 (>= 2: an action ceiling); no cache key
     extra_models: tuple[str, ...] = ()  # optional offline models added to the default zoo (see lva.models)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -182,8 +196,12 @@ class Config:
         """What a stage's artifacts are built from (its manifests record it, see :mod:`lva.cache`):
         the stage, its cache key and the config sections the key covers."""
         sections = STAGES[stage] if stage in STAGES else self.section(stage)  # unknown: ValueError
-        return {"stage": stage, "key": self.key(*sections), "schema": SCHEMA_VERSION,
-                **{name: dataclasses.asdict(self.section(name)) for name in sections}}
+        return {
+            "stage": stage,
+            "key": self.key(*sections),
+            "schema": SCHEMA_VERSION,
+            **{name: dataclasses.asdict(self.section(name)) for name in sections},
+        }
 
     def stage_dir(self, stage: str) -> Path:
         """The folder of one pipeline stage's artifacts, keyed by the config it depends on."""
@@ -207,7 +225,10 @@ STAGES: dict[str, tuple[str, ...]] = {
     "demos": ("env", "demos"),
     "features": ("env", "demos"),
     "agent": ("env", "demos", "agent", "train"),
-    "vision-pairs": ("env", "demos"),  # episode views + ImageNet features; the file name carries ground.episodes_per_task and ground.views
+    "vision-pairs": (
+        "env",
+        "demos",
+    ),  # episode views + ImageNet features; the file name carries ground.episodes_per_task and ground.views
     "vision": ("env", "demos", "agent", "ground"),  # the vision-grounded encoders (text tower: cfg.agent)
 }
 
@@ -215,8 +236,7 @@ _SECTIONS = ("env", "demos", "checks", "agent", "train", "ground", "align")
 
 #: Per profile: section overrides (``{"demos": {...}}``) and top-level fields (``"agent_seeds": ...``).
 _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
-    "fast": {"demos": {"episodes_per_task": 6000},
-             "align": {"n_perm_retrieval": 100, "n_boot": 100}},
+    "fast": {"demos": {"episodes_per_task": 6000}, "align": {"n_perm_retrieval": 100, "n_boot": 100}},
     "full": {
         "agent_seeds": (0, 1, 2),
         "extra_models": ("qwen2.5-coder-1.5b",),  # a second Qwen size for the score-vs-scale figure
@@ -232,8 +252,10 @@ _PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     },
 }
 #: ``paper``: ``full`` (so its agents and encoders are full's, from the same cache) plus the paper's families.
-_PROFILE_OVERRIDES[PAPER_PROFILE] = {**_PROFILE_OVERRIDES["full"],
-                                     "extra_models": (*_PROFILE_OVERRIDES["full"]["extra_models"], *PAPER_MODELS)}
+_PROFILE_OVERRIDES[PAPER_PROFILE] = {
+    **_PROFILE_OVERRIDES["full"],
+    "extra_models": (*_PROFILE_OVERRIDES["full"]["extra_models"], *PAPER_MODELS),
+}
 
 
 def _cache_folder(value: Any, where: str) -> Path:
@@ -283,8 +305,10 @@ _RULES: dict[str, Rule] = {
     "demos.expert": _one_of(EXPERT_MODES),
     "checks.eval_episodes_per_task": _POSITIVE,
     "checks.compare_visions": _one_of(VISIONS),
-    **{f"agent.{f}": _POSITIVE for f in ("token_dim", "embed_dim", "heads", "mlp_dim", "max_len", "channels",
-                                        "direction_dim", "hidden")},
+    **{
+        f"agent.{f}": _POSITIVE
+        for f in ("token_dim", "embed_dim", "heads", "mlp_dim", "max_len", "channels", "direction_dim", "hidden")
+    },
     "agent.token_init": _one_of(TOKEN_INITS),
     "agent.vision": _one_of(VISIONS),
     **{f"train.{f}": _POSITIVE for f in ("epochs", "batch_episodes", "eval_every", "monitor_episodes_per_task")},
@@ -386,12 +410,18 @@ def get_config(profile: str = "fast", **overrides: Any) -> Config:
             raise ValueError(f"unknown config override {name!r}; valid: {', '.join(choices)}")
     top = _check_fields(Config, top)
     base = Config(cache_dir=top["cache_dir"]) if "cache_dir" in top else Config()  # LVA_CACHE unread if overridden
-    built = {sec: dataclasses.replace(getattr(base, sec), **_check_fields(type(getattr(base, sec)), vals, f"{sec}."))
-             for sec, vals in sections.items()}
+    built = {
+        sec: dataclasses.replace(getattr(base, sec), **_check_fields(type(getattr(base, sec)), vals, f"{sec}."))
+        for sec, vals in sections.items()
+    }
     cfg = dataclasses.replace(base, **top, **built)
     if cfg.agent.token_dim % cfg.agent.heads:
-        raise ValueError(f"config field agent.heads = {cfg.agent.heads} must divide agent.token_dim = {cfg.agent.token_dim}")
+        raise ValueError(
+            f"config field agent.heads = {cfg.agent.heads} must divide agent.token_dim = {cfg.agent.token_dim}"
+        )
     if cfg.env.escape_start_max >= cfg.env.escape_distance:
-        raise ValueError(f"config field env.escape_start_max = {cfg.env.escape_start_max} must be smaller than "
-                         f"env.escape_distance = {cfg.env.escape_distance}")
+        raise ValueError(
+            f"config field env.escape_start_max = {cfg.env.escape_start_max} must be smaller than "
+            f"env.escape_distance = {cfg.env.escape_distance}"
+        )
     return cfg

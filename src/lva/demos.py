@@ -22,6 +22,7 @@ from .instructions import TASKS, all_instructions, check_task, instructions_for
 from .io import load_npz, progress, save_npz
 from .workers import run
 
+
 @dataclass
 class Demos:
     """Demonstrations as flat arrays; episode ``e`` spans rows ``offsets[e]:offsets[e+1]``."""
@@ -100,8 +101,14 @@ def generate(
     if workers == 1 or len(slices) < 2:
         with progress(total, "expert demonstrations", unit="ep", enabled=show_progress) as bar:
             return _episodes(job, 0, total, bar.update)
-    parts = run([(_slice, (job, a, b)) for a, b in slices], "expert demonstrations", unit="ep",
-                show_progress=show_progress, processes=workers, total=total)
+    parts = run(
+        [(_slice, (job, a, b)) for a, b in slices],
+        "expert demonstrations",
+        unit="ep",
+        show_progress=show_progress,
+        processes=workers,
+        total=total,
+    )
     lengths = np.concatenate([p.lengths for p in parts])
     return Demos(
         instruction=np.concatenate([p.instruction for p in parts]),

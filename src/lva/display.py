@@ -85,8 +85,9 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def styled(df: pd.DataFrame, percent: Sequence[Any] = (), decimals: Mapping[Any, int] | None = None,
-           hide_index: bool = False) -> Any:
+def styled(
+    df: pd.DataFrame, percent: Sequence[Any] = (), decimals: Mapping[Any, int] | None = None, hide_index: bool = False
+) -> Any:
     """:func:`readable` ``df`` as a pandas Styler: the ``percent`` columns as :data:`PERCENT`, the
     ``decimals`` columns (name -> digits) as fixed-point numbers. Names are the original headers."""
     table = readable(df)

@@ -36,8 +36,22 @@ from lva.errors import CacheError
 from lva.geometry import anisotropy, pca, unit_rows
 from lva.io import load_npz, save_npz
 
-__all__ = ["all_poolings", "anisotropy", "anisotropy_by_layer", "anisotropy_table", "cache_info", "cache_path", "embed",
-           "embed_all", "family_of", "layerwise", "pca", "poolings_on_disk", "texts_hash", "unit_rows"]
+__all__ = [
+    "all_poolings",
+    "anisotropy",
+    "anisotropy_by_layer",
+    "anisotropy_table",
+    "cache_info",
+    "cache_path",
+    "embed",
+    "embed_all",
+    "family_of",
+    "layerwise",
+    "pca",
+    "poolings_on_disk",
+    "texts_hash",
+    "unit_rows",
+]
 
 
 def texts_hash(texts: Sequence[str], digits: int = 12) -> str:
@@ -60,26 +74,43 @@ def cache_path(
 def _built_from(name: str, texts: Sequence[str], pooling: str | None) -> dict[str, Any]:
     """What the cache file of (model, pooling, texts) is built from (its manifest records it)."""
     spec = M.get_spec(name)
-    return {"model": spec.name, "source": spec.source, "sha256": spec.sha256, "schema": M.MODELS_SCHEMA,
-            "pooling": pooling or spec.pooling, "n": len(texts),
-            "texts_sha256": texts_hash(texts, 64)}
+    return {
+        "model": spec.name,
+        "source": spec.source,
+        "sha256": spec.sha256,
+        "schema": M.MODELS_SCHEMA,
+        "pooling": pooling or spec.pooling,
+        "n": len(texts),
+        "texts_sha256": texts_hash(texts, 64),
+    }
 
 
 def _counts(data: dict[str, np.ndarray]) -> dict[str, Any]:
     x = data["embeddings"]
-    return {"shape": list(x.shape), "texts": int(x.shape[1]) if x.ndim == 3 else None,
-            "dtype": str(x.dtype), "finite": bool(np.isfinite(x).all())}
+    return {
+        "shape": list(x.shape),
+        "texts": int(x.shape[1]) if x.ndim == 3 else None,
+        "dtype": str(x.dtype),
+        "finite": bool(np.isfinite(x).all()),
+    }
 
 
-def _read(name: str, texts: Sequence[str], pooling: str | None, cache_dir: str | Path | None) -> dict[str, np.ndarray] | None:
+def _read(
+    name: str, texts: Sequence[str], pooling: str | None, cache_dir: str | Path | None
+) -> dict[str, np.ndarray] | None:
     """The verified cache file of (model, pooling, texts) as arrays, or ``None`` when it is
     missing or fails its checks (then after a one-line notice: it is recomputed)."""
     file = cache_path(name, texts, pooling, cache_dir)
     if not file.exists():
         return None
     try:
-        return lva_cache.read(file, load_npz, _built_from(name, texts, pooling), _counts,
-                          {"texts": len(texts), "finite": True, "dtype": "float32"})
+        return lva_cache.read(
+            file,
+            load_npz,
+            _built_from(name, texts, pooling),
+            _counts,
+            {"texts": len(texts), "finite": True, "dtype": "float32"},
+        )
     except CacheError as err:
         lva_cache.notice(f"{err}; recomputing it")
         return None
@@ -133,8 +164,13 @@ def embed(
     # poolings of the same forward pass (mean / last / first) not cached (or not valid) yet come for free
     group = [pooling]
     if use_cache:
-        group += [q for q in spec.all_poolings if q != pooling and M.prompt_template(q) == M.prompt_template(pooling)
-                  and lva_cache.problem(cache_path(name, texts, q, cache_dir), _built_from(name, texts, q)) is not None]
+        group += [
+            q
+            for q in spec.all_poolings
+            if q != pooling
+            and M.prompt_template(q) == M.prompt_template(pooling)
+            and lva_cache.problem(cache_path(name, texts, q, cache_dir), _built_from(name, texts, q)) is not None
+        ]
     gpu = str(loaded.device).startswith("cuda")
     if gpu:  # the peak of this pass (its weights included) goes into the cache file's meta, then the ledger
         import torch
@@ -160,9 +196,13 @@ def embed(
         }
         for q, vectors in pooled.items():
             meta = {**run, "pooling": q}
-            lva_cache.write(cache_path(name, texts, q, cache_dir),
-                            {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},
-                            lambda arrays, p: save_npz(p, **arrays), _built_from(name, texts, q), _counts)
+            lva_cache.write(
+                cache_path(name, texts, q, cache_dir),
+                {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},
+                lambda arrays, p: save_npz(p, **arrays),
+                _built_from(name, texts, q),
+                _counts,
+            )
     all_layers = pooled[pooling]
     return _select(all_layers, layers, spec)
 

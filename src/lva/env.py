@@ -16,9 +16,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from minigrid.core.actions import Actions
+from minigrid.core.constants import OBJECT_TO_IDX
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
-from minigrid.core.constants import OBJECT_TO_IDX
 from minigrid.core.world_object import Ball, Box, Door, Key, Wall, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 
@@ -214,7 +214,9 @@ class InstructionRoomEnv(MiniGridEnv):
     def step(self, action: Any) -> tuple[dict, SupportsFloat, bool, bool, dict]:
         """One step; success and failure follow the rules of the class docstring."""
         if not self.action_space.contains(action):
-            raise ValueError(f"invalid action {action!r}; valid actions: 0..{len(ACTION_NAMES) - 1} = {', '.join(ACTION_NAMES)}")
+            raise ValueError(
+                f"invalid action {action!r}; valid actions: 0..{len(ACTION_NAMES) - 1} = {', '.join(ACTION_NAMES)}"
+            )
         action = int(action)
         was_carrying = self.carrying
         if self._in_grid(self.front_pos):
@@ -388,7 +390,9 @@ def rules_markdown() -> str:
     return re.sub(r"^## (\w+)\n", r"**\1.** ", section, flags=re.MULTILINE).replace("``", "`")
 
 
-def make_env(config: EnvConfig | None = None, task: str | None = None, rgb_obs: bool = False, **kw: Any) -> InstructionRoomEnv:
+def make_env(
+    config: EnvConfig | None = None, task: str | None = None, rgb_obs: bool = False, **kw: Any
+) -> InstructionRoomEnv:
     """A fresh, unwrapped environment (what the expert and the demo generator use)."""
     return InstructionRoomEnv(config=config, task=task, rgb_obs=rgb_obs, **kw)
 

@@ -32,7 +32,11 @@ def eval_episodes(episodes_per_task: int, seed: int) -> list[tuple[int, Any]]:
 
 @torch.no_grad()
 def rollout(
-    agent: Agent, env_config: EnvConfig, episodes: list[tuple[int, Any]], record: bool = False, texts: list[str] | None = None,
+    agent: Agent,
+    env_config: EnvConfig,
+    episodes: list[tuple[int, Any]],
+    record: bool = False,
+    texts: list[str] | None = None,
     envs: list[InstructionRoomEnv] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the agent greedily on each (seed, instruction); one record per episode (frames if ``record``).
@@ -91,7 +95,9 @@ def rollout(
     ]
 
 
-def evaluate(agent: Agent, cfg: Config, episodes_per_task: int | None = None, seed: int | None = None, batch: int = 256) -> pd.DataFrame:
+def evaluate(
+    agent: Agent, cfg: Config, episodes_per_task: int | None = None, seed: int | None = None, batch: int = 256
+) -> pd.DataFrame:
     """One row per fresh evaluation episode (task, verb, colour, type, success, steps, expert steps)."""
     n = cfg.checks.eval_episodes_per_task if episodes_per_task is None else episodes_per_task
     pairs = eval_episodes(n, cfg.seed if seed is None else seed)

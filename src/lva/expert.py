@@ -26,8 +26,17 @@ from .planner import plan, plan_to_face, search
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EXPERT_MODES", "BotComparison", "Expert", "check_expert", "compare_with_babyai_bot", "next_actions",
-           "plan", "plan_to_face", "search"]  # the planner's functions, re-exported: the expert's plans
+__all__ = [
+    "EXPERT_MODES",
+    "BotComparison",
+    "Expert",
+    "check_expert",
+    "compare_with_babyai_bot",
+    "next_actions",
+    "plan",
+    "plan_to_face",
+    "search",
+]  # the planner's functions, re-exported: the expert's plans
 
 #: How the expert behaves: ``shortest`` walks the shortest path at once (it sees the whole room);
 #: ``look-first`` first turns left until the named object is in the agent's view (at most a full

@@ -101,8 +101,10 @@ class Pairs:
         return table[self.instruction]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "view_names"},
-                "view_names": np.array(self.view_names)}
+        return {
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "view_names"},
+            "view_names": np.array(self.view_names),
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Pairs:
@@ -115,8 +117,9 @@ def chosen_episodes(task: np.ndarray, per_task: int) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(task == t)[:per_task] for t in range(len(TASKS))]))
 
 
-def episode_views(demos: Any, env_cfg: EnvConfig, episodes: np.ndarray, views: tuple[str, ...] = VIEWS,
-                  show_progress: bool = False) -> np.ndarray:
+def episode_views(
+    demos: Any, env_cfg: EnvConfig, episodes: np.ndarray, views: tuple[str, ...] = VIEWS, show_progress: bool = False
+) -> np.ndarray:
     """``(E, V, 7, 7, 3)`` symbolic views of the chosen episodes: ``first`` from the demonstrations,
     ``final`` by replaying the episode (seed, instruction, expert actions) to its end.
 
@@ -148,15 +151,22 @@ def episode_views(demos: Any, env_cfg: EnvConfig, episodes: np.ndarray, views: t
     return out
 
 
-def make_pairs(instruction: np.ndarray, views: np.ndarray, tile: int = 8, view_names: tuple[str, ...] = VIEWS,
-               show_progress: bool = False) -> Pairs:
+def make_pairs(
+    instruction: np.ndarray,
+    views: np.ndarray,
+    tile: int = 8,
+    view_names: tuple[str, ...] = VIEWS,
+    show_progress: bool = False,
+) -> Pairs:
     """Pairs from instruction ids and ``(E, V, 7, 7, 3)`` views: ImageNet features of each distinct view."""
     from .vision import imagenet_features, view_table
 
     e, v = views.shape[:2]
     uniq, inverse = view_table(views.reshape(e * v, *views.shape[2:]))
     feats = imagenet_features(uniq, tile, show_progress=show_progress)
-    return Pairs(np.asarray(instruction, dtype=np.int64), inverse.reshape(e, v).astype(np.int64), feats, uniq, view_names)
+    return Pairs(
+        np.asarray(instruction, dtype=np.int64), inverse.reshape(e, v).astype(np.int64), feats, uniq, view_names
+    )
 
 
 def split(n: int, cfg: GroundConfig, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +187,9 @@ class ImageTower(nn.Module):
         from .vision import FEATURE_CHANNELS
 
         self.norm = nn.GroupNorm(1, FEATURE_CHANNELS)
-        self.conv = nn.Sequential(nn.Conv2d(FEATURE_CHANNELS, width, 1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU())
+        self.conv = nn.Sequential(
+            nn.Conv2d(FEATURE_CHANNELS, width, 1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+        )
         self.out = nn.Linear(n_views * width * cells, embed_dim)
 
     def forward(self, features: Tensor) -> Tensor:
@@ -195,7 +207,9 @@ class GroundedEncoder(nn.Module):
         self.tokenizer = tokenizer or Tokenizer()
         self.text = LanguageEncoder(agent_cfg, len(self.tokenizer))
         self.image = ImageTower(len(cfg.views), cfg.width, agent_cfg.embed_dim)
-        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)), requires_grad=cfg.learn_temperature)
+        self.log_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / cfg.temperature)), requires_grad=cfg.learn_temperature
+        )
 
     @property
     def temperature(self) -> float:
@@ -220,8 +234,15 @@ class GroundedEncoder(nn.Module):
     def embed_images(self, features: np.ndarray, batch: int = 1024) -> np.ndarray:
         """The image tower's output for ``(n, V, 40, 7, 7)`` view features, float32, in eval mode."""
         with self._evaluating():
-            parts = [self.image(torch.from_numpy(features[i : i + batch].astype(np.float32))) for i in range(0, len(features), batch)]
-            return torch.cat(parts).numpy().astype(np.float32) if parts else np.zeros((0, self.agent_cfg.embed_dim), np.float32)
+            parts = [
+                self.image(torch.from_numpy(features[i : i + batch].astype(np.float32)))
+                for i in range(0, len(features), batch)
+            ]
+            return (
+                torch.cat(parts).numpy().astype(np.float32)
+                if parts
+                else np.zeros((0, self.agent_cfg.embed_dim), np.float32)
+            )
 
 
 def build_encoder(cfg: Config, seed: int) -> GroundedEncoder:
@@ -264,24 +285,34 @@ class GroundHistory:
         return dict(self.__dict__)
 
 
-def _batch_loss(enc: GroundedEncoder, ids: Tensor, mask: Tensor, pairs: Pairs, rows: np.ndarray, meaning: np.ndarray) -> Tensor:
+def _batch_loss(
+    enc: GroundedEncoder, ids: Tensor, mask: Tensor, pairs: Pairs, rows: np.ndarray, meaning: np.ndarray
+) -> Tensor:
     instr = pairs.instruction[rows]
     feats = torch.from_numpy(pairs.features[pairs.index[rows]].astype(np.float32))
-    return contrastive_loss(enc.text(ids[instr], mask[instr]), enc.image(feats), torch.from_numpy(meaning[instr]), enc.log_scale)
+    return contrastive_loss(
+        enc.text(ids[instr], mask[instr]), enc.image(feats), torch.from_numpy(meaning[instr]), enc.log_scale
+    )
 
 
 @torch.no_grad()
-def _validate(enc: GroundedEncoder, ids: Tensor, mask: Tensor, pairs: Pairs, held: np.ndarray, meaning: np.ndarray,
-              batch: int) -> tuple[float, float]:
+def _validate(
+    enc: GroundedEncoder, ids: Tensor, mask: Tensor, pairs: Pairs, held: np.ndarray, meaning: np.ndarray, batch: int
+) -> tuple[float, float]:
     enc.eval()
-    losses = [float(_batch_loss(enc, ids, mask, pairs, held[i : i + batch], meaning)) for i in range(0, len(held), batch)
-              if len(held[i : i + batch]) > 1]
+    losses = [
+        float(_batch_loss(enc, ids, mask, pairs, held[i : i + batch], meaning))
+        for i in range(0, len(held), batch)
+        if len(held[i : i + batch]) > 1
+    ]
     top1 = float(retrieval(enc, pairs, held[: enc.cfg.pool_size], ks=(1,)).loc["all", "top-1"])
     enc.train()
     return float(np.mean(losses)), top1
 
 
-def train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool = False) -> tuple[GroundedEncoder, GroundHistory]:
+def train_encoder(
+    cfg: Config, pairs: Pairs, seed: int, show_progress: bool = False
+) -> tuple[GroundedEncoder, GroundHistory]:
     """Train one encoder on ``pairs``: Adam on the symmetric InfoNCE of :func:`contrastive_loss`,
     held-out episodes (``split``) for validation. It runs on one torch thread whatever
     ``cfg.threads`` says, so a seed gives the same encoder bit for bit trained alone or beside
@@ -301,7 +332,9 @@ def _train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool) ->
     rng = np.random.default_rng([seed, 23])
     history, elapsed = GroundHistory(), 0.0
     n_batches = max(1, len(train_rows) // gc.batch_size)  # full batches only: every batch has its negatives
-    with progress(gc.epochs * n_batches, f"contrastive training (seed {seed})", unit="batch", enabled=show_progress) as bar:
+    with progress(
+        gc.epochs * n_batches, f"contrastive training (seed {seed})", unit="batch", enabled=show_progress
+    ) as bar:
         for epoch in range(1, gc.epochs + 1):
             start, total = time.perf_counter(), 0.0
             order = rng.permutation(train_rows)
@@ -317,8 +350,14 @@ def _train_encoder(cfg: Config, pairs: Pairs, seed: int, show_progress: bool) ->
                 bar.update()
             elapsed += time.perf_counter() - start
             val_loss, top1 = _validate(enc, ids, mask, pairs, held, meaning, gc.batch_size)
-            for name, value in (("epoch", epoch), ("train_loss", total / n_batches), ("val_loss", val_loss),
-                                ("val_top1", top1), ("temperature", enc.temperature), ("seconds", elapsed)):
+            for name, value in (
+                ("epoch", epoch),
+                ("train_loss", total / n_batches),
+                ("val_loss", val_loss),
+                ("val_top1", top1),
+                ("temperature", enc.temperature),
+                ("seconds", elapsed),
+            ):
                 getattr(history, name).append(value)
     enc.eval()
     return enc, history
@@ -357,7 +396,9 @@ def retrieval(enc: GroundedEncoder, pairs: Pairs, pool: np.ndarray, ks: tuple[in
     cols = {f"top-{k}": retrieval_hits(sim, meaning, meaning, k) for k in ks}
     cols.update({f"chance top-{k}": retrieval_chance(meaning, meaning, k) for k in ks})
     df = pd.DataFrame(cols).assign(task=[TASK_NAMES[TASKS[t]] for t in pairs.task[pool]])
-    table = pd.concat([df.groupby("task", sort=False).mean(), df.drop(columns="task").mean().rename("all").to_frame().T])
+    table = pd.concat(
+        [df.groupby("task", sort=False).mean(), df.drop(columns="task").mean().rename("all").to_frame().T]
+    )
     return table.assign(queries=[*df.groupby("task", sort=False).size(), len(df)])
 
 
@@ -407,8 +448,12 @@ def referent_control(tile: int = 8) -> np.ndarray:
 # ------------------------------------------------------------------------------ checkpoints
 def save_encoder(enc: GroundedEncoder, path: Any) -> None:
     """The state dict, both config sections and the vocabulary in one file, written atomically."""
-    payload = {"agent": json.dumps(dataclasses.asdict(enc.agent_cfg)), "ground": json.dumps(dataclasses.asdict(enc.cfg)),
-               "vocab": list(enc.tokenizer.vocab), "state_dict": {k: v.detach().cpu() for k, v in enc.state_dict().items()}}
+    payload = {
+        "agent": json.dumps(dataclasses.asdict(enc.agent_cfg)),
+        "ground": json.dumps(dataclasses.asdict(enc.cfg)),
+        "vocab": list(enc.tokenizer.vocab),
+        "state_dict": {k: v.detach().cpu() for k, v in enc.state_dict().items()},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -418,6 +463,8 @@ def load_encoder(path: Any) -> GroundedEncoder:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     ground = json.loads(payload["ground"])
     ground["views"] = tuple(ground["views"])
-    enc = GroundedEncoder(AgentConfig(**json.loads(payload["agent"])), GroundConfig(**ground), Tokenizer(payload["vocab"]))
+    enc = GroundedEncoder(
+        AgentConfig(**json.loads(payload["agent"])), GroundConfig(**ground), Tokenizer(payload["vocab"])
+    )
     enc.load_state_dict(payload["state_dict"])
     return enc.eval()

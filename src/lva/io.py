@@ -50,8 +50,10 @@ def _writing_in(folder: Path) -> Iterator[None]:
         yield
     except OSError as err:
         if err.errno in _UNWRITABLE:
-            raise CacheError(f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
-                             "LVA_CACHE at a writable folder") from None
+            raise CacheError(
+                f"cannot write in {folder} ({err.strerror or err}): make it writable, or point "
+                "LVA_CACHE at a writable folder"
+            ) from None
         _raise_if_disk_full(err, folder)
         raise
 
@@ -60,8 +62,9 @@ def _raise_if_disk_full(err: BaseException, folder: Path) -> None:
     """One clear :class:`CacheError` for a full disk (an ``OSError`` with ENOSPC, or a writer's
     own error that says so, as safetensors' does), naming the folder and the way out."""
     if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
-        raise CacheError(f"no space left on the disk of {folder}: free some space, or point LVA_CACHE "
-                         "at a larger disk") from err
+        raise CacheError(
+            f"no space left on the disk of {folder}: free some space, or point LVA_CACHE at a larger disk"
+        ) from err
 
 
 def require_space(folder: str | Path, needed: int, what: str) -> None:
@@ -69,8 +72,10 @@ def require_space(folder: str | Path, needed: int, what: str) -> None:
     checked before a large write (a conversion), so it fails at once, not half-written minutes later."""
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise CacheError(f"{what} needs about {needed / 1e9:.1f} GB free in {folder}, but its disk has "
-                         f"{free / 1e9:.1f} GB: free some space, or point LVA_CACHE at a larger disk")
+        raise CacheError(
+            f"{what} needs about {needed / 1e9:.1f} GB free in {folder}, but its disk has "
+            f"{free / 1e9:.1f} GB: free some space, or point LVA_CACHE at a larger disk"
+        )
 
 
 def make_folder(folder: str | Path) -> Path:
@@ -219,8 +224,9 @@ def load_npz(path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files if not mmap or not _stored(data.zip, k)}
         if mmap:
-            arrays.update({k: _map_member(Path(path), data.zip.getinfo(f"{k}.npy"))
-                           for k in data.files if k not in arrays})
+            arrays.update(
+                {k: _map_member(Path(path), data.zip.getinfo(f"{k}.npy")) for k in data.files if k not in arrays}
+            )
     return {k: arrays[k] for k in data.files}
 
 

@@ -42,8 +42,14 @@ def is_root() -> bool:
 def lab_command(root: Path, extra: Sequence[str] = (), as_root: bool = False) -> list[str]:
     """The ``jupyter lab`` command line: ``root`` as the server's root, the browser on ``notebooks/``,
     the :data:`OFFLINE_OPTIONS`, ``--allow-root`` only ``as_root``, then ``extra`` (later options win)."""
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
-           "--LabApp.default_url=/lab/tree/notebooks", *OFFLINE_OPTIONS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.default_url=/lab/tree/notebooks",
+        *OFFLINE_OPTIONS,
+    ]
     if as_root:
         cmd.append("--allow-root")
     return cmd + list(extra)

@@ -22,8 +22,10 @@ from .bibtex import Reference, read_bib
 #: or its executed copy lacks the value: the value's name in brackets, which :data:`GLUE_NOTE` explains
 #: (a phrase in its place would read badly in sentences such as "the same [n_items] instructions").
 GLUE_MISSING = "[{name}]"
-GLUE_NOTE = ("> Values in square brackets, such as {example}, are computed when this chapter runs: "
-             "this copy was written from a chapter the book build had not executed.")
+GLUE_NOTE = (
+    "> Values in square brackets, such as {example}, are computed when this chapter runs: "
+    "this copy was written from a chapter the book build had not executed."
+)
 
 #: A role ``{name}`content```, or a span of inline code (left as it is).
 _ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w:.+-]*)\}`(?P<content>[^`]*)`|(?P<code>(?P<ticks>`+)[^`].*?(?P=ticks))")
@@ -40,18 +42,64 @@ _CHAPTER = re.compile(r"^(?P<number>\d+)_")
 #: A heading's own number, if it has one: "3. The room", "4.1 Does it solve every episode?"
 _SECTION_NUMBER = re.compile(r"^(?:(\d+(?:\.\d+)*)\.?\s+)?(.*)$", re.DOTALL)
 
-_ADMONITIONS = {"note", "warning", "tip", "hint", "important", "caution", "attention", "danger", "error", "seealso",
-                "admonition", "margin", "sidebar", "dropdown", "topic", "epigraph", "pull-quote", "card"}
-_DROPPED = {"solution", "solution-start", "solution-end", "exercise-end", "bibliography", "toctree", "tableofcontents",
-            "contents", "glossary"}
+_ADMONITIONS = {
+    "note",
+    "warning",
+    "tip",
+    "hint",
+    "important",
+    "caution",
+    "attention",
+    "danger",
+    "error",
+    "seealso",
+    "admonition",
+    "margin",
+    "sidebar",
+    "dropdown",
+    "topic",
+    "epigraph",
+    "pull-quote",
+    "card",
+}
+_DROPPED = {
+    "solution",
+    "solution-start",
+    "solution-end",
+    "exercise-end",
+    "bibliography",
+    "toctree",
+    "tableofcontents",
+    "contents",
+    "glossary",
+}
 _CODE = {"code", "code-block", "code-cell", "sourcecode", "literalinclude"}
 _VERBATIM = {"math", *_CODE}  # bodies kept as they are, never read as markup
 _HTML_ROLES = {"sub": "sub", "sup": "sup", "kbd": "kbd"}
-_CODE_ROLES = {"code", "literal", "samp", "file", "command", "program", "envvar", "option", "py:func", "py:class",
-               "py:mod", "py:meth", "py:attr", "func", "class", "mod", "meth", "attr"}
+_CODE_ROLES = {
+    "code",
+    "literal",
+    "samp",
+    "file",
+    "command",
+    "program",
+    "envvar",
+    "option",
+    "py:func",
+    "py:class",
+    "py:mod",
+    "py:meth",
+    "py:attr",
+    "func",
+    "class",
+    "mod",
+    "meth",
+    "attr",
+}
 
 
 # --- what labels and documents point at --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Book:
@@ -161,9 +209,13 @@ def book_index(documents: Iterable[Path], bib: Path | None = None) -> Book:
                     docs[path.stem] = f"chapter {chapter} ({title})" if chapter else f"the page \u201c{title}\u201d"
                     where = docs[path.stem]
                 elif name != "1":
-                    where = (f"chapter {chapter}, section {number} ({heading})" if chapter and number else
-                             f"chapter {chapter}, section \u201c{heading}\u201d" if chapter else
-                             f"the section \u201c{heading}\u201d of the page \u201c{title}\u201d")
+                    where = (
+                        f"chapter {chapter}, section {number} ({heading})"
+                        if chapter and number
+                        else f"chapter {chapter}, section \u201c{heading}\u201d"
+                        if chapter
+                        else f"the section \u201c{heading}\u201d of the page \u201c{title}\u201d"
+                    )
                 targets.update(dict.fromkeys(pending, where))
                 pending = []
             elif kind == "target":
@@ -184,6 +236,7 @@ def book_index(documents: Iterable[Path], bib: Path | None = None) -> Book:
 
 
 # --- the conversion -----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
@@ -309,8 +362,11 @@ def _directive(name: str, arg: str, options: dict[str, str], body: str, ctx: Con
         head = f"**Exercise {number}: {arg}**" if arg else f"**Exercise {number}**"
         return f"{head}\n\n{body}".strip()
     if name in _ADMONITIONS:
-        title = arg if name in ("admonition", "dropdown", "topic", "sidebar", "card") else (
-            "See also" if name == "seealso" else name.capitalize()) + (f": {arg}" if arg else "")
+        title = (
+            arg
+            if name in ("admonition", "dropdown", "topic", "sidebar", "card")
+            else ("See also" if name == "seealso" else name.capitalize()) + (f": {arg}" if arg else "")
+        )
         return _quote(title, body)
     if name in ("figure", "image"):
         alt = options.get("alt", "")

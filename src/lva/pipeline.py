@@ -38,14 +38,24 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, catalogue, names as N, representations, workers
+from . import cache, catalogue, representations, workers
+from . import names as N
 from .agent import Agent, load_checkpoint, save_checkpoint
 from .config import Config, get_config
 from .demos import Demos, generate
 from .errors import CacheError
 from .evaluate import evaluate, success_table
-from .grounding import (GroundedEncoder, GroundHistory, Pairs, chosen_episodes, episode_views, load_encoder,
-                        make_pairs, save_encoder, train_encoder)
+from .grounding import (
+    GroundedEncoder,
+    GroundHistory,
+    Pairs,
+    chosen_episodes,
+    episode_views,
+    load_encoder,
+    make_pairs,
+    save_encoder,
+    train_encoder,
+)
 from .instructions import TASK_NAMES, TASKS
 from .io import load_json, load_npz, save_json, save_npz, save_npz_mappable
 from .train import History, train
@@ -56,8 +66,11 @@ STAGES = ("demonstrations", "visual_features", "agents", "vision_encoders", "emb
 
 def _demos_counts(demos: Demos) -> dict[str, Any]:
     per_task = np.bincount(demos.task, minlength=len(TASKS))
-    return {"episodes": demos.n_episodes, "transitions": demos.n_transitions,
-            "episodes_per_task": {task: int(n) for task, n in zip(TASKS, per_task)}}
+    return {
+        "episodes": demos.n_episodes,
+        "transitions": demos.n_transitions,
+        "episodes_per_task": {task: int(n) for task, n in zip(TASKS, per_task)},
+    }
 
 
 def _save_table(table: Any, path: Path) -> None:
@@ -88,18 +101,28 @@ def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any]
     demos = cache.load_or_build(
         cfg.artifact("demos", "demos.npz"),
         Demos.load,
-        lambda: generate(cfg.env, cfg.demos.episodes_per_task, cfg.demos.seed, show_progress=show_progress,
-                         expert=cfg.demos.expert, workers=cfg.threads),
+        lambda: generate(
+            cfg.env,
+            cfg.demos.episodes_per_task,
+            cfg.demos.seed,
+            show_progress=show_progress,
+            expert=cfg.demos.expert,
+            workers=cfg.threads,
+        ),
         lambda d, path: d.save(path),
-        built_from=cfg.inputs("demos"), counts=_demos_counts,
-        expect={"episodes_per_task": {task: cfg.demos.episodes_per_task for task in TASKS}}, info=info,
+        built_from=cfg.inputs("demos"),
+        counts=_demos_counts,
+        expect={"episodes_per_task": {task: cfg.demos.episodes_per_task for task in TASKS}},
+        info=info,
     )
     if not info["cached"]:
         info["episodes_per_s"] = demos.n_episodes / info["seconds"]
     return demos
 
 
-def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def visual_features(
+    cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage 2 (``vision="imagenet"`` only): frozen ImageNet features of the demonstrations' distinct
     views, ``(features, index)`` with ``features[index[t]]`` the map of transition ``t``.
 
@@ -122,8 +145,11 @@ def visual_features(cfg: Config, show_progress: bool = True, info: dict[str, Any
         return data["features"], data["index"]
 
     features, index = cache.load_or_build(
-        cfg.artifact("features", "imagenet-stride8.npz"), load, build,
-        lambda fi, path: save_npz_mappable(path, features=fi[0], index=fi[1]), built_from=cfg.inputs("features"),
+        cfg.artifact("features", "imagenet-stride8.npz"),
+        load,
+        build,
+        lambda fi, path: save_npz_mappable(path, features=fi[0], index=fi[1]),
+        built_from=cfg.inputs("features"),
         counts=lambda fi: {"features": list(fi[0].shape), "views": len(fi[1]), "index_max": int(fi[1].max(initial=-1))},
         info=info,
     )
@@ -139,8 +165,11 @@ def checkpoint_paths(cfg: Config, seed: int, stage: str = "agent") -> tuple[Path
 
 
 def _agent_counts(agent: Agent) -> dict[str, Any]:
-    return {"config": dataclasses.asdict(agent.cfg), "view_size": agent.view_size,
-            "parameters": sum(p.numel() for p in agent.state_dict().values())}
+    return {
+        "config": dataclasses.asdict(agent.cfg),
+        "view_size": agent.view_size,
+        "parameters": sum(p.numel() for p in agent.state_dict().values()),
+    }
 
 
 def _history_counts(history: History) -> dict[str, Any]:
@@ -157,8 +186,9 @@ def retrain_command(cfg: Config, seed: int) -> str:
     return f"retrain it with `python -m lva train --profile {cfg.profile} --seed {seed}` (or {delete})"
 
 
-def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = True,
-                  retrain: bool = False) -> tuple[Agent, History, bool]:
+def trained_agent(
+    cfg: Config, seed: int | None = None, show_progress: bool = True, retrain: bool = False
+) -> tuple[Agent, History, bool]:
     """Stage 3 for one seed (``cfg.seed`` by default): ``(agent, history, cached)``, from its
     checkpoint if present, else trained by behavioural cloning on :func:`demonstrations` (and
     :func:`visual_features`) and saved.
@@ -179,24 +209,46 @@ def trained_agent(cfg: Config, seed: int | None = None, show_progress: bool = Tr
         features = visual_features(cfg, show_progress) if cfg.agent.vision == "imagenet" else None
         return train(cfg, demos, seed, show_progress=show_progress, features=features)
 
-    return _trained(ckpt, hist_path, {**cfg.inputs("agent"), "seed": seed}, build, damaged,
-                    load=load_checkpoint, save=save_checkpoint, counts=_agent_counts,
-                    expect={"config": dataclasses.asdict(cfg.agent), "view_size": cfg.env.view_size},
-                    history=History, history_counts=_history_counts, history_expect={"epochs": cfg.train.epochs})
+    return _trained(
+        ckpt,
+        hist_path,
+        {**cfg.inputs("agent"), "seed": seed},
+        build,
+        damaged,
+        load=load_checkpoint,
+        save=save_checkpoint,
+        counts=_agent_counts,
+        expect={"config": dataclasses.asdict(cfg.agent), "view_size": cfg.env.view_size},
+        history=History,
+        history_counts=_history_counts,
+        history_expect={"epochs": cfg.train.epochs},
+    )
 
 
-def _trained(ckpt: Path, hist_path: Path, built_from: dict[str, Any], build: Callable[[], tuple[Any, Any]],
-             damaged: Callable[[CacheError], None], *, load: Callable[[Path], Any], save: Callable[[Any, Path], Any],
-             counts: Callable[[Any], dict[str, Any]], history: type, history_counts: Callable[[Any], dict[str, Any]],
-             expect: dict[str, Any] | None = None, history_expect: dict[str, Any] | None = None) -> tuple[Any, Any, bool]:
+def _trained(
+    ckpt: Path,
+    hist_path: Path,
+    built_from: dict[str, Any],
+    build: Callable[[], tuple[Any, Any]],
+    damaged: Callable[[CacheError], None],
+    *,
+    load: Callable[[Path], Any],
+    save: Callable[[Any, Path], Any],
+    counts: Callable[[Any], dict[str, Any]],
+    history: type,
+    history_counts: Callable[[Any], dict[str, Any]],
+    expect: dict[str, Any] | None = None,
+    history_expect: dict[str, Any] | None = None,
+) -> tuple[Any, Any, bool]:
     """A trained network and its training history (an instance of ``history``): both read and
     verified against their manifests (``counts`` / ``history_counts``, checked against
     ``expect`` / ``history_expect``), else ``build()`` and both written with theirs;
     ``damaged(err)`` decides what a file that fails its checks means (raise, or notice and rebuild)."""
     if ckpt.exists():
         try:
-            trained_history = cache.read(hist_path, lambda p: history(**load_json(p)), built_from, history_counts,
-                                         history_expect)
+            trained_history = cache.read(
+                hist_path, lambda p: history(**load_json(p)), built_from, history_counts, history_expect
+            )
             return cache.read(ckpt, load, built_from, counts, expect), trained_history, True
         except CacheError as err:
             damaged(err)
@@ -244,8 +296,14 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
             visual_features(c, show_progress)
     # threads + 1 at once, a memory bound more than a speed one: more workers add little
     # throughput and much memory (figures in benchmarks/README.md)
-    workers.side_by_side(_train_and_evaluate, missing, "behavioural cloning", "agents",
-                         max((c.threads for c, _ in missing), default=1) + 1, show_progress)
+    workers.side_by_side(
+        _train_and_evaluate,
+        missing,
+        "behavioural cloning",
+        "agents",
+        max((c.threads for c, _ in missing), default=1) + 1,
+        show_progress,
+    )
     return missing
 
 
@@ -261,11 +319,16 @@ def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None
     comparison of seeds roll each agent out once per machine, not once per table."""
     seed = cfg.seed if seed is None else seed
     n = cfg.checks.eval_episodes_per_task
-    return cache.load_or_build(evaluation_path(cfg, seed), _load_table, lambda: evaluate(trained_agent(cfg, seed)[0], cfg), _save_table,
-                               built_from={**cfg.inputs("agent"), "seed": seed, "episodes_per_task": n,
-                                           "stream": cfg.seed},
-                               counts=lambda table: {"episodes": len(table)}, expect={"episodes": n * len(TASKS)},
-                               info=info)
+    return cache.load_or_build(
+        evaluation_path(cfg, seed),
+        _load_table,
+        lambda: evaluate(trained_agent(cfg, seed)[0], cfg),
+        _save_table,
+        built_from={**cfg.inputs("agent"), "seed": seed, "episodes_per_task": n, "stream": cfg.seed},
+        counts=lambda table: {"episodes": len(table)},
+        expect={"episodes": n * len(TASKS)},
+        info=info,
+    )
 
 
 def trained_success(cfg: Config, seed: int | None = None, retrain: bool = False) -> dict[str, float]:
@@ -292,26 +355,38 @@ def vision_pairs(cfg: Config, show_progress: bool = True, info: dict[str, Any] |
         return make_pairs(demos.instruction[episodes], views, cfg.env.rgb_tile, gc.views, show_progress)
 
     path = cfg.artifact("vision-pairs", f"pairs-{gc.episodes_per_task}-{'-'.join(gc.views)}.npz")
-    return cache.load_or_build(path, lambda p: Pairs.from_arrays(load_npz(p)), build,
-                               lambda v, p: save_npz(p, **v.to_arrays()),
-                               built_from={**cfg.inputs("vision-pairs"), "episodes_per_task": gc.episodes_per_task,
-                                           "views": list(gc.views)},
-                               counts=lambda v: {k: list(a.shape) for k, a in sorted(v.to_arrays().items())},
-                               info=info)
+    return cache.load_or_build(
+        path,
+        lambda p: Pairs.from_arrays(load_npz(p)),
+        build,
+        lambda v, p: save_npz(p, **v.to_arrays()),
+        built_from={**cfg.inputs("vision-pairs"), "episodes_per_task": gc.episodes_per_task, "views": list(gc.views)},
+        counts=lambda v: {k: list(a.shape) for k, a in sorted(v.to_arrays().items())},
+        info=info,
+    )
 
 
-def trained_vision_encoder(cfg: Config, seed: int | None = None, show_progress: bool = True) -> tuple[GroundedEncoder, GroundHistory, bool]:
+def trained_vision_encoder(
+    cfg: Config, seed: int | None = None, show_progress: bool = True
+) -> tuple[GroundedEncoder, GroundHistory, bool]:
     """Stage 4 for one seed (``cfg.seed`` by default): ``(encoder, history, cached)``, from its
     checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
     seed = cfg.seed if seed is None else seed
     ckpt, hist_path = checkpoint_paths(cfg, seed, "vision")
     # a damaged encoder is rebuilt after a notice; so is one trained on cfg.threads before encoders
     # took one thread each (lva.grounding.train_encoder): a seed gives another encoder now
-    return _trained(ckpt, hist_path, {**cfg.inputs("vision"), "seed": seed, "torch_threads": 1},
-                    lambda: train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress),
-                    lambda err: cache.notice(f"{err}; retraining it"),
-                    load=load_encoder, save=save_encoder, counts=_encoder_counts, history=GroundHistory,
-                    history_counts=_ground_counts)
+    return _trained(
+        ckpt,
+        hist_path,
+        {**cfg.inputs("vision"), "seed": seed, "torch_threads": 1},
+        lambda: train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress),
+        lambda err: cache.notice(f"{err}; retraining it"),
+        load=load_encoder,
+        save=save_encoder,
+        counts=_encoder_counts,
+        history=GroundHistory,
+        history_counts=_ground_counts,
+    )
 
 
 def _ground_counts(history: GroundHistory) -> dict[str, Any]:
@@ -333,13 +408,20 @@ def train_vision_encoders(cfg: Config, show_progress: bool = True) -> list[int]:
     missing = [seed for seed in dict.fromkeys(cfg.agent_seeds) if not checkpoint_paths(cfg, seed, "vision")[0].exists()]
     if missing:
         vision_pairs(cfg, show_progress)
-    workers.side_by_side(_train_vision_encoder, [(cfg, seed) for seed in missing], "contrastive training",
-                         "encoders", cfg.threads + 1, show_progress)
+    workers.side_by_side(
+        _train_vision_encoder,
+        [(cfg, seed) for seed in missing],
+        "contrastive training",
+        "encoders",
+        cfg.threads + 1,
+        show_progress,
+    )
     return missing
 
 
 def vision_encoders(cfg: Config, show_progress: bool = True) -> dict[int, GroundedEncoder]:
-    """Stage 4: the vision-grounded encoder of every seed in ``cfg.agent_seeds`` (the missing ones by :func:`train_vision_encoders`)."""
+    """Stage 4: the vision-grounded encoder of every seed in ``cfg.agent_seeds`` (the missing ones by
+    :func:`train_vision_encoders`)."""
     train_vision_encoders(cfg, show_progress)
     return {seed: trained_vision_encoder(cfg, seed, show_progress)[0] for seed in cfg.agent_seeds}
 
@@ -354,7 +436,9 @@ def referent_control(cfg: Config) -> np.ndarray:
     return features(cfg.env.rgb_tile)
 
 
-def embeddings(cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True) -> dict[str, np.ndarray]:
+def embeddings(
+    cfg: Config, models: str | Sequence[str] = "offline", show_progress: bool = True
+) -> dict[str, np.ndarray]:
     """Stage 5: every representation of every instruction (:func:`lva.representations.representations`:
     each agent's and vision-grounded encoder's E_L, their untrained twins, the language models of
     ``models``, the controls). Each language model's every pooling is computed while it is loaded
@@ -377,8 +461,15 @@ def anchor(cfg: Config) -> str:
     return N.agent_name(cfg.agent_seeds[0])
 
 
-def _hashed_table(cfg: Config, folder: str, prefix: str, key: Mapping[str, Any],
-                  arrays: Iterable[tuple[str, np.ndarray]], build: Callable[[], Any], info: dict[str, Any] | None) -> Any:
+def _hashed_table(
+    cfg: Config,
+    folder: str,
+    prefix: str,
+    key: Mapping[str, Any],
+    arrays: Iterable[tuple[str, np.ndarray]],
+    build: Callable[[], Any],
+    info: dict[str, Any] | None,
+) -> Any:
     """A chapter-6 table, cached under ``<cache>/<folder>/<prefix>-<hash>.json`` (with its
     manifest, :mod:`lva.cache`): the sha256 covers ``cfg.align``, ``key`` and every ``(label,
     array)`` read, labels and bytes in order, so any change to a vector or a size recomputes it;
@@ -397,9 +488,15 @@ def _hashed_table(cfg: Config, folder: str, prefix: str, key: Mapping[str, Any],
         with threads(cfg.threads):
             return build()
 
-    return cache.load_or_build(Path(cfg.cache_dir) / folder / f"{prefix}-{h.hexdigest()[:12]}.json", _load_table,
-                               built, _save_table, built_from={"stage": folder, "inputs_sha256": h.hexdigest()},
-                               counts=lambda table: {"rows": len(table), "columns": list(table.columns)}, info=info)
+    return cache.load_or_build(
+        Path(cfg.cache_dir) / folder / f"{prefix}-{h.hexdigest()[:12]}.json",
+        _load_table,
+        built,
+        _save_table,
+        built_from={"stage": folder, "inputs_sha256": h.hexdigest()},
+        counts=lambda table: {"rows": len(table), "columns": list(table.columns)},
+        info=info,
+    )
 
 
 def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> Any:
@@ -410,23 +507,44 @@ def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | N
     from .alignment import METRICS, headline_for
 
     name = anchor(cfg)
-    return _hashed_table(cfg, "alignment", "headline", {"anchor": name, "metrics": list(METRICS)}, reps.items(),
-                         lambda: headline_for(reps, name, cfg.align), info)
+    return _hashed_table(
+        cfg,
+        "alignment",
+        "headline",
+        {"anchor": name, "metrics": list(METRICS)},
+        reps.items(),
+        lambda: headline_for(reps, name, cfg.align),
+        info,
+    )
 
 
-def _triangle_table(cfg: Config, prefix: str, spaces: dict[str, np.ndarray], family: Mapping[str, str],
-                    build: Callable[[], Any], info: dict[str, Any] | None) -> Any:
+def _triangle_table(
+    cfg: Config,
+    prefix: str,
+    spaces: dict[str, np.ndarray],
+    family: Mapping[str, str],
+    build: Callable[[], Any],
+    info: dict[str, Any] | None,
+) -> Any:
     """A table of chapter 6's triangle, cached under ``<cache>/triangle/<prefix>-<hash>.json``
     (:func:`_hashed_table`: ``cfg.align``, the metrics, the families, and the name and bytes of
     every space)."""
     from .alignment import METRICS
 
-    return _hashed_table(cfg, "triangle", prefix, {"family": {name: family.get(name) for name in spaces},
-                                                   "metrics": list(METRICS)}, spaces.items(), build, info)
+    return _hashed_table(
+        cfg,
+        "triangle",
+        prefix,
+        {"family": {name: family.get(name) for name in spaces}, "metrics": list(METRICS)},
+        spaces.items(),
+        build,
+        info,
+    )
 
 
-def triangle_pairs(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
-                   info: dict[str, Any] | None = None) -> Any:
+def triangle_pairs(
+    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
+) -> Any:
     """Every pair of chapter 6's triangle under every metric (:func:`lva.triangle.seed_pairs` with
     ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached (:func:`_triangle_table`)."""
     from .triangle import seed_pairs
@@ -434,8 +552,9 @@ def triangle_pairs(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[s
     return _triangle_table(cfg, "pairs", spaces, family, lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
 
 
-def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str],
-             info: dict[str, Any] | None = None) -> Any:
+def triangle(
+    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
+) -> Any:
     """Chapter 6's triangle headline (:func:`lva.triangle.headline` with the sizes of
     ``cfg.align``) over ``spaces``: the representations plus the referent-only control, roles from
     ``family``; cached (:func:`_triangle_table`). Its action side is read from :func:`alignment`
@@ -459,16 +578,22 @@ def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, 
     return {n: all_poolings(n) for n in reps if catalogue.family_of(n) in N.LANGUAGE_FAMILIES}
 
 
-def _curve_inputs(cfg: Config, reps: dict[str, np.ndarray],
-                  pooled: dict[str, dict[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+def _curve_inputs(
+    cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]]
+) -> list[tuple[str, np.ndarray]]:
     """What the specification curve reads, labelled for :func:`_hashed_table`: the anchor, then
     every pooling of every model."""
-    return [("", reps[anchor(cfg)])] + [(f"{model}/{pooling}", pooled[model][pooling])
-                                        for model in sorted(pooled) for pooling in sorted(pooled[model])]
+    return [("", reps[anchor(cfg)])] + [
+        (f"{model}/{pooling}", pooled[model][pooling]) for model in sorted(pooled) for pooling in sorted(pooled[model])
+    ]
 
 
-def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
-               info: dict[str, Any] | None = None) -> Any:
+def robustness(
+    cfg: Config,
+    reps: dict[str, np.ndarray],
+    pooled: dict[str, dict[str, np.ndarray]] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Any:
     """Stage 7: the specification curve of every language model against :func:`anchor`
     (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
     ``<cache>/robustness/curve-<hash>.json`` (:func:`_hashed_table`), the hash covering
@@ -478,14 +603,31 @@ def robustness(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[
 
     pooled = language_model_poolings(reps) if pooled is None else pooled
     name, align = anchor(cfg), cfg.align
-    return _hashed_table(cfg, "robustness", "curve", {"anchor": name}, _curve_inputs(cfg, reps, pooled),
-                         lambda: specification_curve(reps[name], pooled, k=align.k, n_perm=align.n_perm,
-                                                     n_perm_retrieval=align.n_perm_retrieval, seed=align.seed,
-                                                     halves=meaning_halves(seed=align.seed)), info)
+    return _hashed_table(
+        cfg,
+        "robustness",
+        "curve",
+        {"anchor": name},
+        _curve_inputs(cfg, reps, pooled),
+        lambda: specification_curve(
+            reps[name],
+            pooled,
+            k=align.k,
+            n_perm=align.n_perm,
+            n_perm_retrieval=align.n_perm_retrieval,
+            seed=align.seed,
+            halves=meaning_halves(seed=align.seed),
+        ),
+        info,
+    )
 
 
-def layer_choice(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None,
-                 info: dict[str, Any] | None = None) -> Any:
+def layer_choice(
+    cfg: Config,
+    reps: dict[str, np.ndarray],
+    pooled: dict[str, dict[str, np.ndarray]] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Any:
     """Chapter 6's layer table: :func:`lva.robustness.layer_summary` under mutual k-NN with
     ``cfg.align``'s k and meaning halves, cached under ``<cache>/robustness/layers-<hash>.json``
     (:func:`_hashed_table`, the inputs of :func:`robustness`); its cross-validated columns are
@@ -494,7 +636,19 @@ def layer_choice(cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dic
 
     pooled = language_model_poolings(reps) if pooled is None else pooled
     name, align = anchor(cfg), cfg.align
-    return _hashed_table(cfg, "robustness", "layers", {"anchor": name, "metric": "mutual_knn"},
-                         _curve_inputs(cfg, reps, pooled),
-                         lambda: layer_summary(reps[name], pooled, "mutual_knn", align.k, meaning_halves(seed=align.seed),
-                                               curve=robustness(cfg, reps, pooled)), info)
+    return _hashed_table(
+        cfg,
+        "robustness",
+        "layers",
+        {"anchor": name, "metric": "mutual_knn"},
+        _curve_inputs(cfg, reps, pooled),
+        lambda: layer_summary(
+            reps[name],
+            pooled,
+            "mutual_knn",
+            align.k,
+            meaning_halves(seed=align.seed),
+            curve=robustness(cfg, reps, pooled),
+        ),
+        info,
+    )

@@ -51,9 +51,12 @@ def hub_models(names: Iterable[str]) -> list[str]:
     return [n for n in names if n in M.REGISTRY and not M.REGISTRY[n].offline]
 
 
-_KINDS = {N.DECODER: ("a decoder", "decoders"), N.ENCODER: ("an encoder", "encoders"),
-          N.VISION_LANGUAGE: ("a vision-language text tower", "vision-language text towers"),
-          N.STATIC: ("static word vectors", "static word vectors")}
+_KINDS = {
+    N.DECODER: ("a decoder", "decoders"),
+    N.ENCODER: ("an encoder", "encoders"),
+    N.VISION_LANGUAGE: ("a vision-language text tower", "vision-language text towers"),
+    N.STATIC: ("static word vectors", "static word vectors"),
+}
 
 
 def language_models(names: Iterable[str], family: Mapping[str, str]) -> str:
@@ -93,11 +96,15 @@ def vision_language(names: Iterable[str], family: Mapping[str, str]) -> str:
     """Whether this run has the paper's vision-language models (the triangle's third corner)."""
     towers = [n for n in names if family.get(n) == N.VISION_LANGUAGE]
     if not towers:
-        return (f"The paper's third corner is the vision-language models ({words(list(VISION_LANGUAGE_FAMILIES))}), "
-                "which cannot be installed here.")
-    return (f"The paper's third corner is the vision-language models ({words(list(VISION_LANGUAGE_FAMILIES))}); "
-            f"this run has the text towers of {words(code(towers))}, scored below with the other language "
-            "models (the language corner).")
+        return (
+            f"The paper's third corner is the vision-language models ({words(list(VISION_LANGUAGE_FAMILIES))}), "
+            "which cannot be installed here."
+        )
+    return (
+        f"The paper's third corner is the vision-language models ({words(list(VISION_LANGUAGE_FAMILIES))}); "
+        f"this run has the text towers of {words(code(towers))}, scored below with the other language "
+        "models (the language corner)."
+    )
 
 
 def paper_models_here(names: Iterable[str]) -> str:
@@ -106,8 +113,10 @@ def paper_models_here(names: Iterable[str]) -> str:
     hub = hub_models(names)
     if not hub:
         return "they exist only on a model hub, which this build never contacts. Section 8 shows how to switch to them."
-    return (f"they come from a model hub; this run embedded {len(hub)} of them ({words(code(hub))}), "
-            "beside the offline models. Section 8 says how.")
+    return (
+        f"they come from a model hub; this run embedded {len(hub)} of them ({words(code(hub))}), "
+        "beside the offline models. Section 8 says how."
+    )
 
 
 def paper_run(names: Iterable[str]) -> str:
@@ -118,8 +127,7 @@ def paper_run(names: Iterable[str]) -> str:
         return "Here, with no hub, it stops at once, before any work, naming what is missing and how to get it:"
     missing = [f for f in PAPER_FAMILIES if f not in paper_families(hub)]
     lacking = f"; it lacks {words(missing, 'and')}" if missing else ""
-    return (f"This run embedded {words(code(hub))} from the hub, so every table of chapter 6 includes "
-            f"them{lacking}:")
+    return f"This run embedded {words(code(hub))} from the hub, so every table of chapter 6 includes them{lacking}:"
 
 
 def differences(names: Iterable[str]) -> str:

@@ -214,8 +214,12 @@ def pages(ledger_dir: Path) -> dict[str, str]:
     files = ledgers(ledger_dir)
     from .models.requirements import requirements_markdown
 
-    out = {"ledger-runs": runs_table(files), "profiles": profiles_table(), **models_tables(),
-           "paper-requirements": requirements_markdown()}
+    out = {
+        "ledger-runs": runs_table(files),
+        "profiles": profiles_table(),
+        **models_tables(),
+        "paper-requirements": requirements_markdown(),
+    }
     for profile in PROFILES:
         out[f"ledger-times-{profile}"] = times_table(files, profile)
         out[f"ledger-headline-{profile}"] = headline_table(files, profile)

@@ -50,8 +50,9 @@ def block_means(matrix: pd.DataFrame, family: Mapping[str, str], anchor: str, n:
     return pd.Series(out, name=f"mutual k-NN precision@{k}")
 
 
-def paper_table(headline: pd.DataFrame, matrix: pd.DataFrame, family: Mapping[str, str], anchor: str,
-                n: int, k: int) -> pd.DataFrame:
+def paper_table(
+    headline: pd.DataFrame, matrix: pd.DataFrame, family: Mapping[str, str], anchor: str, n: int, k: int
+) -> pd.DataFrame:
     """Our numbers (registered poolings, mutual k-NN and retrieval) beside the paper's."""
     score = headline.set_index(["model", "metric"])["score"]
     decoders, encoders = _names(family, N.DECODER), _names(family, N.ENCODER)
@@ -68,12 +69,19 @@ def paper_table(headline: pd.DataFrame, matrix: pd.DataFrame, family: Mapping[st
         "action vs untrained agent": ("not reported", [N.UNTRAINED_AGENT]),
         "agent vs agent (seeds)": ("not reported", agents),
     }
-    table = {label: {"paper (precision@15)": paper, f"ours: mutual k-NN@{k}": mean(names, "mutual_knn"),
-                     f"ours: retrieval@{k}": mean(names, "procrustes_retrieval")}
-             for label, (paper, names) in rows.items()}
-    table["LLM vs LLM"] = {"paper (precision@15)": "slightly above 0.70-0.73",
-                           f"ours: mutual k-NN@{k}": blocks["language model vs language model"],
-                           f"ours: retrieval@{k}": float("nan")}
+    table = {
+        label: {
+            "paper (precision@15)": paper,
+            f"ours: mutual k-NN@{k}": mean(names, "mutual_knn"),
+            f"ours: retrieval@{k}": mean(names, "procrustes_retrieval"),
+        }
+        for label, (paper, names) in rows.items()
+    }
+    table["LLM vs LLM"] = {
+        "paper (precision@15)": "slightly above 0.70-0.73",
+        f"ours: mutual k-NN@{k}": blocks["language model vs language model"],
+        f"ours: retrieval@{k}": float("nan"),
+    }
     return pd.DataFrame(table).T
 
 
@@ -104,9 +112,16 @@ class Verdict:
         return f"{self.claim}: **{self.status}** ({self.support} of {self.total}; {self.detail})."
 
 
-def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str, np.ndarray], anchor: str,
-             seeds: pd.DataFrame, k: int = al.DEFAULT_K, low: float = PAPER_RANGE[0],
-             headline: pd.DataFrame | None = None) -> list[Verdict]:
+def verdicts(
+    curve: pd.DataFrame,
+    family: Mapping[str, str],
+    spaces: Mapping[str, np.ndarray],
+    anchor: str,
+    seeds: pd.DataFrame,
+    k: int = al.DEFAULT_K,
+    low: float = PAPER_RANGE[0],
+    headline: pd.DataFrame | None = None,
+) -> list[Verdict]:
     """The paper's claims, each counted over the specification curve (``curve``, from
     :func:`lva.robustness.specification_curve`) or over seeds (``seeds``, from
     :func:`lva.robustness.seed_spread` on mutual k-NN). ``headline``: the headline table of
@@ -123,48 +138,81 @@ def verdicts(curve: pd.DataFrame, family: Mapping[str, str], spaces: Mapping[str
     out = []
     for metric, label in (("mutual_knn", "mutual k-NN"), ("procrustes_retrieval", "retrieval after a Procrustes map")):
         dec = curve[(fam == N.DECODER) & (curve["metric"] == metric)]
-        out.append(Verdict(
-            f"Action aligns with decoder LLMs at precision@{k} >= {low:.2f}, read as {label}",
-            int((dec["score"] >= low).sum()), len(dec),
-            f"decoder specifications; their scores range {dec['score'].min():.2f}-{dec['score'].max():.2f}"
-            if len(dec) else "no decoder here"))
+        out.append(
+            Verdict(
+                f"Action aligns with decoder LLMs at precision@{k} >= {low:.2f}, read as {label}",
+                int((dec["score"] >= low).sum()),
+                len(dec),
+                f"decoder specifications; their scores range {dec['score'].min():.2f}-{dec['score'].max():.2f}"
+                if len(dec)
+                else "no decoder here",
+            )
+        )
 
     versus = decoder_vs_encoder(curve, family)
     n_spec = int(versus["specifications"].sum()) if len(versus) else 0
     wins = int(round((versus["specifications"] * versus["share above the encoder"]).sum())) if n_spec else 0
-    out.append(Verdict("Decoders align with action more than the encoder does", wins, n_spec,
-                       "decoder specifications above the encoder's best pooling under the same layer choice, "
-                       "normalisation and metric"))
+    out.append(
+        Verdict(
+            "Decoders align with action more than the encoder does",
+            wins,
+            n_spec,
+            "decoder specifications above the encoder's best pooling under the same layer choice, "
+            "normalisation and metric",
+        )
+    )
 
     lm_rows = curve[fam.isin(LM_FAMILIES)]
     bow = {m: score(anchor, N.BAG_OF_WORDS, m) for m in lm_rows["metric"].unique()} if N.BAG_OF_WORDS in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
-    out.append(Verdict("Check: language models align with action beyond word overlap (above bag-of-words)", above,
-                       len(lm_rows) if bow else 0, "language-model specifications above the bag-of-words control "
-                       "under the same metric"))
+    out.append(
+        Verdict(
+            "Check: language models align with action beyond word overlap (above bag-of-words)",
+            above,
+            len(lm_rows) if bow else 0,
+            "language-model specifications above the bag-of-words control under the same metric",
+        )
+    )
 
     if N.UNTRAINED_AGENT in spaces:
         lms = [n for n in spaces if family.get(n) in LM_FAMILIES]
         metrics = list(dict.fromkeys(curve["metric"]))
         pairs = [(n, m) for n in lms for m in metrics]
         trained = sum(score(anchor, n, m) > score(N.UNTRAINED_AGENT, n, m) for n, m in pairs)
-        out.append(Verdict("Check: training makes the agent's space more like the language models'", int(trained), len(pairs),
-                           "(language model, metric) pairs where the trained agent is closer to the model than the "
-                           "untrained one (registered poolings)"))
+        out.append(
+            Verdict(
+                "Check: training makes the agent's space more like the language models'",
+                int(trained),
+                len(pairs),
+                "(language model, metric) pairs where the trained agent is closer to the model than the "
+                "untrained one (registered poolings)",
+            )
+        )
 
     seed_cols = [c for c in seeds.columns if N.is_agent(str(c))]
     decoders, encoders = _names(family, N.DECODER), _names(family, N.ENCODER)
     decoders, encoders = [d for d in decoders if d in seeds.index], [e for e in encoders if e in seeds.index]
     if decoders and encoders and seed_cols:
-        per_seed = [(s, seeds.loc[decoders, s].astype(float).mean() > seeds.loc[encoders, s].astype(float).max())
-                    for s in seed_cols]
-        out.append(Verdict("Decoders align with action more than the encoder, seed by seed",
-                           sum(w for _, w in per_seed), len(per_seed),
-                           "seeds where the decoders' mean mutual k-NN (registered pooling) is above the encoder's"))
+        per_seed = [
+            (s, seeds.loc[decoders, s].astype(float).mean() > seeds.loc[encoders, s].astype(float).max())
+            for s in seed_cols
+        ]
+        out.append(
+            Verdict(
+                "Decoders align with action more than the encoder, seed by seed",
+                sum(w for _, w in per_seed),
+                len(per_seed),
+                "seeds where the decoders' mean mutual k-NN (registered pooling) is above the encoder's",
+            )
+        )
     return out
 
 
 def verdict_table(found: Sequence[Verdict]) -> pd.DataFrame:
     """The verdicts as a table: claim, status, support, share."""
-    return pd.DataFrame([{"claim": v.claim, "verdict": v.status, "support": f"{v.support} / {v.total}",
-                          "share": v.share} for v in found])
+    return pd.DataFrame(
+        [
+            {"claim": v.claim, "verdict": v.status, "support": f"{v.support} / {v.total}", "share": v.share}
+            for v in found
+        ]
+    )

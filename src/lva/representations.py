@@ -23,7 +23,10 @@ def agent_embeddings(agents: dict[int, Any], untrained: Any, texts: Sequence[str
 
 
 def representations(
-    cfg: Any, agents: dict[int, Any], models: str | Sequence[str] = "offline", show_progress: bool = True,
+    cfg: Any,
+    agents: dict[int, Any],
+    models: str | Sequence[str] = "offline",
+    show_progress: bool = True,
     vision: dict[int, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every representation of every instruction: an ordered dict name -> ``(396, d)`` float32,
@@ -56,8 +59,9 @@ def representations(
     if vision is not None:
         from lva.grounding import build_encoder
 
-        out.update({N.vision_name(seed): np.asarray(enc.embed(texts), dtype=np.float32)
-                    for seed, enc in vision.items()})
+        out.update(
+            {N.vision_name(seed): np.asarray(enc.embed(texts), dtype=np.float32) for seed, enc in vision.items()}
+        )
         out[N.UNTRAINED_VISION] = np.asarray(build_encoder(cfg, cfg.agent_seeds[0]).embed(texts), dtype=np.float32)
     for name in lms + controls:
         out[name] = np.asarray(embed(name, texts), dtype=np.float32)

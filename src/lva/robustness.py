@@ -59,8 +59,13 @@ def normalise(X: np.ndarray, how: str) -> np.ndarray:
 
 
 def _attributes(ins: Instruction) -> dict[str, Any]:
-    return {"task": ins.task, "verb phrase": ins.verb, "colour": ins.color, "object type": ins.obj_type,
-            "meaning": ins.meaning}
+    return {
+        "task": ins.task,
+        "verb phrase": ins.verb,
+        "colour": ins.color,
+        "object type": ins.obj_type,
+        "meaning": ins.meaning,
+    }
 
 
 def meaning_halves(instructions: Sequence[Instruction] | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +100,17 @@ def _score_half(metric: str, A: np.ndarray, B: np.ndarray, rows: np.ndarray, k: 
     return al.measure(metric, A[rows], B[rows])
 
 
-def choose_layer(metric: str, A: np.ndarray, layers: np.ndarray, rows: np.ndarray, norm: str = "centred",
-                 k: int = al.DEFAULT_K) -> int:
+def choose_layer(
+    metric: str, A: np.ndarray, layers: np.ndarray, rows: np.ndarray, norm: str = "centred", k: int = al.DEFAULT_K
+) -> int:
     """The layer whose vectors align best with A on ``rows`` only (normalised on those rows):
     nothing outside ``rows`` is read. Ties go to the shallower layer."""
     return int(np.nanargmax(layer_scores(metric, np.asarray(A)[rows], np.asarray(layers)[:, rows], norm, k)))
 
 
-def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "centred", k: int = al.DEFAULT_K) -> np.ndarray:
+def layer_scores(
+    metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "centred", k: int = al.DEFAULT_K
+) -> np.ndarray:
     """The score of every layer against A; NaN for a layer whose rows are all identical (e.g.
     the token embedding under ``prompt`` pooling: every prompt ends with the same token)."""
     out = np.full(len(layers), np.nan)
@@ -111,8 +119,14 @@ def layer_scores(metric: str, A: np.ndarray, layers: np.ndarray, norm: str = "ce
     return out
 
 
-def cv_layer(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
-             norm: str = "centred", k: int = al.DEFAULT_K) -> LayerChoice:
+def cv_layer(
+    metric: str,
+    A: np.ndarray,
+    layers: np.ndarray,
+    halves: tuple[np.ndarray, np.ndarray],
+    norm: str = "centred",
+    k: int = al.DEFAULT_K,
+) -> LayerChoice:
     """Choose a layer on one half of the meanings, score it on the other, swap, and average
     (weighted by the halves' sizes). ``layers``: ``(n_layers, N, d)``."""
     layers = np.asarray(layers)
@@ -125,8 +139,17 @@ def cv_layer(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nd
     return LayerChoice(float(np.dot(scores, sizes) / sizes.sum()), (chosen[0], chosen[1]), (scores[0], scores[1]))
 
 
-def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
-            choice: LayerChoice, norm: str = "centred", k: int = al.DEFAULT_K, n_perm: int = 1000, seed: int = 0) -> np.ndarray:
+def cv_null(
+    metric: str,
+    A: np.ndarray,
+    layers: np.ndarray,
+    halves: tuple[np.ndarray, np.ndarray],
+    choice: LayerChoice,
+    norm: str = "centred",
+    k: int = al.DEFAULT_K,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
     """Null distribution of :func:`cv_layer`'s score with the chosen layers held fixed: B's rows
     are permuted (the same permutations for both folds) and each fold's half is rescored."""
     layers = np.asarray(layers)
@@ -144,8 +167,9 @@ def cv_null(metric: str, A: np.ndarray, layers: np.ndarray, halves: tuple[np.nda
 
 
 # ----------------------------------------------------------------------------- neighbour anatomy
-def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = al.DEFAULT_K,
-                      instructions: Sequence[Instruction] | None = None) -> pd.DataFrame:
+def neighbour_anatomy(
+    spaces: Mapping[str, np.ndarray], k: int = al.DEFAULT_K, instructions: Sequence[Instruction] | None = None
+) -> pd.DataFrame:
     """For each space, the share of each instruction's k nearest neighbours (centred cosine,
     self excluded, ties by row index as in :mod:`lva.alignment`) that share its task, verb
     phrase, colour, object type and meaning (a synonym: same task, colour and type). A last row
@@ -169,11 +193,17 @@ def neighbour_anatomy(spaces: Mapping[str, np.ndarray], k: int = al.DEFAULT_K,
 
 
 # ----------------------------------------------------------------------------- specification curve
-def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]],
-                        metrics: Sequence[str] = SPEC_METRICS, k: int = al.DEFAULT_K, n_perm: int = 1000,
-                        n_perm_retrieval: int | None = None, seed: int = 0,
-                        halves: tuple[np.ndarray, np.ndarray] | None = None,
-                        progress: Any = None) -> pd.DataFrame:
+def specification_curve(
+    anchor: np.ndarray,
+    models: Mapping[str, Mapping[str, np.ndarray]],
+    metrics: Sequence[str] = SPEC_METRICS,
+    k: int = al.DEFAULT_K,
+    n_perm: int = 1000,
+    n_perm_retrieval: int | None = None,
+    seed: int = 0,
+    halves: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Any = None,
+) -> pd.DataFrame:
     """Every specification of every model scored against ``anchor`` (the action space).
 
     ``models`` maps a model name to ``{pooling: (n_layers, N, d)}``. A specification is
@@ -198,20 +228,31 @@ def specification_curve(anchor: np.ndarray, models: Mapping[str, Mapping[str, np
             opts = al.k_options(metric, k)
             for choice in LAYER_CHOICES:
                 if choice == "last":
-                    score, null = al.measure_and_null(metric, anchor, normalise(layers[-1], norm), n_perm=perms,
-                                                      seed=seed, **opts)
+                    score, null = al.measure_and_null(
+                        metric, anchor, normalise(layers[-1], norm), n_perm=perms, seed=seed, **opts
+                    )
                     read = f"{len(layers) - 1}"
                 else:
                     picked = cv_layer(metric, anchor, layers, halves, norm, k)
                     score = picked.score
                     null = cv_null(metric, anchor, layers, halves, picked, norm, k, perms, seed)
                     read = "/".join(str(x) for x in sorted(set(picked.layers)))
-                rows.append({"model": name, "pooling": pooling, "layer": choice, "normalisation": norm,
-                             "metric": metric, "score": score, "layers read": read,
-                             "depth": float(np.mean([int(x) for x in read.split("/")]) / max(len(layers) - 1, 1)),
-                             "p": al.p_value(score, null), "null_mean": float(np.mean(null)),
-                             "chance": al.chance(metric, n, k),
-                             "n_perm": perms})
+                rows.append(
+                    {
+                        "model": name,
+                        "pooling": pooling,
+                        "layer": choice,
+                        "normalisation": norm,
+                        "metric": metric,
+                        "score": score,
+                        "layers read": read,
+                        "depth": float(np.mean([int(x) for x in read.split("/")]) / max(len(layers) - 1, 1)),
+                        "p": al.p_value(score, null),
+                        "null_mean": float(np.mean(null)),
+                        "chance": al.chance(metric, n, k),
+                        "n_perm": perms,
+                    }
+                )
         if progress is not None:
             progress.update(1)
     return pd.DataFrame(rows)
@@ -223,9 +264,18 @@ def spec_summary(curve: pd.DataFrame, family: Mapping[str, str]) -> pd.DataFrame
     df = curve.assign(family=curve["model"].map(family))
     out = []
     for (fam, model, metric), g in df.groupby(["family", "model", "metric"], sort=False):
-        out.append({"family": fam, "model": model, "metric": metric, "specifications": len(g),
-                    "min": g["score"].min(), "median": g["score"].median(), "max": g["score"].max(),
-                    "share p<0.05": float((g["p"] < 0.05).mean())})
+        out.append(
+            {
+                "family": fam,
+                "model": model,
+                "metric": metric,
+                "specifications": len(g),
+                "min": g["score"].min(),
+                "median": g["score"].median(),
+                "max": g["score"].max(),
+                "share p<0.05": float((g["p"] < 0.05).mean()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -240,30 +290,45 @@ def decoder_vs_encoder(curve: pd.DataFrame, family: Mapping[str, str]) -> pd.Dat
         return pd.DataFrame(columns=["model", "metric", "specifications", "share above the encoder"])
     beats = dec["score"].to_numpy() > enc.loc[list(zip(dec["layer"], dec["normalisation"], dec["metric"]))].to_numpy()
     dec = dec.assign(beats=beats)
-    return (dec.groupby(["model", "metric"], sort=False)["beats"].agg(["size", "mean"]).reset_index()
-            .rename(columns={"size": "specifications", "mean": "share above the encoder"}))
+    return (
+        dec.groupby(["model", "metric"], sort=False)["beats"]
+        .agg(["size", "mean"])
+        .reset_index()
+        .rename(columns={"size": "specifications", "mean": "share above the encoder"})
+    )
 
 
-def reaching(curve: pd.DataFrame, low: float = 0.70, high: float = 0.73,
-             metrics: Sequence[str] = ("mutual_knn", "procrustes_retrieval")) -> pd.DataFrame:
+def reaching(
+    curve: pd.DataFrame,
+    low: float = 0.70,
+    high: float = 0.73,
+    metrics: Sequence[str] = ("mutual_knn", "procrustes_retrieval"),
+) -> pd.DataFrame:
     """Where, if anywhere, the paper's 0.70-0.73 is reached: per model and precision@k metric,
     the number of specifications, how many score at least ``low``, how many fall inside
     [low, high], the best score and the specification that reaches it."""
     rows = []
     for (model, metric), g in curve[curve["metric"].isin(metrics)].groupby(["model", "metric"], sort=False):
         best = g.loc[g["score"].idxmax()]
-        rows.append({"model": model, "metric": metric, "specifications": len(g),
-                     f">= {low:.2f}": int((g["score"] >= low).sum()),
-                     f"in {low:.2f}-{high:.2f}": int(g["score"].between(low, high).sum()),
-                     "best": float(best["score"]),
-                     "best specification": f"{best['pooling']}, {best['layer']} (layer {best['layers read']}), "
-                                           f"{best['normalisation']}"})
+        rows.append(
+            {
+                "model": model,
+                "metric": metric,
+                "specifications": len(g),
+                f">= {low:.2f}": int((g["score"] >= low).sum()),
+                f"in {low:.2f}-{high:.2f}": int(g["score"].between(low, high).sum()),
+                "best": float(best["score"]),
+                "best specification": f"{best['pooling']}, {best['layer']} (layer {best['layers read']}), "
+                f"{best['normalisation']}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- seeds
-def seed_spread(spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric: str = "mutual_knn",
-                k: int = al.DEFAULT_K) -> pd.DataFrame:
+def seed_spread(
+    spaces: Mapping[str, np.ndarray], agents: Sequence[str], metric: str = "mutual_knn", k: int = al.DEFAULT_K
+) -> pd.DataFrame:
     """Each representation scored against every trained agent seed (never against itself): one
     row per representation with the score per seed, their mean, min, max and std (ddof=1)."""
     if not agents:
@@ -287,18 +352,30 @@ def scale_table(curve: pd.DataFrame, params: Mapping[str, float], pooling_of: Ma
     return sub[["model", "series", "params", "metric", "layer", "score", "p"]].reset_index(drop=True)
 
 
-def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarray]], metric: str = "mutual_knn",
-                  k: int = al.DEFAULT_K, halves: tuple[np.ndarray, np.ndarray] | None = None,
-                  curve: pd.DataFrame | None = None) -> pd.DataFrame:
+def layer_summary(
+    anchor: np.ndarray,
+    models: Mapping[str, Mapping[str, np.ndarray]],
+    metric: str = "mutual_knn",
+    k: int = al.DEFAULT_K,
+    halves: tuple[np.ndarray, np.ndarray] | None = None,
+    curve: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per model and pooling (centred): the last layer's score, the cross-validated layer's
     score, and the best layer chosen after the fact on all items (an upper bound, not a result:
     a maximum over noisy scores is biased upwards). ``curve``: a :func:`specification_curve` of
     the same anchor, models, k and halves, whose cross-validated centred rows (the same
     :func:`cv_layer`) are read rather than recomputed."""
     halves = halves if halves is not None else meaning_halves()
-    done = {} if curve is None else {
-        (r["model"], r["pooling"]): r for r in curve[(curve["layer"] == "cv") & (curve["normalisation"] == "centred")
-                                                     & (curve["metric"] == metric)].to_dict("records")}
+    done = (
+        {}
+        if curve is None
+        else {
+            (r["model"], r["pooling"]): r
+            for r in curve[
+                (curve["layer"] == "cv") & (curve["normalisation"] == "centred") & (curve["metric"] == metric)
+            ].to_dict("records")
+        }
+    )
     rows = []
     for name, poolings in models.items():
         for pooling, layers in poolings.items():
@@ -309,8 +386,16 @@ def layer_summary(anchor: np.ndarray, models: Mapping[str, Mapping[str, np.ndarr
             else:
                 cv = cv_layer(metric, anchor, layers, halves, "centred", k)
                 cv_score, chosen = cv.score, "/".join(map(str, sorted(set(cv.layers))))
-            rows.append({"model": name, "pooling": pooling, "layers": len(layers) - 1, "last layer": scores[-1],
-                         "cross-validated layer": cv_score, "layers chosen": chosen,
-                         "best layer, after the fact (upper bound)": np.nanmax(scores),
-                         "best layer": int(np.nanargmax(scores))})
+            rows.append(
+                {
+                    "model": name,
+                    "pooling": pooling,
+                    "layers": len(layers) - 1,
+                    "last layer": scores[-1],
+                    "cross-validated layer": cv_score,
+                    "layers chosen": chosen,
+                    "best layer, after the fact (upper bound)": np.nanmax(scores),
+                    "best layer": int(np.nanargmax(scores)),
+                }
+            )
     return pd.DataFrame(rows)

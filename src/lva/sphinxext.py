@@ -14,8 +14,9 @@ from sphinx.config import Config
 
 from .provenance import Provenance, provenance
 
-LICENCES_HTML = ('Text and figures: <a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>; '
-                 "code: MIT licence.")
+LICENCES_HTML = (
+    'Text and figures: <a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>; code: MIT licence.'
+)
 
 
 def footer_html(origin: Provenance) -> str:

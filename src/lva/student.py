@@ -20,8 +20,16 @@ from pathlib import Path
 import yaml
 
 from . import markup
-from .book import CHAPTERS_DIR, STARTER_MARKER, check_offline, check_quiet, execute, find_notebooks, to_ipynb
-from .book import toc_chapters
+from .book import (
+    CHAPTERS_DIR,
+    STARTER_MARKER,
+    check_offline,
+    check_quiet,
+    execute,
+    find_notebooks,
+    to_ipynb,
+    toc_chapters,
+)
 from .config import repo_root
 
 #: Where ``python -m lva student --html`` writes the solution-free book (its pages in ``_build/html`` below).
@@ -74,8 +82,11 @@ def glued_values(executed: Path) -> dict[str, dict[str, str]]:
             if not book or "name" not in book:
                 continue
             prefix = book.get("mime_prefix", "")
-            values[book["name"]] = {mime[len(prefix) :]: "".join(data) if isinstance(data, list) else str(data)
-                                    for mime, data in output.get("data", {}).items() if mime.startswith(prefix)}
+            values[book["name"]] = {
+                mime[len(prefix) :]: "".join(data) if isinstance(data, list) else str(data)
+                for mime, data in output.get("data", {}).items()
+                if mime.startswith(prefix)
+            }
     return values
 
 
@@ -102,8 +113,9 @@ def student_copy(source: Path, dest: Path, executed: Path | None = None, book: m
     book = book if book is not None else book_index(repo_root(), source.parent)
     glue = glued_values(executed) if executed is not None and executed.exists() else None
     ctx = markup.Context(chapter=markup.chapter_number(source), book=book, glue=glue)
-    nb = nbformat.read(to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb", keep_starter_markers=True),
-                       as_version=4)
+    nb = nbformat.read(
+        to_ipynb(source, dest.parent / ".src" / f"{source.stem}.ipynb", keep_starter_markers=True), as_version=4
+    )
     cells = []
     for cell in nb.cells:
         if _SOLUTION in cell.metadata.get("tags", []):
@@ -125,15 +137,26 @@ def student_copy(source: Path, dest: Path, executed: Path | None = None, book: m
         else:
             cells.insert(0, nbformat.v4.new_markdown_cell(note))
     nb.cells = cells
-    nb.metadata["lva"] = {"student": {**dict(ctx.replaced), "exercises": ctx.exercises, "cited": len(ctx.cited),
-                                      "glued": len(ctx.glue or {}), "missing": sorted(set(ctx.missing))}}
+    nb.metadata["lva"] = {
+        "student": {
+            **dict(ctx.replaced),
+            "exercises": ctx.exercises,
+            "cited": len(ctx.cited),
+            "glued": len(ctx.glue or {}),
+            "missing": sorted(set(ctx.missing)),
+        }
+    }
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)
     return dest
 
 
-def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None, profile: str | None = None,
-                  chapters_dir: Path | None = None) -> list[Path]:
+def write_student(
+    notebooks_dir: Path | None = None,
+    out_dir: Path | None = None,
+    profile: str | None = None,
+    chapters_dir: Path | None = None,
+) -> list[Path]:
     """Student copies of every chapter in ``student/``, glued values taken from ``chapters_dir``
     (default ``book/chapters/``); with ``profile``, execute each copy as a check."""
     import nbformat
@@ -148,10 +171,17 @@ def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None
         dest = student_copy(source, out_dir / f"{source.stem}.ipynb", executed, book)
         done = nbformat.read(dest, as_version=4).metadata["lva"]["student"]
         missing = f", not found there: {', '.join(done['missing'])}" if done["missing"] and executed.exists() else ""
-        print(f"[student] {source.stem}: {done.get('roles', 0)} roles and {done.get('directives', 0)} directives "
-              f"as plain Markdown, {done['exercises']} exercises, {done['cited']} works cited, "
-              + (f"{done['glued']} glued values read from {executed}" if executed.exists() else
-                 f"no executed chapter {executed}: glued values in brackets") + missing, flush=True)
+        print(
+            f"[student] {source.stem}: {done.get('roles', 0)} roles and {done.get('directives', 0)} directives "
+            f"as plain Markdown, {done['exercises']} exercises, {done['cited']} works cited, "
+            + (
+                f"{done['glued']} glued values read from {executed}"
+                if executed.exists()
+                else f"no executed chapter {executed}: glued values in brackets"
+            )
+            + missing,
+            flush=True,
+        )
         if profile is not None:
             os.environ["LVA_NO_PROGRESS"] = "1"
             seconds = execute(dest, out_dir / ".executed" / dest.name, profile, cwd=root)
@@ -161,6 +191,7 @@ def write_student(notebooks_dir: Path | None = None, out_dir: Path | None = None
 
 
 # --- the book without solutions ------------------------------------------------------------------------------------
+
 
 def solution_free(executed: Path, dest: Path) -> list[str]:
     """Write ``executed`` (a chapter as the book build ran it) without its solutions: cells tagged
@@ -193,8 +224,12 @@ def check_no_solutions(html_dir: Path, solutions: list[str], shown: list[str]) -
     A line counts when it is at least 20 characters long and appears in no cell the book keeps
     (``shown``): lines such as ``print(table)`` may also stand elsewhere."""
     kept = {line.strip() for text in shown for line in text.split("\n")}
-    lines = {line.strip() for text in solutions for line in text.split("\n")
-             if len(line.strip()) >= 20 and line.strip() not in kept}
+    lines = {
+        line.strip()
+        for text in solutions
+        for line in text.split("\n")
+        if len(line.strip()) >= 20 and line.strip() not in kept
+    }
     found = []
     for page in sorted(html_dir.rglob("*.html")):
         raw = page.read_text(errors="replace")

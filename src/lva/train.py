@@ -56,7 +56,9 @@ def make_batch(demos: Demos, episodes: np.ndarray, features: tuple[np.ndarray, n
     idx = np.concatenate(rows)
     return Batch(
         e_l_index=torch.from_numpy(demos.instruction[episodes].astype(np.int64)),
-        image=torch.from_numpy(demos.image[idx] if features is None else features[0][features[1][idx]].astype(np.float32)),
+        image=torch.from_numpy(
+            demos.image[idx] if features is None else features[0][features[1][idx]].astype(np.float32)
+        ),
         direction=torch.from_numpy(demos.direction[idx].astype(np.int64)),
         action=torch.from_numpy(demos.action[idx].astype(np.int64)),
         active=active,
@@ -111,7 +113,12 @@ def split_episodes(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, 
 
 @torch.no_grad()
 def _validate(
-    agent: Agent, instr: Instructions, demos: Demos, episodes: np.ndarray, batch_size: int, features: tuple[np.ndarray, np.ndarray] | None
+    agent: Agent,
+    instr: Instructions,
+    demos: Demos,
+    episodes: np.ndarray,
+    batch_size: int,
+    features: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[float, float]:
     agent.eval()
     loss, correct, total = 0.0, 0, 0
@@ -145,8 +152,9 @@ def train(
         return _train(cfg, demos, seed, show_progress, features)
 
 
-def _train(cfg: Config, demos: Demos, seed: int | None, show_progress: bool,
-           features: tuple[np.ndarray, np.ndarray] | None) -> tuple[Agent, History]:
+def _train(
+    cfg: Config, demos: Demos, seed: int | None, show_progress: bool, features: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[Agent, History]:
     if (cfg.agent.vision == "imagenet") != (features is not None):
         raise ValueError("pass cached ImageNet features exactly when cfg.agent.vision == 'imagenet'")
     seed = cfg.seed if seed is None else seed
@@ -161,7 +169,9 @@ def _train(cfg: Config, demos: Demos, seed: int | None, show_progress: bool,
     history = History()
     elapsed, seen = 0.0, 0
     n_batches = -(-len(train_eps) // tc.batch_episodes)
-    with progress(tc.epochs * n_batches, f"behavioural cloning (seed {seed})", unit="batch", enabled=show_progress) as bar:
+    with progress(
+        tc.epochs * n_batches, f"behavioural cloning (seed {seed})", unit="batch", enabled=show_progress
+    ) as bar:
         for epoch in range(1, tc.epochs + 1):
             start = time.perf_counter()
             order = rng.permutation(train_eps)
@@ -189,7 +199,11 @@ def _train(cfg: Config, demos: Demos, seed: int | None, show_progress: bool,
             history.val_accuracy.append(val_acc)
             history.success.append(success)
             history.seconds.append(elapsed)
-            bar.set_postfix(loss=f"{total_loss / total_n:.3f}", val_acc=f"{val_acc:.3f}", **{k[:4]: f"{v:.2f}" for k, v in success.items()})
+            bar.set_postfix(
+                loss=f"{total_loss / total_n:.3f}",
+                val_acc=f"{val_acc:.3f}",
+                **{k[:4]: f"{v:.2f}" for k, v in success.items()},
+            )
     history.transitions_per_s = seen / elapsed
     agent.eval()
     return agent, history

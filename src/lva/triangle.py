@@ -38,10 +38,12 @@ _AV, _AL = PAIRS[0], PAIRS[1]  # action-vision, action-language
 def roles(names: Sequence[str], family: Mapping[str, str]) -> dict[str, list[str]]:
     """The names of each role: ``action`` (agents), ``vision`` (vision-grounded encoders),
     ``language`` (language models) and ``control`` (those of :data:`CONTROLS` present)."""
-    return {ACTION: [n for n in names if family.get(n) == N.AGENT],
-            VISION: [n for n in names if family.get(n) == N.VISION_GROUNDED],
-            LANGUAGE: [n for n in names if family.get(n) in N.LANGUAGE_FAMILIES],
-            CONTROL: [n for n in CONTROLS if n in names]}
+    return {
+        ACTION: [n for n in names if family.get(n) == N.AGENT],
+        VISION: [n for n in names if family.get(n) == N.VISION_GROUNDED],
+        LANGUAGE: [n for n in names if family.get(n) in N.LANGUAGE_FAMILIES],
+        CONTROL: [n for n in CONTROLS if n in names],
+    }
 
 
 def pair_list(names: Sequence[str], family: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
@@ -57,8 +59,9 @@ def pair_list(names: Sequence[str], family: Mapping[str, str]) -> list[tuple[str
     return out
 
 
-def seed_pairs(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], metrics: Sequence[str] = al.METRICS,
-               k: int = 15) -> pd.DataFrame:
+def seed_pairs(
+    spaces: Mapping[str, np.ndarray], family: Mapping[str, str], metrics: Sequence[str] = al.METRICS, k: int = 15
+) -> pd.DataFrame:
     """Every pair of :func:`pair_list` under every metric: long DataFrame (pair, partner, a, b,
     metric, score); the ``a -> b`` direction for the asymmetric retrieval. Each ``a`` is prepared
     once per metric (:func:`lva.alignment.measure_each`)."""
@@ -68,8 +71,10 @@ def seed_pairs(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], metr
         mine = [p for p in listed if p[2] == a]
         for m in metrics:
             scores = al.measure_each(m, spaces[a], [spaces[p[3]] for p in mine], **al.k_options(m, k))
-            rows += [{"pair": kind, "partner": partner, "a": a, "b": b, "metric": m, "score": float(s)}
-                     for (kind, partner, _, b), s in zip(mine, scores)]
+            rows += [
+                {"pair": kind, "partner": partner, "a": a, "b": b, "metric": m, "score": float(s)}
+                for (kind, partner, _, b), s in zip(mine, scores)
+            ]
     return pd.DataFrame(rows, columns=["pair", "partner", "a", "b", "metric", "score"])
 
 
@@ -79,8 +84,18 @@ def spread(pairs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (kind, partner, metric), g in pairs.groupby(["pair", "partner", "metric"], sort=False):
         s = al.spread_over_seeds(g["score"].to_numpy())
-        rows.append({"pair": kind, "partner": partner, "metric": metric, "mean": s.mean, "std": s.std,
-                     "min": s.min, "max": s.max, "seed pairs": s.n})
+        rows.append(
+            {
+                "pair": kind,
+                "partner": partner,
+                "metric": metric,
+                "mean": s.mean,
+                "std": s.std,
+                "min": s.min,
+                "max": s.max,
+                "seed pairs": s.n,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -88,7 +103,9 @@ def vertex_means(table: pd.DataFrame, metric: str = "mutual_knn") -> pd.Series:
     """The three pairs and the two ceilings under ``metric``: mean over seed pairs (and, for the
     language pairs, over language models) of :func:`spread`."""
     sub = table[table["metric"] == metric]
-    return pd.Series({kind: float(sub.loc[sub["pair"] == kind, "mean"].mean()) for kind in (*PAIRS, *CEILINGS)}, name=metric)
+    return pd.Series(
+        {kind: float(sub.loc[sub["pair"] == kind, "mean"].mean()) for kind in (*PAIRS, *CEILINGS)}, name=metric
+    )
 
 
 def top_pairs(table: pd.DataFrame) -> pd.DataFrame:
@@ -99,8 +116,12 @@ def top_pairs(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align: Any,
-             known: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+def headline(
+    spaces: Mapping[str, np.ndarray],
+    family: Mapping[str, str],
+    align: Any,
+    known: Mapping[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """:func:`lva.alignment.headline_for` (every metric, permutation p, bootstrap interval, the
     config's sizes) from the first agent against the vision encoders, the other agents, the
     language models and the controls, then from the first vision encoder against the other
@@ -116,18 +137,25 @@ def headline(spaces: Mapping[str, np.ndarray], family: Mapping[str, str], align:
     parts = []
     for side, anchor, own in ((ACTION, r[ACTION][0], r[ACTION]), (VISION, r[VISION][0], r[VISION])):
         ceiling = ceiling_name(side)
-        names = (([*r[VISION]] if side == ACTION else []) + own[1:] + r[LANGUAGE]
-                 + [c for c in r[CONTROL] if c != anchor])
-        labels = {**(kind if side == ACTION else {}), **{n: ceiling for n in own[1:]},
-                  **{n: pair_name(side, LANGUAGE) for n in r[LANGUAGE]},
-                  **{n: pair_name(side, CONTROL) for n in r[CONTROL]}}
+        names = (
+            ([*r[VISION]] if side == ACTION else []) + own[1:] + r[LANGUAGE] + [c for c in r[CONTROL] if c != anchor]
+        )
+        labels = {
+            **(kind if side == ACTION else {}),
+            **{n: ceiling for n in own[1:]},
+            **{n: pair_name(side, LANGUAGE) for n in r[LANGUAGE]},
+            **{n: pair_name(side, CONTROL) for n in r[CONTROL]},
+        }
         rows = _anchor_rows(spaces, anchor, names, align, (known or {}).get(anchor))
         parts.append(rows.assign(anchor=anchor, pair=rows["model"].map(labels)))
-    return pd.concat(parts, ignore_index=True)[["pair", "anchor", "model", "metric", "score", "low", "high", "chance", "p", "calibrated"]]
+    return pd.concat(parts, ignore_index=True)[
+        ["pair", "anchor", "model", "metric", "score", "low", "high", "chance", "p", "calibrated"]
+    ]
 
 
-def _anchor_rows(spaces: Mapping[str, np.ndarray], anchor: str, names: Sequence[str], align: Any,
-                 known: pd.DataFrame | None) -> pd.DataFrame:
+def _anchor_rows(
+    spaces: Mapping[str, np.ndarray], anchor: str, names: Sequence[str], align: Any, known: pd.DataFrame | None
+) -> pd.DataFrame:
     """``anchor`` against each of ``names`` (in that order), the rows of ``known`` reused."""
     have = set() if known is None else set(known["model"]) & set(names)
     todo = [n for n in names if n not in have]
@@ -168,31 +196,40 @@ class TriangleVerdict:
         m = self.means
         others = sorted((p for p in PAIRS if p != self.top), key=lambda p: -m[p])
         ceiling = min(m[c] for c in CEILINGS)
-        text = (f"Under {self.metric}, the pair that aligns most is **{self.top}** ({m[self.top]:.3f}), ahead of "
-                f"{others[0]} ({m[others[0]]:.3f}) and {others[1]} ({m[others[1]]:.3f}); the same pair is on top under "
-                f"{self.metrics_on_top} of {self.n_metrics} metrics. The seed ceilings are {m[CEILINGS[0]]:.3f} "
-                f"(agent vs agent) and {m[CEILINGS[1]]:.3f} (vision vs vision), chance {self.chance:.3f}. ")
+        text = (
+            f"Under {self.metric}, the pair that aligns most is **{self.top}** ({m[self.top]:.3f}), ahead of "
+            f"{others[0]} ({m[others[0]]:.3f}) and {others[1]} ({m[others[1]]:.3f}); the same pair is on top under "
+            f"{self.metrics_on_top} of {self.n_metrics} metrics. The seed ceilings are {m[CEILINGS[0]]:.3f} "
+            f"(agent vs agent) and {m[CEILINGS[1]]:.3f} (vision vs vision), chance {self.chance:.3f}. "
+        )
         av, al_ = m[_AV], m[_AL]
-        detail = {"holds": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) and at least as high as "
-                           f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
-                  "holds in part": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) but below "
-                                   f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
-                  "does not hold": f"action-vision is not above chance (largest p = {self.action_vision_p:.3f})"}[self.status]
+        detail = {
+            "holds": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) and at least as high as "
+            f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
+            "holds in part": f"action-vision is above chance (every p ≤ {self.action_vision_p:.3f}) but below "
+            f"action-language ({av:.3f} vs {al_:.3f}, the mean over language models)",
+            "does not hold": f"action-vision is not above chance (largest p = {self.action_vision_p:.3f})",
+        }[self.status]
         best, score = self.best_language
-        text += (f"The claim that action aligns with the vision(-language) model **{self.status}** for this controlled "
-                 f"pair: {detail}; it reaches {av / ceiling:.0%} of the lower seed "
-                 f"ceiling, and is {'above' if av > score else 'not above'} the language model closest to action "
-                 f"({best}, {score:.3f}).")
+        text += (
+            f"The claim that action aligns with the vision(-language) model **{self.status}** for this controlled "
+            f"pair: {detail}; it reaches {av / ceiling:.0%} of the lower seed "
+            f"ceiling, and is {'above' if av > score else 'not above'} the language model closest to action "
+            f"({best}, {score:.3f})."
+        )
         if self.referent:
             ref = self.referent.get(ACTION, float("nan"))
-            text += (f" What the named object looks like alone (the referent-only control, task-blind) aligns at "
-                     f"{ref:.3f} with action ({ref / av:.0%} of the action-vision score) and "
-                     f"{self.referent.get(VISION, float('nan')):.3f} with vision.")
+            text += (
+                f" What the named object looks like alone (the referent-only control, task-blind) aligns at "
+                f"{ref:.3f} with action ({ref / av:.0%} of the action-vision score) and "
+                f"{self.referent.get(VISION, float('nan')):.3f} with vision."
+            )
         return text
 
 
-def verdict(table: pd.DataFrame, rows: pd.DataFrame, n: int, k: int = 15, alpha: float = 0.05,
-            metric: str = "mutual_knn") -> TriangleVerdict:
+def verdict(
+    table: pd.DataFrame, rows: pd.DataFrame, n: int, k: int = 15, alpha: float = 0.05, metric: str = "mutual_knn"
+) -> TriangleVerdict:
     """The verdict from :func:`spread` (``table``) and :func:`headline` (``rows``) for ``n`` items."""
     tops = top_pairs(table)
     means = vertex_means(table, metric).to_dict()
@@ -203,5 +240,14 @@ def verdict(table: pd.DataFrame, rows: pd.DataFrame, n: int, k: int = 15, alpha:
     referent = {N.pair_sides(kind)[0]: float(mean) for kind, mean in zip(sub["pair"], sub["mean"])}
     lang = table[(table["metric"] == metric) & (table["pair"] == _AL)].set_index("partner")["mean"]
     best = (str(lang.idxmax()), float(lang.max())) if len(lang) else ("none", float("nan"))
-    return TriangleVerdict(metric, means, int((tops["on top"] == tops.loc[metric, "on top"]).sum()), len(tops),
-                           float(av["p"].max()), al.chance(metric, n, k), alpha, referent, best)
+    return TriangleVerdict(
+        metric,
+        means,
+        int((tops["on top"] == tops.loc[metric, "on top"]).sum()),
+        len(tops),
+        float(av["p"].max()),
+        al.chance(metric, n, k),
+        alpha,
+        referent,
+        best,
+    )

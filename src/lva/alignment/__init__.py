@@ -32,23 +32,90 @@ The package, from the bottom up (each module imports only those above it):
   inference  measure, per_item, permutation_null, p-values, bootstrap intervals, paired tests
   tables     compare_all and the tables of chapter 6 (headline, curves, pair matrices, groups)
 """
+
 from __future__ import annotations
 
 from .common import neighbours, threads
-from .inference import (Interval, Paired, Spread, bootstrap_ci, bootstrap_scores, calibrated, measure,
-                        measure_and_null, measure_each, p_value, paired_comparison, per_item, permutation_null,
-                        permutation_null_items, spread_over_seeds)
-from .metrics import (DEFAULT_K, DEFAULT_N_PERM, LABELS, METRICS, METRICS_BY_NAME, PER_ITEM_METRICS, QUAD_METRICS,
-                      SPEC_METRICS, Metric, MetricNames, MetricValues, chance, k_options, metric_table, n_perm_of,
-                      register, unregister)
-from .tables import (compare_all, headline, headline_for, knn_curve, layer_curve, pair_matrix,
-                     within_groups)
+from .inference import (
+    Interval,
+    Paired,
+    Spread,
+    bootstrap_ci,
+    bootstrap_scores,
+    calibrated,
+    measure,
+    measure_and_null,
+    measure_each,
+    p_value,
+    paired_comparison,
+    per_item,
+    permutation_null,
+    permutation_null_items,
+    spread_over_seeds,
+)
+from .metrics import (
+    DEFAULT_K,
+    DEFAULT_N_PERM,
+    LABELS,
+    METRICS,
+    METRICS_BY_NAME,
+    PER_ITEM_METRICS,
+    QUAD_METRICS,
+    SPEC_METRICS,
+    Metric,
+    MetricNames,
+    MetricValues,
+    chance,
+    k_options,
+    metric_table,
+    n_perm_of,
+    register,
+    unregister,
+)
+from .tables import compare_all, headline, headline_for, knn_curve, layer_curve, pair_matrix, within_groups
 
 __doc__ = (__doc__ or "").replace("{metric_table}", metric_table())  # the table, from the records
 
-__all__ = ["DEFAULT_K", "DEFAULT_N_PERM", "LABELS", "METRICS", "METRICS_BY_NAME", "PER_ITEM_METRICS",
-           "QUAD_METRICS", "SPEC_METRICS", "Interval", "Metric", "MetricNames", "MetricValues", "Paired", "Spread",
-           "bootstrap_ci", "bootstrap_scores", "calibrated", "chance", "compare_all", "headline", "headline_for",
-           "k_options", "knn_curve", "layer_curve", "measure", "measure_and_null", "measure_each", "metric_table",
-           "n_perm_of", "neighbours", "p_value", "pair_matrix", "paired_comparison", "per_item", "permutation_null",
-           "permutation_null_items", "register", "spread_over_seeds", "threads", "unregister", "within_groups"]
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_N_PERM",
+    "LABELS",
+    "METRICS",
+    "METRICS_BY_NAME",
+    "PER_ITEM_METRICS",
+    "QUAD_METRICS",
+    "SPEC_METRICS",
+    "Interval",
+    "Metric",
+    "MetricNames",
+    "MetricValues",
+    "Paired",
+    "Spread",
+    "bootstrap_ci",
+    "bootstrap_scores",
+    "calibrated",
+    "chance",
+    "compare_all",
+    "headline",
+    "headline_for",
+    "k_options",
+    "knn_curve",
+    "layer_curve",
+    "measure",
+    "measure_and_null",
+    "measure_each",
+    "metric_table",
+    "n_perm_of",
+    "neighbours",
+    "p_value",
+    "pair_matrix",
+    "paired_comparison",
+    "per_item",
+    "permutation_null",
+    "permutation_null_items",
+    "register",
+    "spread_over_seeds",
+    "threads",
+    "unregister",
+    "within_groups",
+]

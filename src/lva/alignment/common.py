@@ -1,5 +1,6 @@
 """What every part of :mod:`lva.alignment` shares: input checks, the worker threads, cosine
 similarities, PCA on training rows and seeded permutations."""
+
 from __future__ import annotations
 
 import contextlib
@@ -103,8 +104,7 @@ def _as_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validate two embeddings of the same items."""
     A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
     if A.shape[0] != B.shape[0]:
-        raise ValueError(f"A and B must have the same number of rows (items); "
-                         f"got {A.shape[0]} and {B.shape[0]}")
+        raise ValueError(f"A and B must have the same number of rows (items); got {A.shape[0]} and {B.shape[0]}")
     return A, B
 
 
@@ -156,7 +156,6 @@ def neighbours(X: np.ndarray, k: int, center: bool = True) -> np.ndarray:
     return np.argsort(-S, axis=1, kind="stable")[:, :k]
 
 
-
 def _eigh_top(M: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """The m largest eigenvalues (ascending) and eigenvectors of a symmetric matrix, on one BLAS
     thread (LAPACK's eigh on two OpenBLAS threads thrashes on a shared machine)."""
@@ -164,8 +163,7 @@ def _eigh_top(M: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         return eigh(M, subset_by_index=[len(M) - m, len(M) - 1])
 
 
-def _train_pca(X: np.ndarray, train: np.ndarray, m: int,
-               K: np.ndarray | None = None) -> np.ndarray:
+def _train_pca(X: np.ndarray, train: np.ndarray, m: int, K: np.ndarray | None = None) -> np.ndarray:
     """All rows centred on the training mean and projected on the top-m PCs of the training rows
     (by decreasing variance), from the d x d scatter matrix or, when d > n_train, the centred
     n_train x n_train Gram (K = X X^T of column-centred X, optionally precomputed)."""

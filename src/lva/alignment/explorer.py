@@ -16,8 +16,13 @@ from .inference import per_item
 from .metrics import DEFAULT_K
 
 
-def overlap_table(reps: Mapping[str, np.ndarray], anchor: str, k: int = DEFAULT_K, center: bool = True,
-                  names: Sequence[str] | None = None) -> pd.DataFrame:
+def overlap_table(
+    reps: Mapping[str, np.ndarray],
+    anchor: str,
+    k: int = DEFAULT_K,
+    center: bool = True,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Each instruction's mutual k-NN overlap with the ``anchor`` space: rows in the order of the
     representations' rows, one column per other representation (``names``, default all). A
     column's mean is ``measure("mutual_knn", reps[anchor], reps[name], k=k, center=center)``."""
@@ -31,8 +36,13 @@ def overlap_table(reps: Mapping[str, np.ndarray], anchor: str, k: int = DEFAULT_
     return pd.DataFrame({name: per_item("mutual_knn", A, reps[name], k=k, center=center) for name in others})
 
 
-def neighbour_lists(reps: Mapping[str, np.ndarray], anchor: str, k: int = DEFAULT_K, center: bool = True,
-                    names: Sequence[str] | None = None) -> pd.DataFrame:
+def neighbour_lists(
+    reps: Mapping[str, np.ndarray],
+    anchor: str,
+    k: int = DEFAULT_K,
+    center: bool = True,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """One row per (instruction, representation), the anchor first: ``item`` (row index),
     ``representation``, ``neighbours`` (the k nearest rows, nearest first, space-separated),
     ``shared`` (1 where that neighbour is also among the anchor's k, else 0, same order) and
@@ -50,7 +60,13 @@ def neighbour_lists(reps: Mapping[str, np.ndarray], anchor: str, k: int = DEFAUL
         shared = members[np.arange(len(found))[:, None], found]
         overlap = np.ones(len(found)) if name == anchor else overlaps[name].to_numpy()
         for i in range(len(found)):
-            rows.append({"item": i, "representation": name, "neighbours": " ".join(map(str, found[i])),
-                         "shared": " ".join("1" if s else "0" for s in shared[i]),
-                         "overlap": round(float(overlap[i]), 4)})
+            rows.append(
+                {
+                    "item": i,
+                    "representation": name,
+                    "neighbours": " ".join(map(str, found[i])),
+                    "shared": " ".join("1" if s else "0" for s in shared[i]),
+                    "overlap": round(float(overlap[i]), 4),
+                }
+            )
     return pd.DataFrame(rows)

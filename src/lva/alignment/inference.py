@@ -4,6 +4,7 @@ Permutation nulls permute the rows of B (for RSA: rows and columns of B's RDM to
 i.i.d. uniform permutations from ``np.random.default_rng(seed)``; bootstrap draws come from
 ``np.random.default_rng(seed)`` too.  All randomness is seeded; results are deterministic.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from .metrics import Metric, Prepared, _record
 
 class Interval(NamedTuple):
     """Point estimate with a two-sided percentile bootstrap interval."""
+
     estimate: float
     low: float
     high: float
@@ -25,6 +27,7 @@ class Interval(NamedTuple):
 
 class Paired(NamedTuple):
     """alignment(A,B) - alignment(A,C) on per-item scores: mean, bootstrap CI, sign-flip p."""
+
     mean_diff: float
     low: float
     high: float
@@ -34,6 +37,7 @@ class Paired(NamedTuple):
 
 class Spread(NamedTuple):
     """One score over agent training seeds (std with ddof=1)."""
+
     mean: float
     std: float
     min: float
@@ -41,8 +45,9 @@ class Spread(NamedTuple):
     n: int
 
 
-def _prepared_pair(metric: str, A: ArrayLike, B: ArrayLike, options: dict[str, Any],
-                   per_item: bool = False) -> tuple[Metric, Prepared, Prepared, dict]:
+def _prepared_pair(
+    metric: str, A: ArrayLike, B: ArrayLike, options: dict[str, Any], per_item: bool = False
+) -> tuple[Metric, Prepared, Prepared, dict]:
     """The record of ``metric``, A and B checked and prepared, and the pair options."""
     m = _record(metric, per_item)
     A, B = _as_pair(A, B)
@@ -68,8 +73,10 @@ def measure(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> float:
 def _finite(metric: str, score: float) -> float:
     """``score``, or ValueError when it is not finite (degenerate inputs)."""
     if not np.isfinite(score):
-        raise ValueError(f"{metric}: the score is {score} (not finite): the inputs are degenerate for this metric "
-                         "(e.g. every distance equal)")
+        raise ValueError(
+            f"{metric}: the score is {score} (not finite): the inputs are degenerate for this metric "
+            "(e.g. every distance equal)"
+        )
     return score
 
 
@@ -98,8 +105,9 @@ def per_item(metric: str, A: ArrayLike, B: ArrayLike, **options: Any) -> np.ndar
     return m.per_item(a, b, **pair)
 
 
-def permutation_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None,
-                     seed: int = 0, **options: Any) -> np.ndarray:
+def permutation_null(
+    metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None, seed: int = 0, **options: Any
+) -> np.ndarray:
     """Scores of A against row-permuted copies of B (n_perm: DEFAULT_N_PERM[metric] if None).
 
     Value j equals ``measure(metric, A, B[p_j])`` (CKA/RSA accumulate in float32; for
@@ -114,8 +122,9 @@ def permutation_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None
     return m.null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
 
 
-def measure_and_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None, seed: int = 0,
-                     **options: Any) -> tuple[float, np.ndarray]:
+def measure_and_null(
+    metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None, seed: int = 0, **options: Any
+) -> tuple[float, np.ndarray]:
     """``(measure(...), permutation_null(...))`` with the same arguments, A and B prepared once
     for both (the specification curve scores and tests every specification)."""
     m, a, b, pair = _prepared_pair(metric, A, B, options)
@@ -123,8 +132,9 @@ def measure_and_null(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None
     return _finite(metric, m.score(a, b, **pair)), m.null(a, b, m.permutations(a, np.shape(A)[0], n_perm, seed), **pair)
 
 
-def permutation_null_items(metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None,
-                           seed: int = 0, **options: Any) -> np.ndarray:
+def permutation_null_items(
+    metric: str, A: ArrayLike, B: ArrayLike, n_perm: int | None = None, seed: int = 0, **options: Any
+) -> np.ndarray:
     """Per-item scores under the permutations of :func:`permutation_null` (same seed, same
     permutations): ``(n_perm, N)``, row j's mean is its value j. The null of a mean over a
     subset of items (e.g. one half of a cross-validation) is a row mean over those columns."""
@@ -141,8 +151,7 @@ def p_value(observed: float, null: ArrayLike) -> float:
     return float((1 + np.count_nonzero(null >= observed)) / (null.size + 1))
 
 
-def calibrated(observed: float, null: ArrayLike, alpha: float = 0.05,
-               max_value: float = 1.0) -> float:
+def calibrated(observed: float, null: ArrayLike, alpha: float = 0.05, max_value: float = 1.0) -> float:
     """clamp((obs - tau) / (max - tau), 0, 1), tau = (1 - alpha) null quantile (Groeger 2026)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1); got {alpha}")
@@ -160,8 +169,9 @@ def _interval(x: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95, **options: Any) -> Interval:
+def bootstrap_ci(
+    metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95, **options: Any
+) -> Interval:
     """Percentile bootstrap interval over items (instructions).
 
     Per-item metrics resample the per-item scores (neighbour sets and fold maps stay those of
@@ -173,13 +183,18 @@ def bootstrap_ci(metric: str, A: ArrayLike, B: ArrayLike, n_boot: int = 1000, se
     _record(metric)
     _check_count("n_boot (bootstrap resamples; headline(n_boot=0) skips the intervals)", n_boot)
     A, B = _as_pair(A, B)
-    (est, boots), = bootstrap_scores([metric], A, [B], n_boot, seed, {metric: options})[metric]
+    ((est, boots),) = bootstrap_scores([metric], A, [B], n_boot, seed, {metric: options})[metric]
     return Interval(measure(metric, A, B, **options) if est is None else est, *_interval(boots, level))
 
 
-def bootstrap_scores(metrics: Sequence[str], A: ArrayLike, Bs: Sequence[ArrayLike], n_boot: int = 1000,
-                     seed: int = 0, options: Mapping[str, Mapping[str, Any]] | None = None
-                     ) -> dict[str, list[tuple[float | None, np.ndarray]]]:
+def bootstrap_scores(
+    metrics: Sequence[str],
+    A: ArrayLike,
+    Bs: Sequence[ArrayLike],
+    n_boot: int = 1000,
+    seed: int = 0,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, list[tuple[float | None, np.ndarray]]]:
     """The resampled scores behind :func:`bootstrap_ci` for A against each of ``Bs`` under each
     metric: ``{metric: [(estimate, scores) per B]}``, estimate the full-data score of a per-item
     metric (None for the others). Every metric and every B is resampled with the same draws
@@ -228,9 +243,17 @@ def bootstrap_scores(metrics: Sequence[str], A: ArrayLike, Bs: Sequence[ArrayLik
     return out
 
 
-def paired_comparison(metric: str, A: ArrayLike, B: ArrayLike, C: ArrayLike, n_boot: int = 1000,
-                      n_perm: int = 1000, seed: int = 0, level: float = 0.95,
-                      **options: Any) -> Paired:
+def paired_comparison(
+    metric: str,
+    A: ArrayLike,
+    B: ArrayLike,
+    C: ArrayLike,
+    n_boot: int = 1000,
+    n_perm: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    **options: Any,
+) -> Paired:
     """Is alignment(A,B) > alignment(A,C)?  Mean per-item difference, its bootstrap CI and a
     one-sided paired sign-flip p-value (items treated as independent units: kNN overlaps of
     neighbouring items are correlated, so read p as approximate)."""

@@ -4,6 +4,7 @@ Each permutation is scored by one thread in a fixed order, so results do not dep
 number of threads.  The kernels release the GIL (``nogil``), so the callers run them on the
 package's worker threads (:mod:`lva.alignment.common`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,8 +19,9 @@ _TILE = 8192  # upper-triangle entries per tile of the CKA / RSA nulls (cache-si
 
 # ----------------------------------------------------------------------------- mutual kNN
 @njit(nogil=True, cache=True, error_model="numpy")
-def _knn_kernel(idx: np.ndarray, member: np.ndarray, P: np.ndarray,
-                out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _knn_kernel(
+    idx: np.ndarray, member: np.ndarray, P: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """out[b] = number of pairs (i, j in kNN_A(i)) with P[b, j] a neighbour of P[b, i] in B."""
     for b in range(P.shape[0]):
         p, count = P[b], 0
@@ -32,8 +34,9 @@ def _knn_kernel(idx: np.ndarray, member: np.ndarray, P: np.ndarray,
 
 # ----------------------------------------------------------------------------- CKA and RSA
 @njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _quad_kernel(src: np.ndarray, tri: np.ndarray, P: np.ndarray, tiles: np.ndarray,
-                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _quad_kernel(
+    src: np.ndarray, tri: np.ndarray, P: np.ndarray, tiles: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """out[s, t, b] += sum over the upper triangle of tri[s] * (P[b] src[t] P[b]^T), s < t.
 
     Loops space t, then tile of the triangle's rows, then permutation, so that src[t] and the
@@ -46,11 +49,11 @@ def _quad_kernel(src: np.ndarray, tri: np.ndarray, P: np.ndarray, tiles: np.ndar
         M = src[t]
         for k in range(tiles.shape[0]):
             i0, i1, e0, e1 = tiles[k, 0], tiles[k, 1], tiles[k, 2], tiles[k, 3]
-            hh = h[:e1 - e0]
+            hh = h[: e1 - e0]
             for b in range(P.shape[0]):
                 p, base = P[b], 0
                 for i in range(i0, i1):  # slices keep indices non-negative: no wraparound checks
-                    row, dst, q = M[p[i]], hh[base:base + n - i - 1], p[i + 1:]
+                    row, dst, q = M[p[i]], hh[base : base + n - i - 1], p[i + 1 :]
                     for j in range(n - i - 1):
                         dst[j] = row[q[j]]
                     base += n - i - 1
@@ -94,17 +97,26 @@ def _quad_nulls(families: Sequence[Sequence[np.ndarray]], P: np.ndarray) -> list
         src = np.stack([np.asarray(M, dtype=np.float32) for M in fam])
         dots = np.zeros((S, S, len(P)))
         with _pool() as pool:
-            list(pool.map(lambda sl: _quad_kernel(src, tri, P32[sl], tiles, dots[:, :, sl]),
-                          _split_threads(len(P))))
+            list(pool.map(lambda sl: _quad_kernel(src, tri, P32[sl], tiles, dots[:, :, sl]), _split_threads(len(P))))
         out.append(2.0 * dots)
     return out
 
 
 # ----------------------------------------------------------------------------- Procrustes
 @njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _hits_row(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray, order: np.ndarray,
-              start: np.ndarray, p: np.ndarray, invp: np.ndarray, test: np.ndarray, k: int,
-              hits: np.ndarray) -> None:  # pragma: no cover - compiled
+def _hits_row(
+    Q: np.ndarray,
+    Bu: np.ndarray,
+    uid: np.ndarray,
+    size: np.ndarray,
+    order: np.ndarray,
+    start: np.ndarray,
+    p: np.ndarray,
+    invp: np.ndarray,
+    test: np.ndarray,
+    k: int,
+    hits: np.ndarray,
+) -> None:  # pragma: no cover - compiled
     """hits[i] = whether the correct row of B[p] is among the k best for test item i.
 
     Q[ti] is test item i = test[ti]'s mapped query; Bu holds the distinct unit rows of B, uid maps
@@ -118,7 +130,7 @@ def _hits_row(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray, 
         i, q = test[ti], Q[ti]
         r_true = p[i]
         u_true, rank = uid[r_true], 0
-        for r in order[start[u_true]:start[u_true + 1]]:  # copies of the correct row
+        for r in order[start[u_true] : start[u_true + 1]]:  # copies of the correct row
             if r != r_true and invp[r] < i:
                 rank += 1
         s_true = 0.0
@@ -134,17 +146,29 @@ def _hits_row(Q: np.ndarray, Bu: np.ndarray, uid: np.ndarray, size: np.ndarray, 
                 s += q[d] * Bu[u, d]
             rank += size[u] * (s > s_true)  # branch-free: the outcome is a coin flip
             if s == s_true:
-                for r in order[start[u]:start[u + 1]]:
+                for r in order[start[u] : start[u + 1]]:
                     if invp[r] < i:
                         rank += 1
         hits[i] = rank < k
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _procrustes_kernel(At: np.ndarray, Bf: np.ndarray, Atest: np.ndarray, Bu: np.ndarray, uid: np.ndarray,
-                       size: np.ndarray, order: np.ndarray, start: np.ndarray, P: np.ndarray, invP: np.ndarray,
-                       train: np.ndarray, test: np.ndarray, k: int,
-                       hits: np.ndarray) -> None:  # pragma: no cover - compiled
+def _procrustes_kernel(
+    At: np.ndarray,
+    Bf: np.ndarray,
+    Atest: np.ndarray,
+    Bu: np.ndarray,
+    uid: np.ndarray,
+    size: np.ndarray,
+    order: np.ndarray,
+    start: np.ndarray,
+    P: np.ndarray,
+    invP: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    k: int,
+    hits: np.ndarray,
+) -> None:  # pragma: no cover - compiled
     """One fold of the retrieval null, permutation by permutation: the map W = U V^T from the SVD
     of At B[P[b]]_train (At = A_train^T), then the hits of the held-out rows Atest W
     (:func:`_hits_row`). The gather, the products and the SVD (LAPACK, as numpy's) run compiled
@@ -191,8 +215,9 @@ def _nuclear_norm(G: np.ndarray) -> float:  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _disparity_kernel(A: np.ndarray, B: np.ndarray, P: np.ndarray,
-                      out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _disparity_kernel(
+    A: np.ndarray, B: np.ndarray, P: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """out[b] = (nuclear norm of A^T B[P[b]])^2, the cross-product summed row by row."""
     m = A.shape[1]
     G = np.empty((m, m))

@@ -11,6 +11,7 @@ curve, the config field that sets its permutations).  Adding a metric means addi
 metrics (``METRICS``, the tables of chapter 6, the specification curve's metrics, the labels)
 is a live view of the registry.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -23,8 +24,17 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .common import (_blas_single, _check_k, _cosine, _distinct_rows, _perms, _pool, _split_threads, _train_pca,
-                     neighbours)
+from .common import (
+    _blas_single,
+    _check_k,
+    _cosine,
+    _distinct_rows,
+    _perms,
+    _pool,
+    _split_threads,
+    _train_pca,
+    neighbours,
+)
 from .kernels import _disparity_kernel, _knn_kernel, _procrustes_kernel, _quad_nulls
 
 Prepared = dict[str, Any]  # one space prepared for a metric
@@ -60,6 +70,7 @@ class Metric:
     :class:`lva.config.AlignConfig` that sets its number of permutations in the book (``n_perm``
     is the library's default when a call gives none).
     """
+
     name: str
     description: str
     prepare: Callable[..., Prepared]
@@ -87,12 +98,10 @@ class Metric:
         ValueError naming the valid options for an unknown one."""
         bad = sorted(set(options) - set(self.options))
         if bad:
-            raise ValueError(f"unknown option(s) {bad} for metric '{self.name}'; "
-                             f"valid options: {sorted(self.options)}")
+            raise ValueError(f"unknown option(s) {bad} for metric '{self.name}'; valid options: {sorted(self.options)}")
         prep = inspect.signature(self.prepare).parameters
         merged = {**self.options, **options}
-        return ({k: v for k, v in merged.items() if k in prep},
-                {k: v for k, v in merged.items() if k not in prep})
+        return ({k: v for k, v in merged.items() if k in prep}, {k: v for k, v in merged.items() if k not in prep})
 
     def prepared(self, X: np.ndarray, **options: Any) -> Prepared:
         """One space prepared with ``options`` (default options for the rest)."""
@@ -159,8 +168,7 @@ def _prep_gram(X: np.ndarray) -> Prepared:
     r = off.sum(axis=1)
     Ku = off + r.sum() / ((n - 1) * (n - 2)) - (r[:, None] + r[None, :]) / (n - 2)
     np.fill_diagonal(Ku, 0.0)
-    return {"perm": off, "diag": diag, "trace": diag.sum(), "nc": np.linalg.norm(K),
-            "nu": np.linalg.norm(Ku)}
+    return {"perm": off, "diag": diag, "trace": diag.sum(), "nc": np.linalg.norm(K), "nu": np.linalg.norm(Ku)}
 
 
 def _prep_rsa(X: np.ndarray, *, center: bool) -> Prepared:
@@ -181,8 +189,7 @@ def _cka_from_dots(a: Prepared, b: Prepared, dots: np.ndarray, P: np.ndarray) ->
     return hsic / (a["nu"] * b["nu"])
 
 
-def _cka_biased_from_dots(a: Prepared, b: Prepared, dots: np.ndarray,
-                          P: np.ndarray) -> np.ndarray:
+def _cka_biased_from_dots(a: Prepared, b: Prepared, dots: np.ndarray, P: np.ndarray) -> np.ndarray:
     """Biased CKA = <K_c,L_c> / (|K_c| |L_c|)."""
     return (dots + b["diag"][P] @ a["diag"]) / (a["nc"] * b["nc"])
 
@@ -203,40 +210,54 @@ def _null_from_dots(from_dots: Callable, a: Prepared, b: Prepared, P: np.ndarray
     return from_dots(a, b, _quad_nulls([[a["perm"], b["perm"]]], P)[0][0, 1], P)
 
 
-def _from_dots(name: str, description: str, prepare: Callable[..., Prepared],
-               from_dots: Callable[..., np.ndarray], **record: Any) -> Metric:
+def _from_dots(
+    name: str, description: str, prepare: Callable[..., Prepared], from_dots: Callable[..., np.ndarray], **record: Any
+) -> Metric:
     """The record of a metric scored from the products <a["perm"], P b["perm"] P^T>."""
-    return Metric(name, description, prepare, partial(_score_from_dots, from_dots),
-                  partial(_null_from_dots, from_dots), from_dots=from_dots, **record)
+    return Metric(
+        name,
+        description,
+        prepare,
+        partial(_score_from_dots, from_dots),
+        partial(_null_from_dots, from_dots),
+        from_dots=from_dots,
+        **record,
+    )
 
 
 # ----------------------------------------------------------------------------- Procrustes
-def _prep_procrustes_retrieval(X: np.ndarray, *, n_components: int | None, n_folds: int,
-                               fold_seed: int, in_sample: bool) -> Prepared:
+def _prep_procrustes_retrieval(
+    X: np.ndarray, *, n_components: int | None, n_folds: int, fold_seed: int, in_sample: bool
+) -> Prepared:
     """Seeded folds and, per fold, all rows on PCs fitted to the training rows only (to
     min(n_components, d, n_train - 1) dims: PCs fitted on held-out rows inflate chance)."""
-    if n_components is not None and (not isinstance(n_components, (int, np.integer))
-                                      or n_components < 1):
+    if n_components is not None and (not isinstance(n_components, (int, np.integer)) or n_components < 1):
         raise ValueError(f"n_components must be None or an integer >= 1; got {n_components!r}")
     n, every = len(X), np.arange(len(X))
     if in_sample:  # the pitfall: fit and evaluate on the same rows
         folds = [(every, every)]
     else:
         if not isinstance(n_folds, (int, np.integer)) or n_folds < 2 or n < 2 * n_folds:
-            raise ValueError(f"n_folds must be an integer >= 2 with N >= 2 * n_folds "
-                             f"(N = {n}); got n_folds={n_folds!r}")
+            raise ValueError(
+                f"n_folds must be an integer >= 2 with N >= 2 * n_folds (N = {n}); got n_folds={n_folds!r}"
+            )
         fold_of = np.empty(n, dtype=np.intp)
         fold_of[np.random.default_rng(fold_seed).permutation(n)] = every % n_folds
-        folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f))
-                 for f in range(n_folds)]
+        folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(n_folds)]
     m = min(n_components or X.shape[1], X.shape[1], min(len(tr) for tr, _ in folds) - 1)
     first, uid = _distinct_rows(X)
     size = np.bincount(uid, minlength=len(first))
     X = X - X.mean(axis=0)
     K = X @ X.T if X.shape[1] > len(folds[0][0]) else None
-    return {"folds": folds, "proj": [_train_pca(X, tr, m, K) for tr, _ in folds],
-            "first": first, "uid": uid, "size": size,  # identical rows, for exact ties
-            "order": np.argsort(uid, kind="stable"), "start": np.r_[0, np.cumsum(size)]}
+    return {
+        "folds": folds,
+        "proj": [_train_pca(X, tr, m, K) for tr, _ in folds],
+        "first": first,
+        "uid": uid,
+        "size": size,  # identical rows, for exact ties
+        "order": np.argsort(uid, kind="stable"),
+        "start": np.r_[0, np.cumsum(size)],
+    }
 
 
 def _fold_perms(folds: list[tuple], n: int, n_perm: int, seed: int) -> np.ndarray:
@@ -276,8 +297,27 @@ def _retrieval_hits(a: Prepared, b: Prepared, k: int, P: np.ndarray | None = Non
             Bu = Bf[b["first"]]
             Bu = Bu / np.maximum(np.linalg.norm(Bu, axis=1, keepdims=True), 1e-300)
             At, Atest = np.ascontiguousarray(Af[train].T), Af[test]
-            list(pool.map(lambda sl: _procrustes_kernel(At, Bf, Atest, Bu, b["uid"], b["size"], b["order"], b["start"],
-                                                        P[sl], invP[sl], train, test, k, hits[sl]), shares))
+            list(
+                pool.map(
+                    lambda sl: _procrustes_kernel(
+                        At,
+                        Bf,
+                        Atest,
+                        Bu,
+                        b["uid"],
+                        b["size"],
+                        b["order"],
+                        b["start"],
+                        P[sl],
+                        invP[sl],
+                        train,
+                        test,
+                        k,
+                        hits[sl],
+                    ),
+                    shares,
+                )
+            )
     return hits
 
 
@@ -325,32 +365,83 @@ def _score_procrustes_disparity(a: Prepared, b: Prepared) -> float:
 
 # ----------------------------------------------------------------------------- the registry
 _RECORDS: tuple[Metric, ...] = (
-    Metric("mutual_knn", "mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded",
-           _prep_mutual_knn, _score_mutual_knn, _null_mutual_knn, per_item=_items_mutual_knn,
-           chance=lambda n, k: k / (n - 1), options={"k": DEFAULT_K, "center": True},
-           item_null=_item_null_mutual_knn, chance_note="k / (N-1)", label="mutual k-NN@k", charted=True,
-           in_spec_curve=True),
+    Metric(
+        "mutual_knn",
+        "mean_i |kNN_A(i) & kNN_B(i)| / k, cosine, self excluded",
+        _prep_mutual_knn,
+        _score_mutual_knn,
+        _null_mutual_knn,
+        per_item=_items_mutual_knn,
+        chance=lambda n, k: k / (n - 1),
+        options={"k": DEFAULT_K, "center": True},
+        item_null=_item_null_mutual_knn,
+        chance_note="k / (N-1)",
+        label="mutual k-NN@k",
+        charted=True,
+        in_spec_curve=True,
+    ),
     # n_perm: every permutation refits W for every fold, hence 100 by default; the book always
     # passes its config's lva.config.AlignConfig.n_perm_retrieval instead
-    Metric("procrustes_retrieval", "5-fold CV orthogonal-Procrustes map A -> B, hit@k",
-           _prep_procrustes_retrieval, _score_procrustes_retrieval, _null_procrustes_retrieval,
-           per_item=_items_procrustes_retrieval, chance=lambda n, k: k / n, n_perm=100,
-           options={"k": DEFAULT_K, "n_components": 32, "n_folds": 5, "fold_seed": 0,
-                    "in_sample": False}, symmetric=False, permute=_within_folds,
-           item_null=_item_null_procrustes_retrieval, chance_note="~ k / N", label="retrieval@k (Procrustes)",
-           charted=True, in_spec_curve=True, n_perm_field="n_perm_retrieval"),
-    Metric("procrustes_disparity", "1 - scipy.spatial.procrustes disparity after PCA to dim",
-           _prep_procrustes_disparity, _score_procrustes_disparity, _disparity_similarity,
-           options={"dim": 8}, chance_note="> 0: use null", label="Procrustes similarity"),
-    _from_dots("cka", "debiased linear CKA (Song et al. 2012 HSIC estimator)", _prep_gram,
-               _cka_from_dots, chance=lambda n, k: 0.0, chance_note="~ 0, may be < 0", label="debiased CKA",
-               charted=True, in_spec_curve=True),
-    _from_dots("cka_biased", "biased linear CKA (Kornblith et al. 2019), teaching only",
-               _prep_gram, _cka_biased_from_dots, chance_note="large if d >> N",
-               label="biased CKA (teaching only)"),
-    _from_dots("rsa", "Spearman rho of the upper triangles of 1 - cosine RDMs", _prep_rsa,
-               _rsa_from_dots, chance=lambda n, k: 0.0, options={"center": True},
-               chance_note="~ 0", label="RSA (Spearman)", charted=True, in_spec_curve=True),
+    Metric(
+        "procrustes_retrieval",
+        "5-fold CV orthogonal-Procrustes map A -> B, hit@k",
+        _prep_procrustes_retrieval,
+        _score_procrustes_retrieval,
+        _null_procrustes_retrieval,
+        per_item=_items_procrustes_retrieval,
+        chance=lambda n, k: k / n,
+        n_perm=100,
+        options={"k": DEFAULT_K, "n_components": 32, "n_folds": 5, "fold_seed": 0, "in_sample": False},
+        symmetric=False,
+        permute=_within_folds,
+        item_null=_item_null_procrustes_retrieval,
+        chance_note="~ k / N",
+        label="retrieval@k (Procrustes)",
+        charted=True,
+        in_spec_curve=True,
+        n_perm_field="n_perm_retrieval",
+    ),
+    Metric(
+        "procrustes_disparity",
+        "1 - scipy.spatial.procrustes disparity after PCA to dim",
+        _prep_procrustes_disparity,
+        _score_procrustes_disparity,
+        _disparity_similarity,
+        options={"dim": 8},
+        chance_note="> 0: use null",
+        label="Procrustes similarity",
+    ),
+    _from_dots(
+        "cka",
+        "debiased linear CKA (Song et al. 2012 HSIC estimator)",
+        _prep_gram,
+        _cka_from_dots,
+        chance=lambda n, k: 0.0,
+        chance_note="~ 0, may be < 0",
+        label="debiased CKA",
+        charted=True,
+        in_spec_curve=True,
+    ),
+    _from_dots(
+        "cka_biased",
+        "biased linear CKA (Kornblith et al. 2019), teaching only",
+        _prep_gram,
+        _cka_biased_from_dots,
+        chance_note="large if d >> N",
+        label="biased CKA (teaching only)",
+    ),
+    _from_dots(
+        "rsa",
+        "Spearman rho of the upper triangles of 1 - cosine RDMs",
+        _prep_rsa,
+        _rsa_from_dots,
+        chance=lambda n, k: 0.0,
+        options={"center": True},
+        chance_note="~ 0",
+        label="RSA (Spearman)",
+        charted=True,
+        in_spec_curve=True,
+    ),
 )
 _REGISTRY: dict[str, Metric] = {m.name: m for m in _RECORDS}  # the records above, then those registered
 
@@ -421,8 +512,7 @@ def register(metric: Metric) -> Metric:
     """Add ``metric`` to the registry, after the others: every table, chart and curve that lists
     the metrics then includes it. ValueError if its name is taken."""
     if metric.name in _REGISTRY:
-        raise ValueError(f"a metric named {metric.name!r} is registered already; "
-                         f"registered: {', '.join(_REGISTRY)}")
+        raise ValueError(f"a metric named {metric.name!r} is registered already; registered: {', '.join(_REGISTRY)}")
     _REGISTRY[metric.name] = metric
     return metric
 
@@ -463,8 +553,7 @@ def _record(metric: str, per_item: bool = False) -> Metric:
     valid = PER_ITEM_METRICS if per_item else METRICS
     if metric not in valid:
         why = " has no per-item form" if metric in METRICS else ""
-        raise ValueError(f"unknown {'per-item ' * per_item}metric '{metric}'{why}; "
-                         f"valid choices: {', '.join(valid)}")
+        raise ValueError(f"unknown {'per-item ' * per_item}metric '{metric}'{why}; valid choices: {', '.join(valid)}")
     return METRICS_BY_NAME[metric]
 
 

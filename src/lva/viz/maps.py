@@ -28,7 +28,6 @@ LABEL_COLORS = {
 }
 
 
-
 def similarity_heatmap(vectors: np.ndarray, labels: list[str], title: str, center: bool = False) -> alt.Chart:
     """Cosine similarity between rows of ``vectors`` as an interactive heatmap (rows in the given order)."""
     import pandas as pd
@@ -38,7 +37,11 @@ def similarity_heatmap(vectors: np.ndarray, labels: list[str], title: str, cente
         x = x - x.mean(axis=0, keepdims=True)
     x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
     sim = x @ x.T
-    rows = [{"a": labels[i], "b": labels[j], "cosine": round(float(sim[i, j]), 3)} for i in range(len(labels)) for j in range(len(labels))]
+    rows = [
+        {"a": labels[i], "b": labels[j], "cosine": round(float(sim[i, j]), 3)}
+        for i in range(len(labels))
+        for j in range(len(labels))
+    ]
     return (
         alt.Chart(pd.DataFrame(rows), title=title)
         .mark_rect()
@@ -48,12 +51,15 @@ def similarity_heatmap(vectors: np.ndarray, labels: list[str], title: str, cente
             color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1])),
             tooltip=["a", "b", "cosine"],
         )
-        .properties(width=360, height=360, description=f"Heatmap of the cosine similarity between {len(labels)} sentences.")
+        .properties(
+            width=360, height=360, description=f"Heatmap of the cosine similarity between {len(labels)} sentences."
+        )
     )
 
 
-def similarity_heatmaps(spaces: dict[str, np.ndarray], labels: list[str], title: str, center: bool = False,
-                        cell: int = 11) -> alt.Chart:
+def similarity_heatmaps(
+    spaces: dict[str, np.ndarray], labels: list[str], title: str, center: bool = False, cell: int = 11
+) -> alt.Chart:
     """Cosine similarity between rows, one representation at a time, chosen from a menu (``spaces``:
     name -> ``(n, d)`` vectors, rows labelled by ``labels``; ``center``: subtract each one's mean
     row first). Rows are labelled on the left only (the matrix is symmetric); hover a cell for both
@@ -79,21 +85,33 @@ def similarity_heatmaps(spaces: dict[str, np.ndarray], labels: list[str], title:
     return (
         alt.Chart(df, title=title)
         .transform_filter("datum.representation == heatmap_of")
-        .transform_calculate(a=label_expr.replace("datum.value", "datum.i"), b=label_expr.replace("datum.value", "datum.j"))
+        .transform_calculate(
+            a=label_expr.replace("datum.value", "datum.i"), b=label_expr.replace("datum.value", "datum.j")
+        )
         .mark_rect()
         .encode(
             x=alt.X("j:O", title="the same sentences, in the same order", axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("i:O", title=None, axis=alt.Axis(labelExpr=label_expr, labelFontSize=9, labelLimit=220)),
-            color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1]),
-                            legend=alt.Legend(orient="top", gradientLength=side // 2)),
-            tooltip=["representation:N", alt.Tooltip("a:N", title="row"), alt.Tooltip("b:N", title="column"), "cosine:Q"],
+            color=alt.Color(
+                "cosine:Q",
+                scale=alt.Scale(scheme="blueorange", domain=[-1, 1]),
+                legend=alt.Legend(orient="top", gradientLength=side // 2),
+            ),
+            tooltip=[
+                "representation:N",
+                alt.Tooltip("a:N", title="row"),
+                alt.Tooltip("b:N", title="column"),
+                "cosine:Q",
+            ],
         )
         .add_params(pick)
-        .properties(width=side, height=side,
-                    description=f"Heatmap of the cosine similarity between {len(labels)} sentences, for the "
-                                "representation chosen in the menu below it; rows and columns in the same order.")
+        .properties(
+            width=side,
+            height=side,
+            description=f"Heatmap of the cosine similarity between {len(labels)} sentences, for the "
+            "representation chosen in the menu below it; rows and columns in the same order.",
+        )
     )
-
 
 
 def pca_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 3, size: int = 160) -> alt.FacetChart:
@@ -136,7 +154,9 @@ def pca_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 3, s
     )
     chart = (
         alt.Chart(df)
-        .transform_calculate(label="colour_by == 'task' ? datum.task : colour_by == 'colour' ? datum.colour : datum['object type']")
+        .transform_calculate(
+            label="colour_by == 'task' ? datum.task : colour_by == 'colour' ? datum.colour : datum['object type']"
+        )
         .mark_circle(opacity=0.75)
         .encode(
             size=alt.when(picked).then(alt.value(160)).otherwise(alt.value(22)),
@@ -146,9 +166,20 @@ def pca_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 3, s
             color=alt.Color(
                 "label:N",
                 scale=alt.Scale(domain=list(LABEL_COLORS), range=list(LABEL_COLORS.values())),
-                legend=alt.Legend(title=None, orient="top", columns=7, symbolSize=60, values=alt.ExprRef(
-                    "colour_by == 'task' ? " + json.dumps(groups["task"]) + " : colour_by == 'colour' ? "
-                    + json.dumps(groups["colour"]) + " : " + json.dumps(groups["object type"]))),
+                legend=alt.Legend(
+                    title=None,
+                    orient="top",
+                    columns=7,
+                    symbolSize=60,
+                    values=alt.ExprRef(
+                        "colour_by == 'task' ? "
+                        + json.dumps(groups["task"])
+                        + " : colour_by == 'colour' ? "
+                        + json.dumps(groups["colour"])
+                        + " : "
+                        + json.dumps(groups["object type"])
+                    ),
+                ),
             ),
             tooltip=["instruction", "task", "colour", "object type"],
         )
@@ -156,14 +187,16 @@ def pca_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 3, s
         .add_params(by, picked)
     )
     return (
-        chart.facet(facet=alt.Facet("map:N", sort=order, title=None,
-                                    header=alt.Header(labelFontSize=10, labelLimit=size + 30)), columns=columns)
+        chart.facet(
+            facet=alt.Facet("map:N", sort=order, title=None, header=alt.Header(labelFontSize=10, labelLimit=size + 30)),
+            columns=columns,
+        )
         .resolve_scale(x="independent", y="independent")
         .properties(
             title="Every instruction, first two principal components of each representation",
             description=f"{len(maps)} scatter plots, one per representation, of the {len(ins)} instructions on "
-                        "their first two principal components, coloured by task, colour or object type (menu below "
-                        "the chart).",
+            "their first two principal components, coloured by task, colour or object type (menu below "
+            "the chart).",
         )
     )
 
@@ -176,7 +209,12 @@ def anisotropy_chart(table: Any) -> alt.Chart:
     import pandas as pd
 
     df = table.reset_index(names="representation")
-    long = df.melt(id_vars=["representation", "family"], value_vars=["raw", "centred"], var_name="vectors", value_name="mean cosine")
+    long = df.melt(
+        id_vars=["representation", "family"],
+        value_vars=["raw", "centred"],
+        var_name="vectors",
+        value_name="mean cosine",
+    )
     order = list(df["representation"])
     return (
         alt.Chart(pd.DataFrame(long), title="Anisotropy: mean cosine between different instructions")
@@ -185,10 +223,18 @@ def anisotropy_chart(table: Any) -> alt.Chart:
             y=alt.Y("representation:N", sort=order, title=None),
             x=alt.X("mean cosine:Q", scale=alt.Scale(domain=[-0.1, 1])),
             yOffset=alt.YOffset("vectors:N", sort=["raw", "centred"]),
-            color=alt.Color("vectors:N", sort=["raw", "centred"], scale=alt.Scale(range=["#9e9e9e", "#4c78a8"]), legend=alt.Legend(orient="top", title=None)),
+            color=alt.Color(
+                "vectors:N",
+                sort=["raw", "centred"],
+                scale=alt.Scale(range=["#9e9e9e", "#4c78a8"]),
+                legend=alt.Legend(orient="top", title=None),
+            ),
             tooltip=["representation", "family", "vectors", alt.Tooltip("mean cosine:Q", format=".3f")],
         )
-        .properties(width=420, height=alt.Step(9), description="Grouped bars: the mean cosine between different "
-                    "instructions for every representation, before (raw) and after centring.")
+        .properties(
+            width=420,
+            height=alt.Step(9),
+            description="Grouped bars: the mean cosine between different "
+            "instructions for every representation, before (raw) and after centring.",
+        )
     )
-

@@ -37,7 +37,8 @@ def draw_path(ax: Any, cells: list[tuple[int, int]], tile: int, color: str = "wh
 
 
 def task_examples(env_config: Any, seed: int = 0, tile: int = 24) -> Any:
-    """One seeded episode per task (seeds ``seed``, ``seed + 1``, ...): the full room (field of view highlighted) beside the agent's view."""
+    """One seeded episode per task (seeds ``seed``, ``seed + 1``, ...): the full room (field of view
+    highlighted) beside the agent's view."""
     import matplotlib.pyplot as plt
 
     from lva.env import make_env
@@ -104,7 +105,15 @@ def vocabulary_chart() -> alt.Chart:
             counts[word] = counts.get(word, 0) + 1
 
     def role(word: str) -> str:
-        return "colour" if word in colors else "object type" if word in types else "article" if word == "the" else "verb phrase"
+        return (
+            "colour"
+            if word in colors
+            else "object type"
+            if word in types
+            else "article"
+            if word == "the"
+            else "verb phrase"
+        )
 
     df = pd.DataFrame([{"word": w, "count": c, "role": role(w)} for w, c in sorted(counts.items())])
     return (
@@ -116,8 +125,12 @@ def vocabulary_chart() -> alt.Chart:
             color=alt.Color("role:N", title=None, legend=alt.Legend(orient="top")),
             tooltip=["word", "count", "role"],
         )
-        .properties(width=600, height=220, description="Bar chart of how often each word occurs in the instruction list, "
-                    "coloured by its role (verb phrase, colour, object type, article).")
+        .properties(
+            width=600,
+            height=220,
+            description="Bar chart of how often each word occurs in the instruction list, "
+            "coloured by its role (verb phrase, colour, object type, article).",
+        )
     )
 
 
@@ -136,7 +149,9 @@ def length_chart(lengths: np.ndarray, tasks: np.ndarray) -> alt.Chart:
         .encode(
             x=alt.X("steps:O", title="actions to success"),
             y=alt.Y("episodes:Q", title="episodes"),
-            color=alt.Color("task:N", scale=alt.Scale(domain=names, range=[TASK_COLORS[t] for t in TASKS]), legend=None),
+            color=alt.Color(
+                "task:N", scale=alt.Scale(domain=names, range=[TASK_COLORS[t] for t in TASKS]), legend=None
+            ),
             column=alt.Column("task:N", sort=names, title=None),
             tooltip=["task", "steps", "episodes"],
         )
@@ -162,16 +177,24 @@ def action_chart(actions: np.ndarray, tasks: np.ndarray) -> alt.Chart:
             y=alt.Y("task:N", sort=[TASK_NAMES[t] for t in TASKS], title=None),
             x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="share of actions"),
             color=alt.Color(
-                "action:N", sort=list(ACTION_NAMES), scale=alt.Scale(domain=list(ACTION_NAMES)), legend=alt.Legend(orient="bottom", title=None)
+                "action:N",
+                sort=list(ACTION_NAMES),
+                scale=alt.Scale(domain=list(ACTION_NAMES)),
+                legend=alt.Legend(orient="bottom", title=None),
             ),
             tooltip=["task", "action", alt.Tooltip("share:Q", format=".1%"), "n"],
         )
-        .properties(width=540, height=120, description="Stacked bars: the share of each action in the expert's "
-                    "demonstrations, one bar per task.")
+        .properties(
+            width=540,
+            height=120,
+            description="Stacked bars: the share of each action in the expert's demonstrations, one bar per task.",
+        )
     )
 
 
-def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim: int = 100, vision: str = "grid") -> Any:
+def architecture_diagram(
+    counts: dict[str, int], embed_dim: int = 128, token_dim: int = 100, vision: str = "grid"
+) -> Any:
     """A box-and-arrow drawing of the agent, with the parameter count of each part."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
@@ -183,7 +206,7 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
     view = "symbolic 7x7 view" if vision == "grid" else "RGB 56x56 view"
     cnn = "residual CNN\n(from scratch)" if vision == "grid" else "ImageNet CNN (frozen)\n+ 1x1 conv, res. block"
     boxes = {
-        "words": (0.1, 3.3, f"instruction\n“go to the red ball”", "#eeeeee"),
+        "words": (0.1, 3.3, "instruction\n“go to the red ball”", "#eeeeee"),
         "tok": (2.1, 3.3, f"{token_dim}-d token +\nposition embeddings", "#c6dbef"),
         "tf": (4.1, 3.3, "1 transformer block\n(self-attention + MLP)", "#c6dbef"),
         "el": (6.1, 3.3, f"mean pool, linear\nE_L ({embed_dim}-d)", "#6baed6"),
@@ -215,17 +238,20 @@ def architecture_diagram(counts: dict[str, int], embed_dim: int = 128, token_dim
     return fig
 
 
-
 def epoch_axis(epochs: list[int]) -> alt.X:
     """An x encoding of whole epochs: integer ticks only (at most about ten of them)."""
     ticks = sorted(set(int(e) for e in epochs))
     step = max(1, -(-len(ticks) // 10))
-    return alt.X("epoch:Q", scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False),
-                 axis=alt.Axis(values=ticks[::step], format="d"))
+    return alt.X(
+        "epoch:Q",
+        scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False),
+        axis=alt.Axis(values=ticks[::step], format="d"),
+    )
 
 
-def curve_panels(df: Any, panels: list[tuple[str, str, dict[str, str] | None]], title: str,
-                 description: str) -> alt.HConcatChart:
+def curve_panels(
+    df: Any, panels: list[tuple[str, str, dict[str, str] | None]], title: str, description: str
+) -> alt.HConcatChart:
     """Line charts side by side, one per metric, each with its own colour legend, so that the
     series of one panel (train / validation) never share a legend with another's (the tasks).
 
@@ -236,12 +262,18 @@ def curve_panels(df: Any, panels: list[tuple[str, str, dict[str, str] | None]], 
     for metric, legend_title, colors in panels:
         part = df[df["metric"] == metric]
         if colors:
-            color = alt.Color("series:N", title=legend_title, legend=alt.Legend(orient="bottom", direction="vertical"),
-                              scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+            color = alt.Color(
+                "series:N",
+                title=legend_title,
+                legend=alt.Legend(orient="bottom", direction="vertical"),
+                scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+            )
         else:
             color = alt.value("#4c78a8")
         enc: dict[str, Any] = {
-            "x": epoch_axis(list(df["epoch"])), "y": alt.Y("value:Q", title=None), "color": color,
+            "x": epoch_axis(list(df["epoch"])),
+            "y": alt.Y("value:Q", title=None),
+            "color": color,
             "tooltip": ["run", "epoch", "series", alt.Tooltip("value:Q", format=".3f")],
         }
         if many_runs:
@@ -249,8 +281,11 @@ def curve_panels(df: Any, panels: list[tuple[str, str, dict[str, str] | None]], 
             enc["shape"] = alt.Shape("run:N", title="run", legend=alt.Legend(orient="bottom"))
         chart = alt.Chart(part, title=metric).mark_line(point=True).encode(**enc)
         charts.append(chart.properties(width=165, height=160))
-    return (alt.hconcat(*charts).resolve_scale(color="independent", y="independent")
-            .properties(title=title, description=description))
+    return (
+        alt.hconcat(*charts)
+        .resolve_scale(color="independent", y="independent")
+        .properties(title=title, description=description)
+    )
 
 
 def training_curves(histories: dict[str, Any]) -> alt.HConcatChart:
@@ -264,18 +299,34 @@ def training_curves(histories: dict[str, Any]) -> alt.HConcatChart:
         for k, epoch in enumerate(h.epoch):
             rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "train", "value": h.train_loss[k]})
             rows.append({"run": run, "epoch": epoch, "metric": "loss", "series": "validation", "value": h.val_loss[k]})
-            rows.append({"run": run, "epoch": epoch, "metric": "validation accuracy", "series": "validation",
-                         "value": h.val_accuracy[k]})
+            rows.append(
+                {
+                    "run": run,
+                    "epoch": epoch,
+                    "metric": "validation accuracy",
+                    "series": "validation",
+                    "value": h.val_accuracy[k],
+                }
+            )
             for task, value in h.success[k].items():
-                rows.append({"run": run, "epoch": epoch, "metric": "success on fresh episodes",
-                             "series": TASK_NAMES[task], "value": value})
+                rows.append(
+                    {
+                        "run": run,
+                        "epoch": epoch,
+                        "metric": "success on fresh episodes",
+                        "series": TASK_NAMES[task],
+                        "value": value,
+                    }
+                )
     panels = [
         ("loss", "loss on", {"train": "#4c78a8", "validation": "#e45756"}),
         ("validation accuracy", "", None),
         ("success on fresh episodes", "task", {TASK_NAMES[t]: c for t, c in TASK_COLORS.items()}),
     ]
     return curve_panels(
-        pd.DataFrame(rows), panels, "Behavioural cloning",
+        pd.DataFrame(rows),
+        panels,
+        "Behavioural cloning",
         "Line charts against epochs: training and validation loss, validation accuracy of the "
         "expert's next action, and success per task on fresh episodes.",
     )
@@ -295,8 +346,10 @@ def filmstrip(record: dict[str, Any], max_frames: int = 8) -> Any:
         ax.set_title(f"t={i}" + (f" {ACTION_NAMES[actions[i]]}" if i < len(actions) else " end"), fontsize=8)
         ax.axis("off")
     verdict = "success" if record["success"] else "failure"
-    fig.suptitle(f"“{record['instruction']}”: {verdict} in {record['steps']} steps (expert: {record['expert_steps']})", fontsize=10)
+    fig.suptitle(
+        f"“{record['instruction']}”: {verdict} in {record['steps']} steps (expert: {record['expert_steps']})",
+        fontsize=10,
+    )
     fig.tight_layout()
     plt.close(fig)
     return fig
-

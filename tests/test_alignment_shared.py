@@ -9,7 +9,8 @@ import pytest
 from lva import alignment as al
 from lva.alignment import common
 from lva.alignment.inference import _interval
-from lva.alignment.metrics import METRICS_BY_NAME, _fold_perms
+from lva.alignment.metrics import _fold_perms
+from lva.alignment.registry import METRICS_BY_NAME
 
 
 def spaces(seed: int = 0, n: int = 40) -> dict[str, np.ndarray]:

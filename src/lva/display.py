@@ -39,7 +39,7 @@ def header(name: Any) -> Any:
 def metric_label(metric: str) -> str:
     """The display name of an alignment metric: its record's ``label``
     (:mod:`lva.alignment.metrics`), else its name in words; display names pass through."""
-    from .alignment.metrics import METRICS_BY_NAME
+    from .alignment.registry import METRICS_BY_NAME
 
     if metric in METRICS_BY_NAME:
         return METRICS_BY_NAME[metric].label or header(metric)

@@ -26,13 +26,13 @@ is not retrained unasked: the error names the command (``python -m lva train --p
 --seed <n>``). Torch runs on ``cfg.threads`` threads, except in training: agents and encoders
 train on one thread each, side by side (:func:`lva.workers.side_by_side`). Language-model
 embeddings have their own cache (:mod:`lva.embeddings`); chapter 6's tables are cached under a
-hash of ``cfg.align`` and every vector they read (:func:`_hashed_table`).
+hash of ``cfg.align`` and every vector they read (:mod:`lva.pipeline_tables`, re-exported here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,17 @@ from .grounding import (
 )
 from .instructions import TASK_NAMES, TASKS
 from .io import load_json, load_npz, save_json, save_npz, save_npz_mappable
+from .pipeline_tables import alignment as alignment
+from .pipeline_tables import anchor as anchor
+from .pipeline_tables import language_model_poolings as language_model_poolings
+from .pipeline_tables import layer_choice as layer_choice
+from .pipeline_tables import load_table, save_table
+from .pipeline_tables import robustness as robustness
+from .pipeline_tables import triangle as triangle
+from .pipeline_tables import triangle_pairs as triangle_pairs
 from .train import History, train
 
-#: The stages in order (the functions of this module).
+#: The stages in order (the functions of this module; the last two from :mod:`lva.pipeline_tables`).
 STAGES = ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
 
 
@@ -71,19 +79,6 @@ def _demos_counts(demos: Demos) -> dict[str, Any]:
         "transitions": demos.n_transitions,
         "episodes_per_task": {task: int(n) for task, n in zip(TASKS, per_task)},
     }
-
-
-def _save_table(table: Any, path: Path) -> None:
-    """A DataFrame as JSON (its columns in order, then its rows), written atomically."""
-    save_json(path, {"columns": list(table.columns), "rows": table.to_dict(orient="records")})
-
-
-def _load_table(path: Path) -> Any:
-    """The DataFrame :func:`_save_table` wrote, columns in their original order."""
-    import pandas as pd
-
-    stored = load_json(path)
-    return pd.DataFrame(stored["rows"], columns=stored["columns"])
 
 
 def _use_threads(cfg: Config) -> None:
@@ -321,9 +316,9 @@ def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None
     n = cfg.checks.eval_episodes_per_task
     return cache.load_or_build(
         evaluation_path(cfg, seed),
-        _load_table,
+        load_table,
         lambda: evaluate(trained_agent(cfg, seed)[0], cfg),
-        _save_table,
+        save_table,
         built_from={**cfg.inputs("agent"), "seed": seed, "episodes_per_task": n, "stream": cfg.seed},
         counts=lambda table: {"episodes": len(table)},
         expect={"episodes": n * len(TASKS)},
@@ -454,201 +449,3 @@ def embeddings(
             if catalogue.family_of(name) in N.LANGUAGE_FAMILIES and not poolings_on_disk(name):
                 all_poolings(name)
         return representations.representations(cfg, trained, models=names, show_progress=show_progress, vision=encoders)
-
-
-def anchor(cfg: Config) -> str:
-    """The name of the action space chapter 6 compares everything with: the first agent's E_L."""
-    return N.agent_name(cfg.agent_seeds[0])
-
-
-def _hashed_table(
-    cfg: Config,
-    folder: str,
-    prefix: str,
-    key: Mapping[str, Any],
-    arrays: Iterable[tuple[str, np.ndarray]],
-    build: Callable[[], Any],
-    info: dict[str, Any] | None,
-) -> Any:
-    """A chapter-6 table, cached under ``<cache>/<folder>/<prefix>-<hash>.json`` (with its
-    manifest, :mod:`lva.cache`): the sha256 covers ``cfg.align``, ``key`` and every ``(label,
-    array)`` read, labels and bytes in order, so any change to a vector or a size recomputes it;
-    ``build()`` runs on ``cfg.threads`` alignment threads. Chapter 6's slow tables share it."""
-    import hashlib
-    import json
-
-    from .alignment import threads
-
-    h = hashlib.sha256(json.dumps({"align": cfg.to_dict()["align"], **key}, sort_keys=True).encode())
-    for label, x in arrays:
-        h.update(label.encode())
-        h.update(np.ascontiguousarray(x))  # the buffer itself: no copy of a large array
-
-    def built() -> Any:
-        with threads(cfg.threads):
-            return build()
-
-    return cache.load_or_build(
-        Path(cfg.cache_dir) / folder / f"{prefix}-{h.hexdigest()[:12]}.json",
-        _load_table,
-        built,
-        _save_table,
-        built_from={"stage": folder, "inputs_sha256": h.hexdigest()},
-        counts=lambda table: {"rows": len(table), "columns": list(table.columns)},
-        info=info,
-    )
-
-
-def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> Any:
-    """Stage 6: the headline table, :func:`anchor` against every other representation under every
-    metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`),
-    cached under ``<cache>/alignment/headline-<hash>.json`` (:func:`_hashed_table`: ``cfg.align``,
-    the metrics, and the name and bytes of every representation, in order)."""
-    from .alignment import METRICS, headline_for
-
-    name = anchor(cfg)
-    return _hashed_table(
-        cfg,
-        "alignment",
-        "headline",
-        {"anchor": name, "metrics": list(METRICS)},
-        reps.items(),
-        lambda: headline_for(reps, name, cfg.align),
-        info,
-    )
-
-
-def _triangle_table(
-    cfg: Config,
-    prefix: str,
-    spaces: dict[str, np.ndarray],
-    family: Mapping[str, str],
-    build: Callable[[], Any],
-    info: dict[str, Any] | None,
-) -> Any:
-    """A table of chapter 6's triangle, cached under ``<cache>/triangle/<prefix>-<hash>.json``
-    (:func:`_hashed_table`: ``cfg.align``, the metrics, the families, and the name and bytes of
-    every space)."""
-    from .alignment import METRICS
-
-    return _hashed_table(
-        cfg,
-        "triangle",
-        prefix,
-        {"family": {name: family.get(name) for name in spaces}, "metrics": list(METRICS)},
-        spaces.items(),
-        build,
-        info,
-    )
-
-
-def triangle_pairs(
-    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
-) -> Any:
-    """Every pair of chapter 6's triangle under every metric (:func:`lva.triangle.seed_pairs` with
-    ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached (:func:`_triangle_table`)."""
-    from .triangle import seed_pairs
-
-    return _triangle_table(cfg, "pairs", spaces, family, lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
-
-
-def triangle(
-    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
-) -> Any:
-    """Chapter 6's triangle headline (:func:`lva.triangle.headline` with the sizes of
-    ``cfg.align``) over ``spaces``: the representations plus the referent-only control, roles from
-    ``family``; cached (:func:`_triangle_table`). Its action side is read from :func:`alignment`
-    over the same spaces less the referent control (the headline table, normally cached by then)
-    rather than computed twice."""
-    from .triangle import REFERENT, headline
-
-    def build() -> Any:
-        base = {name: x for name, x in spaces.items() if name != REFERENT}
-        known = {anchor(cfg): alignment(cfg, base)} if anchor(cfg) in base else None
-        return headline(spaces, family, cfg.align, known=known)
-
-    return _triangle_table(cfg, "headline", spaces, family, build, info)
-
-
-def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Every pooling (all layers) of each decoder, encoder and vision-language text tower among
-    ``reps``, from chapter 5's cache (:func:`lva.embeddings.all_poolings`)."""
-    from .embeddings import all_poolings
-
-    return {n: all_poolings(n) for n in reps if catalogue.family_of(n) in N.LANGUAGE_FAMILIES}
-
-
-def _curve_inputs(
-    cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]]
-) -> list[tuple[str, np.ndarray]]:
-    """What the specification curve reads, labelled for :func:`_hashed_table`: the anchor, then
-    every pooling of every model."""
-    return [("", reps[anchor(cfg)])] + [
-        (f"{model}/{pooling}", pooled[model][pooling]) for model in sorted(pooled) for pooling in sorted(pooled[model])
-    ]
-
-
-def robustness(
-    cfg: Config,
-    reps: dict[str, np.ndarray],
-    pooled: dict[str, dict[str, np.ndarray]] | None = None,
-    info: dict[str, Any] | None = None,
-) -> Any:
-    """Stage 7: the specification curve of every language model against :func:`anchor`
-    (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
-    ``<cache>/robustness/curve-<hash>.json`` (:func:`_hashed_table`), the hash covering
-    ``cfg.align`` and the bytes of every vector it reads, so any change to an agent or an
-    embedding recomputes it."""
-    from .robustness import meaning_halves, specification_curve
-
-    pooled = language_model_poolings(reps) if pooled is None else pooled
-    name, align = anchor(cfg), cfg.align
-    return _hashed_table(
-        cfg,
-        "robustness",
-        "curve",
-        {"anchor": name},
-        _curve_inputs(cfg, reps, pooled),
-        lambda: specification_curve(
-            reps[name],
-            pooled,
-            k=align.k,
-            n_perm=align.n_perm,
-            n_perm_retrieval=align.n_perm_retrieval,
-            seed=align.seed,
-            halves=meaning_halves(seed=align.seed),
-        ),
-        info,
-    )
-
-
-def layer_choice(
-    cfg: Config,
-    reps: dict[str, np.ndarray],
-    pooled: dict[str, dict[str, np.ndarray]] | None = None,
-    info: dict[str, Any] | None = None,
-) -> Any:
-    """Chapter 6's layer table: :func:`lva.robustness.layer_summary` under mutual k-NN with
-    ``cfg.align``'s k and meaning halves, cached under ``<cache>/robustness/layers-<hash>.json``
-    (:func:`_hashed_table`, the inputs of :func:`robustness`); its cross-validated columns are
-    read from :func:`robustness` (the same :func:`lva.robustness.cv_layer`), not recomputed."""
-    from .robustness import layer_summary, meaning_halves
-
-    pooled = language_model_poolings(reps) if pooled is None else pooled
-    name, align = anchor(cfg), cfg.align
-    return _hashed_table(
-        cfg,
-        "robustness",
-        "layers",
-        {"anchor": name, "metric": "mutual_knn"},
-        _curve_inputs(cfg, reps, pooled),
-        lambda: layer_summary(
-            reps[name],
-            pooled,
-            "mutual_knn",
-            align.k,
-            meaning_halves(seed=align.seed),
-            curve=robustness(cfg, reps, pooled),
-        ),
-        info,
-    )

@@ -28,7 +28,9 @@ The package, from the bottom up (each module imports only those above it):
   kernels    the compiled loops of the nulls (numba)
   metrics    one ``Metric`` record per metric (preparation, score, null, per-item form, chance
              level, default options and permutations, label, whether chapter 6 charts it and the
-             specification curve uses it), the registry ``METRICS_BY_NAME`` and its live views
+             specification curve uses it)
+  registry   the registry ``METRICS_BY_NAME`` (those records, then any ``register`` adds), its
+             live views (``METRICS``, ``LABELS``, ...) and the look-ups by metric name
   inference  measure, per_item, permutation_null, p-values, bootstrap intervals, paired tests
   tables     compare_all and the tables of chapter 6 (headline, curves, pair matrices, groups)
 """
@@ -53,8 +55,8 @@ from .inference import (
     permutation_null_items,
     spread_over_seeds,
 )
-from .metrics import (
-    DEFAULT_K,
+from .metrics import DEFAULT_K, Metric
+from .registry import (
     DEFAULT_N_PERM,
     LABELS,
     METRICS,
@@ -62,7 +64,6 @@ from .metrics import (
     PER_ITEM_METRICS,
     QUAD_METRICS,
     SPEC_METRICS,
-    Metric,
     MetricNames,
     MetricValues,
     chance,

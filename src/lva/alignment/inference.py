@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .common import _as_matrix, _as_pair, _blas_single, _check_count, _pool
-from .metrics import Metric, Prepared, _record
+from .metrics import Metric, Prepared
+from .registry import _record
 
 
 class Interval(NamedTuple):

@@ -14,18 +14,8 @@ from numpy.typing import ArrayLike
 from .common import _as_matrix, _as_pair, _blas_single, _check_k, _pool, neighbours
 from .inference import _interval, bootstrap_scores, calibrated, measure, p_value
 from .kernels import _quad_nulls
-from .metrics import (
-    DEFAULT_K,
-    METRICS,
-    QUAD_METRICS,
-    Metric,
-    Prepared,
-    _membership,
-    _record,
-    chance,
-    k_options,
-    n_perm_of,
-)
+from .metrics import DEFAULT_K, Metric, Prepared, _membership
+from .registry import METRICS, QUAD_METRICS, _record, chance, k_options, n_perm_of
 
 
 def _prepare(m: Metric, X: Sequence[np.ndarray], prep: Mapping[str, Any]) -> list[Prepared]:

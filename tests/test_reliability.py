@@ -26,6 +26,7 @@ from lva.config import default_cache_dir, get_config, repo_root
 from lva.errors import CacheError, guarded
 from lva.io import atomic_open, atomic_path, load_npz, save_json, save_npz, save_npz_mappable, sweep_stale, temp_folder
 from lva.models import weights
+from lva.models.weights import _converted_ok
 from lva.train import History
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -474,14 +475,14 @@ def test_the_conversion_stamp_checks_file_hashes(tmp_path, monkeypatch, capfd):
     assert weights._build_once(spec, False, fill) == folder and len(built) == 1
     weights_file = folder / "model.safetensors"
     _flip(weights_file)  # same size, new content
-    assert not M._converted_ok(folder, spec)
+    assert not _converted_ok(folder, spec)
     weights._build_once(spec, False, fill)
     assert len(built) == 2 and "does not match its stamp's sha256" in _one_line(capfd.readouterr().err)
     # a flip that keeps the modification time passes the cheap check; --verify hashes every file
     stat = weights_file.stat()
     _flip(weights_file)
     os.utime(weights_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert M._converted_ok(folder, spec) and not M._converted_ok(folder, spec, verify=True)
+    assert _converted_ok(folder, spec) and not _converted_ok(folder, spec, verify=True)
     # a stamp with sizes only (an older lva) is stale
     stamp = folder / weights.STAMP
     meta = json.loads(stamp.read_text())

@@ -20,6 +20,7 @@ from minigrid.core.grid import Grid
 from minigrid.core.world_object import WorldObj
 from torch import Tensor, nn
 
+from . import patches
 from .io import progress
 
 #: Channels of EfficientNet-Lite0's stride-8 stage, the features the agent sees.
@@ -71,7 +72,9 @@ def backbone() -> nn.Module:
             "efficientnet-lite-pytorch==0.1.0 (installed by `make book`)"
         ) from err
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights ..." into the book's pages
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -84,11 +87,7 @@ class _Stride8(nn.Module):
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:
-        net = self.net
-        x = net._swish(net._bn0(net._conv_stem(x)))
-        for block in net._blocks[:_STRIDE8_BLOCKS]:
-            x = block(x)
-        return x
+        return patches.efficientnet_stem_blocks(self.net, x, _STRIDE8_BLOCKS)
 
 
 @torch.no_grad()
@@ -109,7 +108,10 @@ def imagenet_features(images: np.ndarray, tile: int = 8, batch: int = 64, show_p
             x = (torch.from_numpy(rgb).permute(0, 3, 1, 2).float() - 127.0) / 128.0  # Lite models' input scaling
             feats = net(x)
             if tuple(feats.shape[-2:]) != cells:
-                raise ValueError(f"expected a {cells[0]} x {cells[1]} feature map from {rgb.shape[1]} px views, got {tuple(feats.shape)}")
+                raise ValueError(
+                    f"expected a {cells[0]} x {cells[1]} feature map from {rgb.shape[1]} px views, "
+                    f"got {tuple(feats.shape)}"
+                )
             out[start : start + len(rgb)] = feats.numpy().astype(np.float16)
             bar.update(len(rgb))
     return out

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import io
+from . import io, patches
 
 #: At most this many worker processes at once (each holds its own copy of the data it trains on).
 MAX_WORKERS = 8
@@ -106,8 +106,14 @@ def _main_not_rerun() -> Iterator[None]:
         main.__file__ = path
 
 
-def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, unit: str = "it",
-        show_progress: bool = True, processes: int | None = None, total: int | None = None) -> list[Any]:
+def run(
+    jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]],
+    desc: str,
+    unit: str = "it",
+    show_progress: bool = True,
+    processes: int | None = None,
+    total: int | None = None,
+) -> list[Any]:
     """Run every ``(function, args)`` in single-threaded worker processes, ``processes`` at a
     time (default: all at once, at most :data:`MAX_WORKERS`); ``function`` must be importable (a
     module-level function of :mod:`lva`). Returns their results in order. One progress bar sums
@@ -119,8 +125,12 @@ def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, u
     ctx = multiprocessing.get_context("spawn")
     done, summed = ctx.Value("q", 0), ctx.Value("q", 0)
     with tempfile.TemporaryDirectory(prefix="lva-workers-") as log_dir:
-        pool = futures.ProcessPoolExecutor(min(len(jobs), processes or MAX_WORKERS, MAX_WORKERS), mp_context=ctx, initializer=_start,
-                                           initargs=(done, summed, log_dir))
+        pool = futures.ProcessPoolExecutor(
+            min(len(jobs), processes or MAX_WORKERS, MAX_WORKERS),
+            mp_context=ctx,
+            initializer=_start,
+            initargs=(done, summed, log_dir),
+        )
         submitted: list[futures.Future[Any]] = []
         try:
             with _main_not_rerun():  # the workers start at submit
@@ -144,14 +154,20 @@ def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], desc: str, u
                 raise err
             return [f.result() for f in submitted]
         finally:
-            for process in list(getattr(pool, "_processes", {}).values()):  # stop the others at once on failure
+            for process in patches.pool_processes(pool):  # stop the others at once on failure
                 if process.is_alive() and any(not f.done() for f in submitted):
                     process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def side_by_side(function: Callable[..., None], jobs: Sequence[tuple[Any, ...]], what: str, noun: str, at_once: int,
-                 show_progress: bool = True) -> None:
+def side_by_side(
+    function: Callable[..., None],
+    jobs: Sequence[tuple[Any, ...]],
+    what: str,
+    noun: str,
+    at_once: int,
+    show_progress: bool = True,
+) -> None:
     """``function(*job, show_progress=...)`` for every job, each in its own single-threaded worker
     process, ``at_once`` at a time (agents and encoders: small networks that a second thread speeds
     up little); a single job runs in this process (training is on one thread either way, and a
@@ -164,5 +180,10 @@ def side_by_side(function: Callable[..., None], jobs: Sequence[tuple[Any, ...]],
         function(*jobs[0], show_progress=show_progress)
         return
     at_once = min(len(jobs), at_once)
-    run([(function, tuple(job)) for job in jobs], f"{what} ({len(jobs)} {noun}, {at_once} at once)", unit="batch",
-        show_progress=show_progress, processes=at_once)
+    run(
+        [(function, tuple(job)) for job in jobs],
+        f"{what} ({len(jobs)} {noun}, {at_once} at once)",
+        unit="batch",
+        show_progress=show_progress,
+        processes=at_once,
+    )

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .registry import CONTROL_LOADERS, REGISTRY, ModelSpec, get_spec
-
-
 from lva.errors import BadInput
+
+from .registry import CONTROL_LOADERS, REGISTRY, ModelSpec, get_spec
 
 
 class ModelUnavailable(BadInput, RuntimeError):
@@ -179,16 +178,19 @@ def provenance_table(models: str | Sequence[str] = "offline") -> list[dict[str, 
     rows = []
     for name in used + paper:
         spec, disk = REGISTRY[name], installed_mb(name)
-        rows.append({
-            "name": name,
-            "family": spec.family,
-            "source": "computed by lva" if spec.source == "builtin"
-            else spec.source.removeprefix("pypi:").removeprefix("hf:"),
-            "dim": spec.dim or "vocabulary",
-            "size (published)": spec.size or "-",
-            "on disk here": f"{disk:.0f} MB" if disk else "-",
-            "licence": spec.licence,
-            "pooling": spec.pooling if spec.family != "control" else "-",
-            "in this build": "yes" if name in used else "paper only (needs a hub)",
-        })
+        rows.append(
+            {
+                "name": name,
+                "family": spec.family,
+                "source": "computed by lva"
+                if spec.source == "builtin"
+                else spec.source.removeprefix("pypi:").removeprefix("hf:"),
+                "dim": spec.dim or "vocabulary",
+                "size (published)": spec.size or "-",
+                "on disk here": f"{disk:.0f} MB" if disk else "-",
+                "licence": spec.licence,
+                "pooling": spec.pooling if spec.family != "control" else "-",
+                "in this build": "yes" if name in used else "paper only (needs a hub)",
+            }
+        )
     return rows

@@ -28,7 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     inst.add_argument("--dry-run", action="store_true")
     conv = sub.add_parser("convert", help="verify and convert the GGUF decoders once (cache)")
     conv.add_argument("names", nargs="*", help=f"default: the zoo's ({', '.join(gguf_models())})")
-    conv.add_argument("--verify", action="store_true", help="hash every file of an existing copy (else sizes and times)")
+    conv.add_argument(
+        "--verify", action="store_true", help="hash every file of an existing copy (else sizes and times)"
+    )
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for row in registry_table():

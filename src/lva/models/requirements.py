@@ -106,13 +106,17 @@ def check_memory(names: Sequence[str], machine: Machine | None = None) -> None:
     if not too_big:
         return
     worst = get_spec(too_big[0])
-    found = (f"this machine has {_gb(machine.available)} of free GPU memory ({machine.name})"
-             if machine.device == "cuda" else f"this machine has no GPU and {_gb(machine.available)} of RAM")
+    found = (
+        f"this machine has {_gb(machine.available)} of free GPU memory ({machine.name})"
+        if machine.device == "cuda"
+        else f"this machine has no GPU and {_gb(machine.available)} of RAM"
+    )
     others = f"; {', '.join(too_big[1:])} do not fit either" if len(too_big) > 1 else ""
     raise MachineTooSmall(
         f"{worst.name} ({worst.hub_id or worst.source}) needs {_gb(memory_needed(worst, worst.dtype))} in "
         f"{worst.dtype} on a GPU ({_gb(memory_needed(worst, 'float32'))} in float32 on a CPU), but {found}{others}; "
-        f"run it on a GPU with at least {_gb(memory_needed(worst, worst.dtype))} free")
+        f"run it on a GPU with at least {_gb(memory_needed(worst, worst.dtype))} free"
+    )
 
 
 def _hub_offline() -> bool:
@@ -131,7 +135,8 @@ def check_hub(names: Sequence[str]) -> list[str]:
             raise HubUnreachable(
                 f"{spec.name} ({spec.hub_id}) is not in this machine's Hugging Face cache and the hub is off "
                 f"(HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}): unset HF_HUB_OFFLINE on a machine that can reach "
-                f"the hub, or run {download} where it can and copy its cache (HF_HOME) here")
+                f"the hub, or run {download} where it can and copy its cache (HF_HOME) here"
+            )
         from huggingface_hub import auth_check
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
@@ -141,18 +146,21 @@ def check_hub(names: Sequence[str]) -> list[str]:
             raise GatedModel(
                 f"{spec.name} ({spec.hub_id}) is gated and this account has not accepted its licence "
                 f"({spec.licence}): accept it at https://huggingface.co/{spec.hub_id}, then log in with "
-                f"`hf auth login` (or set HF_TOKEN) and run again") from None
+                f"`hf auth login` (or set HF_TOKEN) and run again"
+            ) from None
         except RepositoryNotFoundError:
             raise GatedModel(
                 f"{spec.name} ({spec.hub_id}) is not visible to this account (not logged in, or no access): "
                 f"log in with `hf auth login` (or set HF_TOKEN), accept its licence at "
-                f"https://huggingface.co/{spec.hub_id} if it has one, and run again") from None
+                f"https://huggingface.co/{spec.hub_id} if it has one, and run again"
+            ) from None
         except Exception as err:  # noqa: BLE001 - no connection, a proxy, a DNS failure: all one refusal
             reason = " ".join(str(err).split())[:160] or type(err).__name__
             raise HubUnreachable(
                 f"{spec.name} ({spec.hub_id}) is not cached here and the hub cannot be reached ({reason}): check the "
                 f"network (or HF_ENDPOINT), or run {download} on a machine that can and copy its cache "
-                f"(HF_HOME) here") from None
+                f"(HF_HOME) here"
+            ) from None
     return [s.name for s in missing]
 
 
@@ -183,8 +191,9 @@ def fetch(names: Sequence[str]) -> None:
         spec = get_spec(name)
         print(f"downloading {name} ({spec.hub_id}) into the Hugging Face cache ...", file=sys.stderr, flush=True)
         patterns = weight_files(HfApi().list_repo_files(spec.hub_id))
-        snapshot_download(spec.hub_id, allow_patterns=patterns, ignore_patterns=["original/*"],
-                          cache_dir=hub_cache_dir())
+        snapshot_download(
+            spec.hub_id, allow_patterns=patterns, ignore_patterns=["original/*"], cache_dir=hub_cache_dir()
+        )
 
 
 def preflight(profile: str, machine: Machine | None = None, download: bool = True) -> list[str]:
@@ -251,14 +260,16 @@ def requirements_table(profile: str = "paper") -> list[dict[str, Any]]:
     rows = []
     for name in profile_models(profile):
         spec = get_spec(name)
-        rows.append({
-            "model": name,
-            "parameters (B)": round((spec.parameters or 0) / 1e9, 2),
-            "GPU memory (GB)": round(memory_needed(spec, spec.dtype) / _GB, 1),
-            "GPU dtype": spec.dtype,
-            "CPU memory, float32 (GB)": round(memory_needed(spec, "float32") / _GB, 1),
-            "estimated GPU time (s)": round(estimated_seconds(spec, tokens_per_pass(spec, texts)), 1),
-        })  # its source and licence are on the models page
+        rows.append(
+            {
+                "model": name,
+                "parameters (B)": round((spec.parameters or 0) / 1e9, 2),
+                "GPU memory (GB)": round(memory_needed(spec, spec.dtype) / _GB, 1),
+                "GPU dtype": spec.dtype,
+                "CPU memory, float32 (GB)": round(memory_needed(spec, "float32") / _GB, 1),
+                "estimated GPU time (s)": round(estimated_seconds(spec, tokens_per_pass(spec, texts)), 1),
+            }
+        )  # its source and licence are on the models page
     return rows
 
 
@@ -268,13 +279,13 @@ def requirements_markdown(profile: str = "paper") -> str:
     rows = requirements_table(profile)
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(f"`{v}`" if c == "model" else str(v) for c, v in r.items()) + " |"
-              for r in rows]
+    lines += ["| " + " | ".join(f"`{v}`" if c == "model" else str(v) for c, v in r.items()) + " |" for r in rows]
     return "\n".join(lines) + (
         f"\n\nMemory: the weights at the published parameter count times {OVERHEAD} (activations, the CUDA "
         f"context). Time: an **estimate**, not a measurement, for one model on one GPU: its weights read at "
         f"{DISK_BYTES_PER_S / 1e9:g} GB/s plus 2 x parameters x tokens FLOPs (every instruction in every pooling's "
-        f"prompt) at {GPU_FLOPS / 1e12:g} TFLOP/s; downloading is not included. A run's ledger entry replaces it.\n")
+        f"prompt) at {GPU_FLOPS / 1e12:g} TFLOP/s; downloading is not included. A run's ledger entry replaces it.\n"
+    )
 
 
 @guarded
@@ -287,9 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check-only", action="store_true", help="check, but download nothing")
     args = parser.parse_args(argv)
     missing = preflight(args.profile, download=not args.check_only)
-    print(f"{args.profile}: this machine can hold every model; "
-          + (f"{'not cached here' if args.check_only else 'downloaded'}: {', '.join(missing)}" if missing
-             else "every model is cached here"))
+    print(
+        f"{args.profile}: this machine can hold every model; "
+        + (
+            f"{'not cached here' if args.check_only else 'downloaded'}: {', '.join(missing)}"
+            if missing
+            else "every model is cached here"
+        )
+    )
     return 0
 
 

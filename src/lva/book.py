@@ -163,6 +163,9 @@ def execute(notebook: Path, output: Path, profile: str, cwd: Path, memory: PeakM
                 cwd=str(cwd),
                 progress_bar=False,
                 log_output=False,
+                # written once at the end (and on a failing cell, with its error), not before and
+                # after every cell: rewriting a chapter whose charts carry their PNGs cost seconds
+                request_save_on_cell_execute=False,
             )
     except PapermillExecutionError as err:
         raise NotebookFailed(f"{notebook.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from err

@@ -174,6 +174,26 @@ blocks.to_frame().style.format("{:.3f}")
 # occur (bag-of-words) shares with everything else: in this small, template-made instruction set,
 # word overlap alone decides much of every neighbourhood.
 
+# %% tags=["remove-input"]
+from lva.reference import headline_by_machine  # noqa: E402
+
+seen = headline_by_machine(f"agent-seed{cfg.agent_seeds[1]}", profile)
+glue(
+    "ceiling_machines",
+    "; ".join(f"{m}: {v:.2f}" for m, v in seen.items()) or "none yet",
+    display=False,
+)
+spread = max(seen.values()) - min(seen.values()) if len(seen) > 1 else 0.0
+glue("ceiling_spread", f"{spread:.2f}", display=False)
+
+# %% [markdown]
+# The action ceiling is itself a measurement with an error bar that no bootstrap shows: the same
+# seeds, trained by the same code on another processor, give agents that differ in the last bits
+# of every weight, and so neighbourhoods that differ a little. The
+# [ledger of runs](../reproduce.md) holds this number from every machine that built the book
+# ({glue:text}`ceiling_machines`), a spread of {glue:text}`ceiling_spread`. A difference between
+# two scores of this chapter smaller than that spread is one the processor alone can make.
+
 # %% [markdown]
 # ### 3.1 One instruction at a time
 #

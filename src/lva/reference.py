@@ -101,9 +101,26 @@ def times_table(files: Sequence[Mapping[str, Any]], profile: str) -> str:
     return table(["step (wall time, peak memory)", *(_column(r) for r in latest)], rows)
 
 
+def _latest_headlines(files: Sequence[Mapping[str, Any]], profile: str) -> list[Mapping[str, Any]]:
+    """The latest run of each machine's ledger file of ``profile`` that recorded headline numbers."""
+    return [d["runs"][-1] for d in files if d["profile"] == profile and d["runs"][-1]["headline"]]
+
+
+def headline_by_machine(name: str, profile: str, root: Path | None = None) -> dict[str, float]:
+    """One headline score (mutual k-NN@15 against agent seed 0) on each machine of the ledger:
+    ``{"processor (vector ISA)": score}``, for chapter 6 to read its numbers against."""
+    files = ledgers((root or repo_root()) / LEDGER_DIR)
+    out = {}
+    for run in _latest_headlines(files, profile):
+        score = run["headline"].get("scores", {}).get(name)
+        if score is not None:
+            out[f"{run['machine']['processor']} ({run['machine']['vector_isa']})"] = float(score)
+    return out
+
+
 def headline_table(files: Sequence[Mapping[str, Any]], profile: str) -> str:
     """Chapter 6's headline numbers on each machine (latest run) and their spread (largest minus smallest)."""
-    latest = [d["runs"][-1] for d in files if d["profile"] == profile and d["runs"][-1]["headline"]]
+    latest = _latest_headlines(files, profile)
     if not latest:
         return f"No headline numbers of the `{profile}` profile are in the ledger yet.\n"
     first = latest[0]["headline"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_tokenizer
 
 from lva import embeddings as E
 from lva import loaded as L
@@ -35,25 +36,6 @@ _REAL_CACHE = Path(os.environ.get("LVA_CACHE") or repo_root() / ".cache" / "lva"
 # ---------------------------------------------------------------------------------------------- tiny models
 
 
-def _tokenizer(template: str, bos: str | None, eos: str | None):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "<s>", "</s>"]
-    words = sorted({w for i in all_instructions() for w in i.text.split()})
-    vocab = {t: k for k, t in enumerate(specials + words)}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    used = [t for t in specials if t in template]
-    tk.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, vocab[t]) for t in used])
-    kw = {"bos_token": bos} if bos else {}
-    if eos:
-        kw["eos_token"] = eos
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", **kw
-    ), len(vocab)
-
-
 def _tiny(kind: str, folder: Path) -> Path:
     import transformers as tf
 
@@ -66,19 +48,19 @@ def _tiny(kind: str, folder: Path) -> Path:
         "max_position_embeddings": 64,
     }
     if kind in ("llama", "qwen2"):
-        tok, v = _tokenizer("<s> $A", "<s>", "</s>")
+        tok, v = tiny_tokenizer("<s> $A", "<s>", "</s>")
         cfg_cls, model_cls = (tf.LlamaConfig, tf.LlamaModel) if kind == "llama" else (tf.Qwen2Config, tf.Qwen2Model)
         model = model_cls(cfg_cls(vocab_size=v, num_key_value_heads=2, pad_token_id=0, **small))
     elif kind == "bert":
-        tok, v = _tokenizer("[CLS] $A [SEP]", None, None)
+        tok, v = tiny_tokenizer("[CLS] $A [SEP]", None, None)
         model = tf.BertModel(tf.BertConfig(vocab_size=v, pad_token_id=0, **small), add_pooling_layer=False)
     elif kind == "clip":
-        tok, v = _tokenizer("$A </s>", "<s>", "</s>")
+        tok, v = tiny_tokenizer("$A </s>", "<s>", "</s>")
         model = tf.CLIPTextModel(
             tf.CLIPTextConfig(vocab_size=v, pad_token_id=0, eos_token_id=5, bos_token_id=4, **small)
         )
     elif kind == "blip":
-        tok, v = _tokenizer("[CLS] $A [SEP]", None, None)
+        tok, v = tiny_tokenizer("[CLS] $A [SEP]", None, None)
         cfg = tf.BlipTextConfig(vocab_size=v, pad_token_id=0, encoder_hidden_size=16, **small)
         model = tf.BlipTextModel(cfg, add_pooling_layer=False)
     else:

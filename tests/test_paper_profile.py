@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_tokenizer
 
 from lva import embeddings as E
 from lva import loaded as L
@@ -23,7 +24,6 @@ from lva import models as M
 from lva import pipeline
 from lva.catalogue import family_of
 from lva.config import PAPER_MODELS, STAGES, get_config
-from lva.instructions import all_instructions
 from lva.models import requirements as R
 
 #: The real class of each paper checkpoint, built tiny.
@@ -72,43 +72,26 @@ TEST_SIZE = {
 GB = 1e9
 
 
-def _tokenizer(template: str, bos: str | None = None, eos: str | None = None):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "<s>", "</s>"]
-    words = sorted({w for i in all_instructions() for w in i.text.split()})
-    vocab = {t: k for k, t in enumerate(specials + words)}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    used = [t for t in specials if t in template]
-    tk.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, vocab[t]) for t in used])
-    named = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v}
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", **named
-    ), len(vocab)
-
-
 def _tiny_model(kind: str):
     """A tiny model of the class the real checkpoint holds, and its tokenizer."""
     import transformers as tf
 
     torch.manual_seed(0)
     if kind in ("llama", "qwen2"):
-        tok, v = _tokenizer("<s> $A", "<s>", "</s>")
+        tok, v = tiny_tokenizer("<s> $A", "<s>", "</s>")
         llama = kind == "llama"
         cfg_cls, cls = (tf.LlamaConfig, tf.LlamaForCausalLM) if llama else (tf.Qwen2Config, tf.Qwen2ForCausalLM)
         return cls(cfg_cls(vocab_size=v, num_key_value_heads=2, pad_token_id=0, **SMALL)), tok
     if kind == "bert":
-        tok, v = _tokenizer("[CLS] $A [SEP]")
+        tok, v = tiny_tokenizer("[CLS] $A [SEP]")
         return tf.BertModel(tf.BertConfig(vocab_size=v, pad_token_id=0, **SMALL)), tok
     vision = {**SMALL, "image_size": 8, "patch_size": 4}
     if kind == "clip":  # CLIPModel, as openai/clip-vit-large-patch14: the loader reads its text tower
-        tok, v = _tokenizer("$A </s>", "<s>", "</s>")
+        tok, v = tiny_tokenizer("$A </s>", "<s>", "</s>")
         text = {**SMALL, "vocab_size": v, "pad_token_id": 0, "bos_token_id": 4, "eos_token_id": 5}
         return tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)), tok
     # BlipForImageTextRetrieval, as Salesforce/blip-itm-base-coco: the loader reads its text encoder
-    tok, v = _tokenizer("[CLS] $A [SEP]")
+    tok, v = tiny_tokenizer("[CLS] $A [SEP]")
     text = {**SMALL, "vocab_size": v, "pad_token_id": 0, "encoder_hidden_size": 16}
     return tf.BlipForImageTextRetrieval(
         tf.BlipConfig(text_config=text, vision_config=vision, image_text_hidden_size=8)

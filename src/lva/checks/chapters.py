@@ -13,6 +13,7 @@ import pandas as pd
 from .common import (
     _changed,
     _close,
+    _close_frame,
     _close_mapping,
     _exercise,
     _frame,
@@ -210,16 +211,14 @@ def _views(answer: Any, cfg: Any, pairs: Any, pool: np.ndarray, epochs: int = 4)
         }
     )
     mine = _frame(answer, list(ref.index), _VIEW_COLUMNS, "a table of top-1 retrieval (one row per task)")
-    for column in _VIEW_COLUMNS:
-        for task in ref.index:
-            _close(
-                mine.loc[task, column],
-                ref.loc[task, column],
-                f"{column!r}, {task}",
-                atol=1e-6,
-                percent_hint=True,
-                tip=f"Train both encoders for {epochs} epochs with seed cfg.agent_seeds[0] and score them on `pool`.",
-            )
+    _close_frame(
+        mine,
+        ref,
+        lambda task, column: f"{column!r}, {task}",
+        atol=1e-6,
+        percent_hint=True,
+        tip=f"Train both encoders for {epochs} epochs with seed cfg.agent_seeds[0] and score them on `pool`.",
+    )
 
 
 # ----------------------------------------------------------------------------- chapter 5
@@ -238,15 +237,13 @@ def _layers(answer: Any, layers: np.ndarray | None = None, model: str = "qwen2.5
     if isinstance(table, pd.DataFrame) and len(table) == len(ref):
         table = table.set_axis(ref.index)  # rows in layer order, whatever their labels
     mine = _frame(table, list(ref.index), ["raw", "centred"], f"a table of {len(ref)} layers x (raw, centred)")
-    for column in ("raw", "centred"):
-        for layer in ref.index:
-            _close(
-                mine.loc[layer, column],
-                ref.loc[layer, column],
-                f"layer {layer}, {column}",
-                atol=1e-4,
-                tip="Use E.anisotropy(x) and E.anisotropy(x, center=True) of each layer x, layer 0 first.",
-            )
+    _close_frame(
+        mine,
+        ref,
+        lambda layer, column: f"layer {layer}, {column}",
+        atol=1e-4,
+        tip="Use E.anisotropy(x) and E.anisotropy(x, center=True) of each layer x, layer 0 first.",
+    )
     return f"{len(ref)} layers."
 
 

@@ -119,6 +119,20 @@ def _same_keys(mine: Mapping[Any, Any], ref: Mapping[Any, Any], what: str) -> No
         )
 
 
+def _close_frame(
+    mine: pd.DataFrame,
+    ref: pd.DataFrame,
+    what: Callable[[Any, str], str],
+    atol: float = 1e-4,
+    percent_hint: bool = False,
+    tip: str = "Recheck your code.",
+) -> None:
+    """:func:`_close` on every cell of ``ref`` (column by column), ``what(row, column)`` naming it."""
+    for column in ref.columns:
+        for row in ref.index:
+            _close(mine.loc[row, column], ref.loc[row, column], what(row, column), atol, percent_hint, tip)
+
+
 def _close_mapping(
     mine: Mapping[Any, Any], ref: Mapping[Any, float], what: str, atol: float = 1e-4, tip: str = "Recheck your code."
 ) -> None:

@@ -231,15 +231,16 @@ bot_table(bots)  # lva.expert.bot_table: one column per level
 # few extra turns.
 
 # %%
-timing: dict = {}
-demos = pipeline.demonstrations(cfg, info=timing)
+built = pipeline.demonstrations.built(cfg)
+demos = built.value
 print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions")
-if timing["cached"]:
+if built.cached:
     print("from cache")
 else:
-    rate = timing["episodes_per_s"]
-    print(f"generated in {timing['seconds']:.1f} s ({rate:.0f} episodes/s)")
-print("stored in <cache>/" + cfg.stage_dir("demos").name + "/demos.npz")
+    rate = demos.n_episodes / built.seconds
+    print(f"generated in {built.seconds:.1f} s ({rate:.0f} episodes/s)")
+stored = cfg.artifact("demos", "demos.npz").path
+print("stored in <cache>/" + stored.relative_to(cfg.cache_dir).as_posix())
 
 # %%
 per_instruction = np.bincount(demos.instruction, minlength=len(instructions))

@@ -85,11 +85,11 @@ config_table(cfg, "ground")
 # [chapter 2](02_agent.ipynb) (EfficientNet-Lite0, one 40-d vector per cell), and the result is cached.
 
 # %%
-info: dict = {}
-pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
+built = pipeline.vision_pairs.built(cfg, show_progress=False)
+pairs = built.value
 glue("n_pairs", f"{pairs.n_episodes:,}", display=False)
 source = (
-    "from cache" if info["cached"] else f"built now in {info['seconds']:.0f} s"
+    "from cache" if built.cached else f"built now in {built.seconds:.0f} s"
 )
 print(
     f"{pairs.n_episodes:,} episodes, {len(pairs.views):,} distinct views;",

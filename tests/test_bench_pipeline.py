@@ -115,10 +115,9 @@ def test_alignment_stage_counts_permutations_unless_its_table_was_cached(bench, 
     monkeypatch.setattr(pipeline, "alignment", lambda cfg, reps: table)  # recomputed on every call
     assert bench.stage_alignment(cfg)["done"] == 2000
 
-    def cached(cfg, reps, info=None):  # a version that caches its table
-        info.update(cached=True, seconds=0.1)
-        return table
+    from lva.cache import Built, stage
 
+    cached = stage(lambda cfg, reps: Built(table, cached=True, seconds=0.1))  # a version that caches its table
     monkeypatch.setattr(pipeline, "alignment", cached)
     out = bench.stage_alignment(cfg)
     assert out["done"] == 0 and "loaded from the cache" in out["notes"][0]

@@ -26,16 +26,21 @@ def test_overrides_and_their_errors():
         get_config("fast", sede=1)
 
 
+def _where(cfg, stage):
+    """Where ``cfg`` keeps an artifact of ``stage`` (the stage's config sections make its key)."""
+    return cfg.artifact(stage, "x").path
+
+
 def test_cache_key_depends_only_on_the_stage_sections():
     base = get_config("fast")
     same = get_config("fast", checks__bot_episodes=7, seed=9)  # not part of the demos stage
     other = get_config("fast", env__num_distractors=4)
-    assert base.stage_dir("demos") == same.stage_dir("demos")
-    assert base.stage_dir("demos") != other.stage_dir("demos")
-    assert base.stage_dir("demos") != get_config("full").stage_dir("demos")
-    assert base.stage_dir("demos").parent == base.cache_dir
+    assert _where(base, "demos") == _where(same, "demos")
+    assert _where(base, "demos") != _where(other, "demos")
+    assert _where(base, "demos") != _where(get_config("full"), "demos")
+    assert _where(base, "demos").parent == base.cache_dir / "demos"
     with pytest.raises(ValueError, match="valid stages"):
-        base.stage_dir("nope")
+        base.artifact("nope", "x")
 
 
 def test_cache_dir_follows_environment(tmp_path):
@@ -76,7 +81,7 @@ def test_agent_seeds_are_a_top_level_setting_outside_every_cache_key():
     assert get_config("fast").agent_seeds == (0, 1) and get_config("full").agent_seeds == (0, 1, 2)
     cfg = get_config("fast", agent_seeds=(3, 5))
     assert cfg.agent_seeds == (3, 5) and not hasattr(cfg.checks, "agent_seeds")
-    assert all(cfg.stage_dir(stage) == get_config("fast").stage_dir(stage) for stage in ("demos", "features", "agent"))
+    assert all(_where(cfg, stage) == _where(get_config("fast"), stage) for stage in ("demos", "features", "agent"))
 
 
 def test_periodic_and_final_evaluation_sizes_have_different_names():
@@ -87,12 +92,12 @@ def test_periodic_and_final_evaluation_sizes_have_different_names():
 
 def test_vision_stages_depend_on_the_ground_section_and_the_text_tower():
     base = get_config("fast")
-    assert base.stage_dir("vision") != get_config("fast", ground__epochs=1).stage_dir("vision")
-    assert base.stage_dir("vision") != get_config("fast", agent__token_init="identical").stage_dir("vision")
-    assert base.stage_dir("vision") == get_config("fast", train__epochs=9, agent_seeds=(4, 5)).stage_dir("vision")
-    # the views and their features: env and demos only (the file name carries the two ground fields)
-    assert base.stage_dir("vision-pairs") == get_config("fast", ground__epochs=1).stage_dir("vision-pairs")
-    assert base.stage_dir("agent") == get_config("fast", ground__epochs=1).stage_dir("agent")
+    assert _where(base, "vision") != _where(get_config("fast", ground__epochs=1), "vision")
+    assert _where(base, "vision") != _where(get_config("fast", agent__token_init="identical"), "vision")
+    assert _where(base, "vision") == _where(get_config("fast", train__epochs=9, agent_seeds=(4, 5)), "vision")
+    # the views and their features: env and demos only (the pairs file adds the two ground fields)
+    assert _where(base, "vision-pairs") == _where(get_config("fast", ground__epochs=1), "vision-pairs")
+    assert _where(base, "agent") == _where(get_config("fast", ground__epochs=1), "agent")
     assert get_config("full").ground.epochs > base.ground.epochs
 
 

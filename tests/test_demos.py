@@ -45,12 +45,10 @@ def test_save_load_round_trip_and_cache(tmp_path):
     assert list(np.unique(back.task)) == list(range(len(TASKS)))
 
     cfg = get_config("fast", demos__episodes_per_task=4)
-    info1: dict = {}
-    info2: dict = {}
-    first = demonstrations(cfg, show_progress=False, info=info1)
-    second = demonstrations(cfg, show_progress=False, info=info2)
-    assert not info1["cached"] and info2["cached"]
-    assert np.array_equal(first.image, second.image)
+    first = demonstrations.built(cfg, show_progress=False)
+    second = demonstrations.built(cfg, show_progress=False)
+    assert not first.cached and second.cached
+    assert np.array_equal(first.value.image, second.value.image)
 
 
 def test_look_first_demonstrations_turn_left_until_the_target_is_seen():

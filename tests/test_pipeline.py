@@ -35,13 +35,12 @@ def test_stages_are_named_in_order_in_the_module_and_its_diagram():
 
 def test_demonstrations_are_built_once_then_loaded(tmp_path):
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=2)
-    first_info: dict = {}
-    second_info: dict = {}
-    first = pipeline.demonstrations(cfg, show_progress=False, info=first_info)
-    second = pipeline.demonstrations(cfg, show_progress=False, info=second_info)
-    assert not first_info["cached"] and first_info["episodes_per_s"] > 0 and second_info["cached"]
-    assert (cfg.stage_dir("demos") / "demos.npz").exists()
-    assert np.array_equal(first.action, second.action) and np.array_equal(first.image, second.image)
+    built = pipeline.demonstrations.built(cfg, show_progress=False)
+    read = pipeline.demonstrations.built(cfg, show_progress=False)
+    assert not built.cached and built.seconds > 0 and read.cached
+    assert cfg.artifact("demos", "demos.npz").path.exists()
+    first, second = built.value, pipeline.demonstrations(cfg, show_progress=False)  # called: the value itself
+    assert np.array_equal(first.action, read.value.action) and np.array_equal(first.image, second.image)
 
 
 def test_agents_are_one_per_agent_seed(tmp_path):
@@ -74,9 +73,9 @@ def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here
         ground__width=4,
         **{**TINY, "threads": 2},
     )
-    info: dict = {}
-    pairs = pipeline.vision_pairs(cfg, show_progress=False, info=info)
-    assert not info["cached"] and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
+    built = pipeline.vision_pairs.built(cfg, show_progress=False)
+    pairs = built.value
+    assert not built.cached and pairs.n_episodes == 12 and pairs.index.shape == (12, 2)
     runs = []
 
     def run_here(jobs, desc, **kwargs):  # what a worker runs, on one torch thread as a worker has
@@ -90,7 +89,7 @@ def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here
     assert pipeline.train_vision_encoders(cfg, show_progress=False) == [] and len(runs) == 1
     torch.set_num_threads(2)
     encoders = pipeline.vision_encoders(cfg, show_progress=False)
-    assert list(encoders) == [1, 2] and (cfg.stage_dir("vision") / "seed2.pt").exists()
+    assert list(encoders) == [1, 2] and pipeline.checkpoint_paths(cfg, 2, "vision")[0].exists()
     here, here_history = train_encoder(cfg, pairs, 2)
     assert torch.get_num_threads() == 2  # train_encoder gave back the thread count the pairs' stage set
     loaded, history, cached = pipeline.trained_vision_encoder(cfg, 2, show_progress=False)
@@ -98,8 +97,7 @@ def test_vision_encoders_train_side_by_side_then_load_identical_to_training_here
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
     texts = ["go to the red ball", "grab the blue key"]
     assert np.array_equal(encoders[2].embed(texts), here.embed(texts))
-    pipeline.vision_pairs(cfg, show_progress=False, info=info)
-    assert info["cached"]
+    assert pipeline.vision_pairs.built(cfg, show_progress=False).cached
     assert pipeline.referent_control(cfg).shape == (396, 40)
 
 
@@ -128,15 +126,14 @@ def test_robustness_stage_is_cached_under_a_hash_of_its_inputs(tmp_path):
     rng = np.random.default_rng(0)
     reps = {pipeline.anchor(cfg): rng.standard_normal((n, 8))}
     pooled = {"lm": {"mean": rng.standard_normal((2, n, 6))}}
-    info: dict = {}
-    first = pipeline.robustness(cfg, reps, pooled, info=info)
-    assert not info["cached"] and len(first) == 2 * 4 * 2  # normalisations x metrics x layer choices
-    again = pipeline.robustness(cfg, reps, pooled, info=info)
-    assert info["cached"]
-    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    built = pipeline.robustness.built(cfg, reps, pooled)
+    first = built.value
+    assert not built.cached and len(first) == 2 * 4 * 2  # normalisations x metrics x layer choices
+    again = pipeline.robustness.built(cfg, reps, pooled)
+    assert again.cached
+    pd.testing.assert_frame_equal(first, again.value, check_dtype=False)
     pooled["lm"]["mean"][1, 0, 0] += 1.0  # one number changed: recomputed
-    pipeline.robustness(cfg, reps, pooled, info=info)
-    assert not info["cached"]
+    assert not pipeline.robustness.built(cfg, reps, pooled).cached
 
 
 def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
@@ -149,13 +146,13 @@ def test_evaluation_is_rolled_out_once_then_read(tmp_path, monkeypatch):
         checks__eval_episodes_per_task=3,
         threads=1,
     )
-    info: dict = {}
-    first = pipeline.evaluation(cfg, info=info)
-    assert not info["cached"] and len(first) == 3 * 3 and set(first["success"]) <= {True, False, 0, 1}
+    built = pipeline.evaluation.built(cfg)
+    first = built.value
+    assert not built.cached and len(first) == 3 * 3 and set(first["success"]) <= {True, False, 0, 1}
     monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: pytest.fail("rolled out twice"))
-    again = pipeline.evaluation(cfg, info=info)
-    assert info["cached"]
-    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    again = pipeline.evaluation.built(cfg)
+    assert again.cached
+    pd.testing.assert_frame_equal(first, again.value, check_dtype=False)
     assert set(pipeline.trained_success(cfg)) == {"GO-TO", "PICK-UP", "ESCAPE-FROM", "training s"}
 
 
@@ -192,25 +189,21 @@ def test_chapter6_tables_are_cached_under_a_hash_of_their_inputs(tmp_path):
     cfg = get_config("fast", cache_dir=tmp_path, **SMALL)
     reps, spaces, family, pooled = _chapter6_inputs(cfg)
     tables = {
-        "alignment": lambda c, info: pipeline.alignment(c, reps, info=info),
-        "triangle": lambda c, info: pipeline.triangle(c, spaces, family, info=info),
-        "triangle_pairs": lambda c, info: pipeline.triangle_pairs(c, spaces, family, info=info),
-        "layer_choice": lambda c, info: pipeline.layer_choice(c, reps, pooled, info=info),
+        "alignment": lambda c: pipeline.alignment.built(c, reps),
+        "triangle": lambda c: pipeline.triangle.built(c, spaces, family),
+        "triangle_pairs": lambda c: pipeline.triangle_pairs.built(c, spaces, family),
+        "layer_choice": lambda c: pipeline.layer_choice.built(c, reps, pooled),
     }
     for name, table in tables.items():
-        info: dict = {}
-        first = table(cfg, info)
-        assert not info["cached"], name
-        again = table(cfg, info)
-        assert info["cached"], name
-        pd.testing.assert_frame_equal(first, again, check_dtype=False)
-        table(get_config("fast", cache_dir=tmp_path, **{**SMALL, "align__n_perm": 11}), info)
-        assert not info["cached"], name
+        first = table(cfg)
+        assert not first.cached, name
+        again = table(cfg)
+        assert again.cached, name
+        pd.testing.assert_frame_equal(first.value, again.value, check_dtype=False)
+        assert not table(get_config("fast", cache_dir=tmp_path, **{**SMALL, "align__n_perm": 11})).cached, name
     reps["agent-seed0"][0, 0] += 1.0  # the anchor and an agent of the triangle: every table recomputed
     for name, table in tables.items():
-        info = {}
-        table(cfg, info)
-        assert not info["cached"], name
+        assert not table(cfg).cached, name
     assert {p.name.split("-")[0] for p in (tmp_path / "triangle").glob("*.json")} == {"headline", "pairs"}
 
 

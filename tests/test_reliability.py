@@ -24,7 +24,17 @@ from lva import models as M
 from lva.__main__ import main as lva_main
 from lva.config import default_cache_dir, get_config, repo_root
 from lva.errors import CacheError, guarded
-from lva.io import atomic_open, atomic_path, load_npz, save_json, save_npz, save_npz_mappable, sweep_stale, temp_folder
+from lva.io import (
+    atomic_open,
+    atomic_path,
+    load_json,
+    load_npz,
+    save_json,
+    save_npz,
+    save_npz_mappable,
+    sweep_stale,
+    temp_folder,
+)
 from lva.models import weights
 from lva.models.weights import _converted_ok
 from lva.train import History
@@ -73,6 +83,42 @@ def _tiny_cfg(tmp_path: Path):
     return get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1, train__epochs=1, agent_seeds=(0,))
 
 
+def test_every_artifact_path_is_its_kind_name_and_the_key_of_what_it_is_built_from(tmp_path):
+    """One scheme for stages, embeddings and tables: ``<cache>/<kind>/<stem>-<key><suffix>``, the
+    key a hash of ``built_from`` (key order does not matter, any value does)."""
+    a = cache.Artifact(tmp_path, "agent", "seed0.pt", {"seed": 0, "stage": "agent"})
+    assert a.path == tmp_path / "agent" / f"seed0-{cache.key_of({'stage': 'agent', 'seed': 0})}.pt"
+    assert a.path != dataclasses.replace(a, built_from={"seed": 1, "stage": "agent"}).path
+    cfg = get_config("fast", cache_dir=tmp_path)
+    stage = cfg.artifact("agent", "seed0.pt", seed=0)
+    assert stage.built_from == {**cfg.inputs("agent"), "seed": 0} and stage.path.parent == tmp_path / "agent"
+    embedding = E._artifact("random", TEXTS, cache_dir=tmp_path)
+    assert embedding.path == E.cache_path("random", TEXTS, cache_dir=tmp_path)
+    assert embedding.path.name == f"mean-{cache.key_of(embedding.built_from)}.npz"
+    assert embedding.path.parent == tmp_path / "embeddings" / "random"
+
+
+def test_a_stage_called_gives_its_value_and_built_says_how_it_was_obtained(tmp_path):
+    calls = []
+
+    @cache.stage
+    def numbers(n: int) -> cache.Built[list[int]]:
+        """A toy stage."""
+        artifact = cache.Artifact(tmp_path, "toy", "numbers.json", {"n": n})
+        return cache.load_or_build(
+            artifact,
+            load_json,
+            lambda: calls.append(n) or list(range(n)),
+            lambda v, path: save_json(path, v),
+            counts=lambda v: {"len": len(v)},
+        )
+
+    first = numbers.built(3)
+    assert (first.value, first.cached, calls) == ([0, 1, 2], False, [3]) and first.seconds >= 0
+    assert numbers(3) == [0, 1, 2] and numbers.built(3).cached and calls == [3]
+    assert numbers.__name__ == "numbers" and numbers.__doc__ == "A toy stage."
+
+
 def test_a_checkpoint_with_flipped_bytes_is_rejected_naming_the_retrain_command(tmp_path, fake_training, capfd):
     cfg = _tiny_cfg(tmp_path)
     agent, _, cached = pipeline.trained_agent(cfg, 0)
@@ -82,7 +128,11 @@ def test_a_checkpoint_with_flipped_bytes_is_rejected_naming_the_retrain_command(
     with pytest.raises(CacheError) as err:
         pipeline.trained_agent(cfg, 0)
     message = str(err.value)
-    assert str(ckpt) in message and "sha256" in message and "delete seed0.pt and seed0-history.json" in message
+    assert (
+        str(ckpt) in message
+        and "sha256" in message
+        and f"delete {ckpt.name} and {hist.name} in {ckpt.parent}" in message
+    )
     assert fake_training == [0]  # never retrained unasked
     # `python -m lva train` passes retrain=True: one line, then retrained
     again, _, cached = pipeline.trained_agent(cfg, 0, retrain=True)
@@ -120,15 +170,13 @@ def test_an_agent_without_manifest_or_with_another_config_is_rejected(tmp_path, 
 def test_a_truncated_demonstrations_file_is_rebuilt_after_one_line(tmp_path, capfd):
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1)
     first = pipeline.demonstrations(cfg, show_progress=False)
-    path = cfg.artifact("demos", "demos.npz")
+    path = cfg.artifact("demos", "demos.npz").path
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    info: dict = {}
-    again = pipeline.demonstrations(cfg, show_progress=False, info=info)
+    again = pipeline.demonstrations.built(cfg, show_progress=False)
     line = _one_line(capfd.readouterr().err)
     assert str(path) in line and "truncated" in line and line.endswith("rebuilding it")
-    assert not info["cached"] and np.array_equal(first.action, again.action)
-    pipeline.demonstrations(cfg, show_progress=False, info=info)
-    assert info["cached"]
+    assert not again.cached and np.array_equal(first.action, again.value.action)
+    assert pipeline.demonstrations.built(cfg, show_progress=False).cached
 
 
 class Rebuilt(Exception):
@@ -141,12 +189,12 @@ def test_small_demonstrations_under_the_6000_per_task_key_are_not_served(tmp_pat
     big = get_config("fast", cache_dir=tmp_path)
     assert big.demos.episodes_per_task == 6000
     demos = pipeline.demonstrations(small, show_progress=False)
-    src, dst = small.artifact("demos", "demos.npz"), big.artifact("demos", "demos.npz")
+    src, dst = small.artifact("demos", "demos.npz").path, big.artifact("demos", "demos.npz").path
     shutil.copy(src, dst)
     if how == "with its manifest":
         shutil.copy(cache.manifest_path(src), cache.manifest_path(dst))
     elif how == "with a forged manifest":
-        cache.write(dst, demos, lambda d, p: d.save(p), big.inputs("demos"), pipeline._demos_counts)
+        cache.write(big.artifact("demos", "demos.npz"), demos, lambda d, p: d.save(p), pipeline._demos_counts)
 
     def generate(*args, **kwargs):
         raise Rebuilt
@@ -176,11 +224,9 @@ def test_bit_flips_in_the_imagenet_features_are_caught_and_rebuilt(tmp_path, mon
     cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1, agent__vision="imagenet")
     first, index = pipeline.visual_features(cfg, show_progress=False)
     assert pipeline.visual_features(cfg, show_progress=False)[0].shape == first.shape and len(calls) == 1
-    path = cfg.artifact("features", "imagenet-stride8.npz")
+    path = cfg.artifact("features", "imagenet-stride8.npz").path
     _flip(path)
-    info: dict = {}
-    pipeline.visual_features(cfg, show_progress=False, info=info)
-    assert not info["cached"] and len(calls) == 2
+    assert not pipeline.visual_features.built(cfg, show_progress=False).cached and len(calls) == 2
     line = _one_line(capfd.readouterr().err)
     assert str(path) in line and "sha256" in line
 
@@ -196,10 +242,9 @@ def test_an_embeddings_file_of_the_wrong_shape_is_recomputed(capfd):
     assert "recomputing it" in _one_line(capfd.readouterr().err)
     # the same, with a manifest forged to match the file: the counts give it away
     cache.write(
-        path,
+        E._artifact("random", TEXTS),
         {"embeddings": np.zeros((1, 2, 3), dtype=np.float32)},
         lambda a, p: save_npz(p, **a),
-        E._built_from("random", TEXTS, None),
         E._counts,
     )
     np.testing.assert_array_equal(E.embed("random", TEXTS, layers="all"), good)
@@ -218,13 +263,8 @@ def test_a_damaged_embeddings_file_is_recomputed(capfd, damage):
     elif damage == "manifest garbage":
         cache.manifest_path(path).write_text("{not json")
     else:
-        cache.write(
-            path,
-            b"PK\x03\x04 not a zip",
-            lambda b, p: p.write_bytes(b),
-            E._built_from("bag-of-words", TEXTS, None),
-            lambda b: {},
-        )
+        garbage = b"PK\x03\x04 not a zip"
+        cache.write(E._artifact("bag-of-words", TEXTS), garbage, lambda b, p: p.write_bytes(b), lambda b: {})
     np.testing.assert_array_equal(E.embed("bag-of-words", TEXTS, layers="all"), good)
     line = _one_line(capfd.readouterr().err)
     expected = {
@@ -255,13 +295,13 @@ def test_a_corrupt_robustness_curve_is_recomputed(tmp_path, monkeypatch, capfd):
     rng = np.random.default_rng(0)
     reps = {pipeline.anchor(cfg): rng.standard_normal((10, 5))}
     pooled = {"lm": {"mean": rng.standard_normal((1, 10, 4))}}
-    info: dict = {}
-    first = pipeline.robustness(cfg, reps, pooled, info=info)
-    assert pipeline.robustness(cfg, reps, pooled, info=info).equals(first) and info["cached"] and len(calls) == 1
+    first = pipeline.robustness(cfg, reps, pooled)
+    again = pipeline.robustness.built(cfg, reps, pooled)
+    assert again.value.equals(first) and again.cached and len(calls) == 1
     path = next((tmp_path / "robustness").glob("curve-*[0-9a-f].json"))
     path.write_text(path.read_text()[:-40])  # cut short: the JSON no longer parses
-    again = pipeline.robustness(cfg, reps, pooled, info=info)
-    assert not info["cached"] and len(calls) == 2 and again.equals(first)
+    again = pipeline.robustness.built(cfg, reps, pooled)
+    assert not again.cached and len(calls) == 2 and again.value.equals(first)
     assert str(path) in _one_line(capfd.readouterr().err)
 
 
@@ -281,13 +321,13 @@ def test_a_corrupt_headline_table_is_recomputed(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(lva.alignment, "headline_for", table)
     cfg = get_config("fast", cache_dir=tmp_path)
     reps = {pipeline.anchor(cfg): np.eye(10, 5), "lm": np.ones((10, 4))}
-    info: dict = {}
-    first = pipeline.alignment(cfg, reps, info=info)
-    assert pipeline.alignment(cfg, reps, info=info).equals(first) and info["cached"] and len(calls) == 1
+    first = pipeline.alignment(cfg, reps)
+    again = pipeline.alignment.built(cfg, reps)
+    assert again.value.equals(first) and again.cached and len(calls) == 1
     path = next((tmp_path / "alignment").glob("headline-*[0-9a-f].json"))
     path.write_text(path.read_text().replace("0.5", "0.7"))  # another number, same size
-    again = pipeline.alignment(cfg, reps, info=info)
-    assert not info["cached"] and len(calls) == 2 and again.equals(first)
+    again = pipeline.alignment.built(cfg, reps)
+    assert not again.cached and len(calls) == 2 and again.value.equals(first)
     assert str(path) in _one_line(capfd.readouterr().err)
 
 
@@ -328,8 +368,8 @@ def test_a_writer_in_progress_is_not_swept_and_files_get_normal_permissions(tmp_
     pipeline.demonstrations(cfg, show_progress=False)
     for path in [
         tmp_path / "slow.json",
-        cfg.artifact("demos", "demos.npz"),
-        cache.manifest_path(cfg.artifact("demos", "demos.npz")),
+        cfg.artifact("demos", "demos.npz").path,
+        cache.manifest_path(cfg.artifact("demos", "demos.npz").path),
     ]:
         assert path.stat().st_mode & 0o777 == 0o644, path
 

@@ -65,7 +65,7 @@ def test_imagenet_agent_trains_and_acts_end_to_end():
     # read back from the cache, the features are mapped from the file (workers share its pages)
     features, index = visual_features(cfg, show_progress=False)
     assert isinstance(features, np.memmap) and not features.flags.writeable
-    read = load_npz(cfg.artifact("features", "imagenet-stride8.npz"))
+    read = load_npz(cfg.artifact("features", "imagenet-stride8.npz").path)
     assert np.array_equal(features, read["features"]) and np.array_equal(index, read["index"])
 
 
@@ -91,7 +91,7 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path):
 def test_train_agents_trains_the_missing_agents_at_once_identical_to_training_here():
     import torch
 
-    from lva.pipeline import agent_jobs, evaluation_path, train_agents
+    from lva.pipeline import agent_jobs, evaluation_artifact, train_agents
     from lva.train import train
 
     assert [(c.agent.match, seed) for c, seed in agent_jobs(get_config("fast", **TINY))] == [
@@ -111,7 +111,7 @@ def test_train_agents_trains_the_missing_agents_at_once_identical_to_training_he
     assert cached and history.train_loss == here_history.train_loss  # the same agent, bit for bit
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), here.state_dict().values()))
     for c, seed in jobs:
-        assert evaluation_path(c, seed).exists()  # the workers evaluated them too
+        assert evaluation_artifact(c, seed).path.exists()  # the workers evaluated them too
     assert torch.get_num_threads() == threads
 
 

@@ -35,11 +35,11 @@ def _demos(args: argparse.Namespace) -> int:
     cfg = get_config(args.profile)  # bad settings fail before torch is imported
     from .pipeline import demonstrations
 
-    info: dict = {}
-    demos = demonstrations(cfg, info=info)
-    rate = f", {info['episodes_per_s']:.0f} episodes/s" if "episodes_per_s" in info else " (cached)"
-    print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions in {info['seconds']:.1f} s{rate}")
-    print(cfg.artifact("demos", "demos.npz"))
+    built = demonstrations.built(cfg)
+    demos = built.value
+    rate = " (cached)" if built.cached else f", {demos.n_episodes / built.seconds:.0f} episodes/s"
+    print(f"{demos.n_episodes} episodes, {demos.n_transitions} transitions in {built.seconds:.1f} s{rate}")
+    print(cfg.artifact("demos", "demos.npz").path)
     return 0
 
 

@@ -1,9 +1,11 @@
-"""Manifests: every cached artifact says what it holds and what it was built from, and every load
-checks it, so the cache never serves a corrupt, truncated or mislabelled file.
+"""The cache: every artifact lives at a path made from what it is built from, says what it holds,
+and every load checks it, so the cache never serves a corrupt, truncated or mislabelled file.
 
-Beside each artifact ``<file>`` lies ``<file>.manifest.json``: the artifact's size and sha256,
-what it was built from (the config sections of its stage, the model and texts of an embedding,
-...) and its counts (episodes per task, the array's shape, ...). :func:`write` removes the old
+One scheme for every artifact (:class:`Artifact`): ``<cache>/<kind>/<stem>-<key><suffix>``, the key
+the first 12 hex digits of the sha256 of ``built_from`` (the config sections of a pipeline stage,
+the model and texts of an embedding, the hash of every vector a table reads). Beside each artifact
+``<file>`` lies ``<file>.manifest.json``: the artifact's size and sha256, that same ``built_from``
+and its counts (episodes per task, the array's shape, ...). :func:`write` removes the old
 manifest, writes the artifact, then the manifest (both atomically, :mod:`lva.io`), so a run
 killed in between leaves an artifact without a manifest, which is stale. :func:`read` checks the
 manifest against the file (size, then sha256), against what the caller
@@ -15,23 +17,76 @@ pipeline's agents, too slow to retrain unasked, name the command that does inste
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from .errors import CacheError
-from .io import save_json
+from .io import make_folder, save_json
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Bumped when the manifest's layout changes.
 MANIFEST_SCHEMA = 1
 SUFFIX = ".manifest.json"
+
+
+def key_of(built_from: Mapping[str, Any]) -> str:
+    """The cache key of what an artifact is built from: 12 hex digits of the sha256 of its JSON."""
+    return hashlib.sha256(json.dumps(_plain(built_from), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One cached file: its ``kind`` (a folder under ``root``, e.g. ``agent`` or
+    ``embeddings/minilm``), its ``name`` and what it is ``built_from``, from which its path is made
+    (:func:`key_of`) and against which its manifest is checked."""
+
+    root: Path
+    kind: str
+    name: str
+    built_from: Mapping[str, Any]
+
+    @property
+    def path(self) -> Path:
+        """``<root>/<kind>/<stem>-<key><suffix>`` (nothing is created)."""
+        name = Path(self.name)
+        return Path(self.root) / self.kind / f"{name.stem}-{key_of(self.built_from)}{name.suffix}"
+
+
+@dataclass(frozen=True)
+class Built(Generic[T]):
+    """An artifact's value and how it was obtained: read from the cache (``cached``) or built now,
+    and the ``seconds`` either took (saving excluded)."""
+
+    value: T
+    cached: bool
+    seconds: float
+
+
+class Stage(Generic[P, T]):
+    """A pipeline stage: calling it gives its artifact; ``.built(...)``, with the same arguments,
+    gives the :class:`Built` record (cached or built now, and in how many seconds)."""
+
+    def __init__(self, built: Callable[P, Built[T]]) -> None:
+        self.built = built
+        functools.update_wrapper(self, built)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.built(*args, **kwargs).value
+
+
+def stage(built: Callable[P, Built[T]]) -> Stage[P, T]:
+    """Decorate a function returning :class:`Built` into a :class:`Stage`."""
+    return Stage(built)
 
 
 def manifest_path(path: str | Path) -> Path:
@@ -72,15 +127,15 @@ def notice(message: str) -> None:
 
 
 def write(
-    path: str | Path,
+    artifact: Artifact,
     value: T,
     save: Callable[[T, Path], Any],
-    built_from: Mapping[str, Any],
     counts: Callable[[T], Mapping[str, Any]],
 ) -> Path:
-    """Save ``value`` to ``path`` with ``save(value, path)`` (an atomic writer of :mod:`lva.io`),
-    then its manifest: size, sha256, ``built_from`` and ``counts(value)``."""
-    path = Path(path)
+    """Save ``value`` to the artifact's path with ``save(value, path)`` (an atomic writer of
+    :mod:`lva.io`), then its manifest: size, sha256, ``built_from`` and ``counts(value)``."""
+    path, built_from = artifact.path, artifact.built_from
+    make_folder(path.parent)  # a CacheError naming the folder if it cannot be created
     manifest_path(path).unlink(missing_ok=True)  # never an old manifest beside a new file
     save(value, path)
     save_json(
@@ -98,11 +153,11 @@ def write(
     return path
 
 
-def problem(path: str | Path, built_from: Mapping[str, Any]) -> str | None:
-    """What is wrong with the artifact at ``path`` judged by its manifest (missing, unreadable,
-    another size or sha256, built from something else), or ``None`` when it checks out. The
-    content itself is checked by :func:`read`."""
-    path = Path(path)
+def problem(artifact: Artifact) -> str | None:
+    """What is wrong with the artifact judged by its manifest (missing, unreadable, another size or
+    sha256, built from something else), or ``None`` when it checks out. The content itself is
+    checked by :func:`read`."""
+    path, built_from = artifact.path, artifact.built_from
     if not path.is_file():
         return "missing"
     mpath = manifest_path(path)
@@ -124,17 +179,16 @@ def problem(path: str | Path, built_from: Mapping[str, Any]) -> str | None:
 
 
 def read(
-    path: str | Path,
+    artifact: Artifact,
     load: Callable[[Path], T],
-    built_from: Mapping[str, Any],
     counts: Callable[[T], Mapping[str, Any]],
     expect: Mapping[str, Any] | None = None,
 ) -> T:
     """``load(path)``, after checking the file against its manifest (:func:`problem`), and its
     ``counts`` against the manifest's and against ``expect`` (a subset of the counts). Raises
     :class:`CacheError` (``"<path>: <what is wrong>"``) otherwise."""
-    path = Path(path)
-    if (what := problem(path, built_from)) is not None:
+    path = artifact.path
+    if (what := problem(artifact)) is not None:
         raise CacheError(f"{path}: {what}")
     try:
         value = load(path)
@@ -151,33 +205,25 @@ def read(
 
 
 def load_or_build(
-    path: str | Path,
+    artifact: Artifact,
     load: Callable[[Path], T],
     build: Callable[[], T],
     save: Callable[[T, Path], Any],
     *,
-    built_from: Mapping[str, Any],
     counts: Callable[[T], Mapping[str, Any]],
     expect: Mapping[str, Any] | None = None,
-    info: dict[str, Any] | None = None,
-) -> T:
-    """The verified artifact at ``path`` (:func:`read`) if there is one, else ``build()``, saved
-    with its manifest (:func:`write`); an artifact that fails its checks is rebuilt after a
-    one-line :func:`notice`. Fills ``info`` with ``cached`` and ``seconds`` (load or build time,
-    saving excluded)."""
-    path = Path(path)
+) -> Built[T]:
+    """The verified artifact (:func:`read`) if there is one, else ``build()``, saved with its
+    manifest (:func:`write`); an artifact that fails its checks is rebuilt after a one-line
+    :func:`notice`. Returns the value with whether it was cached and the seconds it took."""
     start = time.perf_counter()
-    value, cached = None, False
-    if path.exists():
+    if artifact.path.exists():
         try:
-            value, cached = read(path, load, built_from, counts, expect), True
+            value = read(artifact, load, counts, expect)
+            return Built(value, True, time.perf_counter() - start)
         except CacheError as err:
             notice(f"{err}; rebuilding it")
-    if not cached:
-        value = build()
+    value = build()
     seconds = time.perf_counter() - start
-    if not cached:
-        write(path, value, save, built_from, counts)
-    if info is not None:
-        info.update(cached=cached, seconds=seconds)
-    return value  # type: ignore[return-value]
+    write(artifact, value, save, counts)
+    return Built(value, False, seconds)

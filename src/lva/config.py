@@ -1,8 +1,8 @@
 """One configuration for the whole pipeline: profiles, seeds, sizes and every artifact path.
 
-Every chapter starts from ``get_config(profile)``; artifacts live under
-``<cache_dir>/<stage>-<hash>/`` where the hash covers exactly the config sections the stage
-depends on, so changing a knob invalidates what it influenced and nothing else.
+Every chapter starts from ``get_config(profile)``; a stage's artifacts (:meth:`Config.artifact`)
+are keyed by exactly the config sections the stage depends on (:data:`STAGES`), so changing a
+knob invalidates what it influenced and nothing else.
 ``get_config`` checks the type and range of every value it is given (``ValueError`` naming the
 field, the value and what is allowed) and normalises them before anything is hashed: an int
 field takes ints only (``0``, not ``0.0`` or ``'0'``), a float field takes ints too (``1`` is
@@ -20,7 +20,10 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cache import Artifact
 
 #: Bumped when the meaning of a cached artifact changes without a config change.
 SCHEMA_VERSION = 1
@@ -195,7 +198,9 @@ class Config:
     def inputs(self, stage: str) -> dict[str, Any]:
         """What a stage's artifacts are built from (its manifests record it, see :mod:`lva.cache`):
         the stage, its cache key and the config sections the key covers."""
-        sections = STAGES[stage] if stage in STAGES else self.section(stage)  # unknown: ValueError
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; valid stages: {', '.join(STAGES)}")
+        sections = STAGES[stage]
         return {
             "stage": stage,
             "key": self.key(*sections),
@@ -203,17 +208,12 @@ class Config:
             **{name: dataclasses.asdict(self.section(name)) for name in sections},
         }
 
-    def stage_dir(self, stage: str) -> Path:
-        """The folder of one pipeline stage's artifacts, keyed by the config it depends on."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; valid stages: {', '.join(STAGES)}")
-        return Path(self.cache_dir) / f"{stage}-{self.key(*STAGES[stage])}"
+    def artifact(self, stage: str, name: str, **built_from: Any) -> Artifact:
+        """One artifact of a pipeline stage (:class:`lva.cache.Artifact`): built from the stage's
+        :meth:`inputs` plus ``built_from`` (a seed, a size), under ``<cache>/<stage>/``."""
+        from .cache import Artifact
 
-    def artifact(self, stage: str, name: str) -> Path:
-        """Path of one artifact of a stage (the folder is created, the file is not)."""
-        from .io import make_folder  # a CacheError naming the folder if it cannot be created
-
-        return make_folder(self.stage_dir(stage)) / name
+        return Artifact(Path(self.cache_dir), stage, name, {**self.inputs(stage), **built_from})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view, for printing in the book."""

@@ -3,10 +3,10 @@
 ``embed(name, texts)`` returns ``(n, d)`` float32 vectors (``layers="last"`` or a layer index) or
 ``(n_layers, n, d)`` (``layers="all"``, layer 0 = token embeddings). One forward pass yields every
 layer, so each (model, pooling, texts) is computed once and stored with all its layers in
-``<cache>/embeddings/<model>/<pooling>-<texts sha12>.npz`` (atomic write); any layer request is a
-slice of that file, so the cache key is effectively (model, pooling, layer, instruction-list
-hash). Each file has a manifest (:mod:`lva.cache`: the model, its source, the pooling, the full
-hash of the texts, the array's shape): a file that fails its checks (corrupt, truncated, another
+``<cache>/embeddings/<model>/<pooling>-<key>.npz`` (atomic write, :class:`lva.cache.Artifact`:
+the key covers the model, its source, the pooling and the full hash of the texts); any layer
+request is a slice of that file. Each file has a manifest (:mod:`lva.cache`: what it is built
+from and the array's shape): a file that fails its checks (corrupt, truncated, another
 shape than the texts need, NaN) is recomputed after a one-line notice. A warm call only reads
 the file. Models are loaded lazily and held (:mod:`lva.loaded`).
 
@@ -59,30 +59,31 @@ def texts_hash(texts: Sequence[str], digits: int = 12) -> str:
     return hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:digits]
 
 
-def cache_path(
+def _artifact(
     name: str, texts: Sequence[str], pooling: str | None = None, cache_dir: str | Path | None = None
-) -> Path:
-    """Where the all-layer embeddings of (model, pooling, texts) are cached."""
+) -> lva_cache.Artifact:
+    """The cache file of the all-layer embeddings of (model, pooling, texts). The source and its
+    pinned hash are part of what it is built from: a different checkpoint is a different file."""
     spec = M.get_spec(name)
     pooling = pooling or spec.pooling
-    # the source (and its pinned hash) is part of the key: a different checkpoint is a different file
-    src = hashlib.sha256(f"{spec.source}|{spec.sha256}|{M.MODELS_SCHEMA}".encode()).hexdigest()[:6]
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / "embeddings" / spec.name / f"{pooling}-{texts_hash(texts)}-{src}.npz"
-
-
-def _built_from(name: str, texts: Sequence[str], pooling: str | None) -> dict[str, Any]:
-    """What the cache file of (model, pooling, texts) is built from (its manifest records it)."""
-    spec = M.get_spec(name)
-    return {
+    built_from = {
         "model": spec.name,
         "source": spec.source,
         "sha256": spec.sha256,
         "schema": M.MODELS_SCHEMA,
-        "pooling": pooling or spec.pooling,
+        "pooling": pooling,
         "n": len(texts),
         "texts_sha256": texts_hash(texts, 64),
     }
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return lva_cache.Artifact(root, f"embeddings/{spec.name}", f"{pooling}.npz", built_from)
+
+
+def cache_path(
+    name: str, texts: Sequence[str], pooling: str | None = None, cache_dir: str | Path | None = None
+) -> Path:
+    """Where the all-layer embeddings of (model, pooling, texts) are cached."""
+    return _artifact(name, texts, pooling, cache_dir).path
 
 
 def _counts(data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -100,17 +101,11 @@ def _read(
 ) -> dict[str, np.ndarray] | None:
     """The verified cache file of (model, pooling, texts) as arrays, or ``None`` when it is
     missing or fails its checks (then after a one-line notice: it is recomputed)."""
-    file = cache_path(name, texts, pooling, cache_dir)
-    if not file.exists():
+    artifact = _artifact(name, texts, pooling, cache_dir)
+    if not artifact.path.exists():
         return None
     try:
-        return lva_cache.read(
-            file,
-            load_npz,
-            _built_from(name, texts, pooling),
-            _counts,
-            {"texts": len(texts), "finite": True, "dtype": "float32"},
-        )
+        return lva_cache.read(artifact, load_npz, _counts, {"texts": len(texts), "finite": True, "dtype": "float32"})
     except CacheError as err:
         lva_cache.notice(f"{err}; recomputing it")
         return None
@@ -169,7 +164,7 @@ def embed(
             for q in spec.all_poolings
             if q != pooling
             and M.prompt_template(q) == M.prompt_template(pooling)
-            and lva_cache.problem(cache_path(name, texts, q, cache_dir), _built_from(name, texts, q)) is not None
+            and lva_cache.problem(_artifact(name, texts, q, cache_dir)) is not None
         ]
     gpu = str(loaded.device).startswith("cuda")
     if gpu:  # the peak of this pass (its weights included) goes into the cache file's meta, then the ledger
@@ -197,10 +192,9 @@ def embed(
         for q, vectors in pooled.items():
             meta = {**run, "pooling": q}
             lva_cache.write(
-                cache_path(name, texts, q, cache_dir),
+                _artifact(name, texts, q, cache_dir),
                 {"embeddings": vectors, "meta": np.array(json.dumps(meta, sort_keys=True))},
                 lambda arrays, p: save_npz(p, **arrays),
-                _built_from(name, texts, q),
                 _counts,
             )
     all_layers = pooled[pooling]
@@ -226,10 +220,11 @@ def cache_info(name: str, texts: Sequence[str] | None = None, pooling: str | Non
     ``load_s`` / ``embed_s`` of the run that wrote it (``None`` for files written before timing
     was recorded) and, on a GPU, its peak memory ``peak_gpu_gb``. ``FileNotFoundError`` if it is not cached."""
     texts = _default_texts() if texts is None else list(texts)
-    file = cache_path(name, texts, pooling)
+    artifact = _artifact(name, texts, pooling)
+    file = artifact.path
     if not file.exists():
         raise FileNotFoundError(f"{name}: no cached embeddings at {file}; call embed({name!r}) first")
-    data = lva_cache.read(file, load_npz, _built_from(name, texts, pooling), _counts)
+    data = lva_cache.read(artifact, load_npz, _counts)
     meta = json.loads(str(data["meta"]))
     n_layers, n, d = data["embeddings"].shape
     return {

@@ -18,15 +18,16 @@ artifact from the cache, or builds it and caches it.
 Each arrow means "needs": agents are cloned from the demonstrations (through their ImageNet
 features when ``cfg.agent.vision == "imagenet"``); the vision-grounded encoders learn from their
 views (never their actions) with the agent's text architecture; the embeddings include every
-agent's and encoder's E_L. The stage modules only compute; this module decides where artifacts
-live (``cfg.artifact`` / ``cfg.stage_dir``, keyed by the config sections each stage depends on)
-and writes them atomically (:mod:`lva.io`), each with a manifest that every load checks
-(:mod:`lva.cache`): a damaged artifact is rebuilt after a one-line notice, except an agent, which
+agent's and encoder's E_L. The stage modules only compute; this module decides what each
+artifact is built from (``cfg.artifact``: the config sections its stage depends on, plus a seed
+or a size), which makes its path, and writes it atomically (:mod:`lva.io`) with a manifest that
+every load checks (:mod:`lva.cache`): a damaged artifact is rebuilt after a one-line notice, except an agent, which
 is not retrained unasked: the error names the command (``python -m lva train --profile <p>
 --seed <n>``). Torch runs on ``cfg.threads`` threads, except in training: agents and encoders
 train on one thread each, side by side (:func:`lva.workers.side_by_side`). Language-model
-embeddings have their own cache (:mod:`lva.embeddings`); chapter 6's tables are cached under a
-hash of ``cfg.align`` and every vector they read (:mod:`lva.pipeline_tables`, re-exported here).
+embeddings (:mod:`lva.embeddings`) and chapter 6's tables (:mod:`lva.pipeline_tables`,
+re-exported here) are cached the same way. A stage called gives its artifact; ``.built(...)``
+gives it with whether it came from the cache and in how many seconds (:class:`lva.cache.Built`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import cache, catalogue, representations, workers
 from . import names as N
 from .agent import Agent, load_checkpoint, save_checkpoint
+from .cache import Artifact, Built
 from .config import Config, get_config
 from .demos import Demos, generate
 from .errors import CacheError
@@ -68,6 +70,9 @@ from .pipeline_tables import triangle as triangle
 from .pipeline_tables import triangle_pairs as triangle_pairs
 from .train import History, train
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: The stages in order (the functions of this module; the last two from :mod:`lva.pipeline_tables`).
 STAGES = ("demonstrations", "visual_features", "agents", "vision_encoders", "embeddings", "alignment", "robustness")
 
@@ -87,13 +92,10 @@ def _use_threads(cfg: Config) -> None:
     torch.set_num_threads(cfg.threads)
 
 
-def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> Demos:
-    """Stage 1: the expert demonstrations of ``cfg`` (``env`` and ``demos`` sections).
-
-    ``info``, if given, receives ``cached``, ``seconds`` and, when generated now, ``episodes_per_s``.
-    """
-    info = {} if info is None else info
-    demos = cache.load_or_build(
+@cache.stage
+def demonstrations(cfg: Config, show_progress: bool = True) -> Built[Demos]:
+    """Stage 1: the expert demonstrations of ``cfg`` (``env`` and ``demos`` sections)."""
+    return cache.load_or_build(
         cfg.artifact("demos", "demos.npz"),
         Demos.load,
         lambda: generate(
@@ -105,28 +107,16 @@ def demonstrations(cfg: Config, show_progress: bool = True, info: dict[str, Any]
             workers=cfg.threads,
         ),
         lambda d, path: d.save(path),
-        built_from=cfg.inputs("demos"),
         counts=_demos_counts,
         expect={"episodes_per_task": {task: cfg.demos.episodes_per_task for task in TASKS}},
-        info=info,
     )
-    if not info["cached"]:
-        info["episodes_per_s"] = demos.n_episodes / info["seconds"]
-    return demos
 
 
-def visual_features(
-    cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+@cache.stage
+def visual_features(cfg: Config, show_progress: bool = True) -> Built[tuple[np.ndarray, np.ndarray]]:
     """Stage 2 (``vision="imagenet"`` only): frozen ImageNet features of the demonstrations' distinct
-    views, ``(features, index)`` with ``features[index[t]]`` the map of transition ``t``.
-
-    ``info``, if given, receives ``cached``, ``seconds`` and, when computed now, ``views``,
-    ``distinct`` and ``views_per_s``.
-    """
+    views, ``(features, index)`` with ``features[index[t]]`` the map of transition ``t``."""
     from .vision import imagenet_features, view_table
-
-    info = {} if info is None else info
 
     def build() -> tuple[np.ndarray, np.ndarray]:
         _use_threads(cfg)
@@ -139,24 +129,32 @@ def visual_features(
         data = load_npz(path, mmap=True)
         return data["features"], data["index"]
 
-    features, index = cache.load_or_build(
+    return cache.load_or_build(
         cfg.artifact("features", "imagenet-stride8.npz"),
         load,
         build,
         lambda fi, path: save_npz_mappable(path, features=fi[0], index=fi[1]),
-        built_from=cfg.inputs("features"),
         counts=lambda fi: {"features": list(fi[0].shape), "views": len(fi[1]), "index_max": int(fi[1].max(initial=-1))},
-        info=info,
     )
-    if not info["cached"]:
-        info.update(views=len(index), distinct=len(features), views_per_s=len(features) / info["seconds"])
-    return features, index
+
+
+#: What a trained network's files are built from besides its stage's config and seed: vision
+#: encoders train on one thread each (:func:`lva.grounding.train_encoder`), and one trained on
+#: ``cfg.threads`` before that gives another encoder for a seed.
+_TRAINED_EXTRA: dict[str, dict[str, Any]] = {"agent": {}, "vision": {"torch_threads": 1}}
+
+
+def checkpoint_artifacts(cfg: Config, seed: int, stage: str = "agent") -> tuple[Artifact, Artifact]:
+    """The checkpoint and the training history of one agent seed (keyed by config and seed);
+    ``stage="vision"``: of one vision-grounded encoder seed."""
+    extra = {"seed": seed, **_TRAINED_EXTRA[stage]}
+    return cfg.artifact(stage, f"seed{seed}.pt", **extra), cfg.artifact(stage, f"seed{seed}-history.json", **extra)
 
 
 def checkpoint_paths(cfg: Config, seed: int, stage: str = "agent") -> tuple[Path, Path]:
-    """Where the checkpoint and the training history of one agent seed live (keyed by config);
-    ``stage="vision"``: of one vision-grounded encoder seed."""
-    return cfg.artifact(stage, f"seed{seed}.pt"), cfg.artifact(stage, f"seed{seed}-history.json")
+    """Where the checkpoint and the training history of one seed live (:func:`checkpoint_artifacts`)."""
+    ckpt, hist = checkpoint_artifacts(cfg, seed, stage)
+    return ckpt.path, hist.path
 
 
 def _agent_counts(agent: Agent) -> dict[str, Any]:
@@ -192,7 +190,6 @@ def trained_agent(
     :func:`retrain_command` (training takes minutes to hours: never started unasked), unless
     ``retrain`` (``python -m lva train`` passes it): then it is retrained after a one-line notice."""
     seed = cfg.seed if seed is None else seed
-    ckpt, hist_path = checkpoint_paths(cfg, seed)
 
     def damaged(err: CacheError) -> None:
         if not retrain:
@@ -205,9 +202,7 @@ def trained_agent(
         return train(cfg, demos, seed, show_progress=show_progress, features=features)
 
     return _trained(
-        ckpt,
-        hist_path,
-        {**cfg.inputs("agent"), "seed": seed},
+        *checkpoint_artifacts(cfg, seed),
         build,
         damaged,
         load=load_checkpoint,
@@ -221,9 +216,8 @@ def trained_agent(
 
 
 def _trained(
-    ckpt: Path,
-    hist_path: Path,
-    built_from: dict[str, Any],
+    ckpt: Artifact,
+    hist: Artifact,
     build: Callable[[], tuple[Any, Any]],
     damaged: Callable[[CacheError], None],
     *,
@@ -239,17 +233,15 @@ def _trained(
     verified against their manifests (``counts`` / ``history_counts``, checked against
     ``expect`` / ``history_expect``), else ``build()`` and both written with theirs;
     ``damaged(err)`` decides what a file that fails its checks means (raise, or notice and rebuild)."""
-    if ckpt.exists():
+    if ckpt.path.exists():
         try:
-            trained_history = cache.read(
-                hist_path, lambda p: history(**load_json(p)), built_from, history_counts, history_expect
-            )
-            return cache.read(ckpt, load, built_from, counts, expect), trained_history, True
+            trained_history = cache.read(hist, lambda p: history(**load_json(p)), history_counts, history_expect)
+            return cache.read(ckpt, load, counts, expect), trained_history, True
         except CacheError as err:
             damaged(err)
     network, trained_history = build()
-    cache.write(hist_path, trained_history, lambda h, p: save_json(p, h.to_dict()), built_from, history_counts)
-    cache.write(ckpt, network, save, built_from, counts)
+    cache.write(hist, trained_history, lambda h, p: save_json(p, h.to_dict()), history_counts)
+    cache.write(ckpt, network, save, counts)
     return network, trained_history, False
 
 
@@ -302,12 +294,14 @@ def train_agents(jobs: Sequence[tuple[Config, int]], show_progress: bool = True)
     return missing
 
 
-def evaluation_path(cfg: Config, seed: int) -> Path:
+def evaluation_artifact(cfg: Config, seed: int) -> Artifact:
     """Where :func:`evaluation` caches the evaluation of one agent seed (beside its checkpoint)."""
-    return cfg.artifact("agent", f"seed{seed}-eval{cfg.checks.eval_episodes_per_task}-stream{cfg.seed}.json")
+    n = cfg.checks.eval_episodes_per_task
+    return cfg.artifact("agent", f"seed{seed}-eval.json", seed=seed, episodes_per_task=n, stream=cfg.seed)
 
 
-def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None = None) -> Any:
+@cache.stage
+def evaluation(cfg: Config, seed: int | None = None) -> Built[pd.DataFrame]:
     """The trained agent of ``seed`` (``cfg.seed`` by default) on ``checks.eval_episodes_per_task``
     fresh episodes per task (:func:`lva.evaluate.evaluate`, the ``eval`` stream of ``cfg.seed``):
     one row per episode, cached beside the agent's checkpoint, so chapter 3's tables and its
@@ -315,14 +309,12 @@ def evaluation(cfg: Config, seed: int | None = None, info: dict[str, Any] | None
     seed = cfg.seed if seed is None else seed
     n = cfg.checks.eval_episodes_per_task
     return cache.load_or_build(
-        evaluation_path(cfg, seed),
+        evaluation_artifact(cfg, seed),
         load_table,
         lambda: evaluate(trained_agent(cfg, seed)[0], cfg),
         save_table,
-        built_from={**cfg.inputs("agent"), "seed": seed, "episodes_per_task": n, "stream": cfg.seed},
         counts=lambda table: {"episodes": len(table)},
         expect={"episodes": n * len(TASKS)},
-        info=info,
     )
 
 
@@ -335,11 +327,12 @@ def trained_success(cfg: Config, seed: int | None = None, retrain: bool = False)
     return {**{TASK_NAMES[k]: float(v) for k, v in table.items()}, "training s": history.seconds[-1]}
 
 
-def vision_pairs(cfg: Config, show_progress: bool = True, info: dict[str, Any] | None = None) -> Pairs:
+@cache.stage
+def vision_pairs(cfg: Config, show_progress: bool = True) -> Built[Pairs]:
     """Stage 4's data: the first and final views of ``ground.episodes_per_task`` demonstrations
     per task with their frozen ImageNet features and instructions (:func:`lva.grounding.make_pairs`),
-    cached under the ``vision-pairs`` stage (``env``, ``demos``) in a file named after the two
-    ``ground`` fields it depends on. ``info`` receives ``cached`` and ``seconds``."""
+    cached under the ``vision-pairs`` stage (``env``, ``demos``) and the two ``ground`` fields it
+    depends on."""
     gc = cfg.ground
 
     def build() -> Pairs:
@@ -349,15 +342,12 @@ def vision_pairs(cfg: Config, show_progress: bool = True, info: dict[str, Any] |
         views = episode_views(demos, cfg.env, episodes, gc.views, show_progress)
         return make_pairs(demos.instruction[episodes], views, cfg.env.rgb_tile, gc.views, show_progress)
 
-    path = cfg.artifact("vision-pairs", f"pairs-{gc.episodes_per_task}-{'-'.join(gc.views)}.npz")
     return cache.load_or_build(
-        path,
+        cfg.artifact("vision-pairs", "pairs.npz", episodes_per_task=gc.episodes_per_task, views=list(gc.views)),
         lambda p: Pairs.from_arrays(load_npz(p)),
         build,
         lambda v, p: save_npz(p, **v.to_arrays()),
-        built_from={**cfg.inputs("vision-pairs"), "episodes_per_task": gc.episodes_per_task, "views": list(gc.views)},
         counts=lambda v: {k: list(a.shape) for k, a in sorted(v.to_arrays().items())},
-        info=info,
     )
 
 
@@ -367,13 +357,9 @@ def trained_vision_encoder(
     """Stage 4 for one seed (``cfg.seed`` by default): ``(encoder, history, cached)``, from its
     checkpoint if present, else trained contrastively on :func:`vision_pairs` and saved."""
     seed = cfg.seed if seed is None else seed
-    ckpt, hist_path = checkpoint_paths(cfg, seed, "vision")
-    # a damaged encoder is rebuilt after a notice; so is one trained on cfg.threads before encoders
-    # took one thread each (lva.grounding.train_encoder): a seed gives another encoder now
+    # a damaged encoder is rebuilt after a notice
     return _trained(
-        ckpt,
-        hist_path,
-        {**cfg.inputs("vision"), "seed": seed, "torch_threads": 1},
+        *checkpoint_artifacts(cfg, seed, "vision"),
         lambda: train_encoder(cfg, vision_pairs(cfg, show_progress), seed, show_progress=show_progress),
         lambda err: cache.notice(f"{err}; retraining it"),
         load=load_encoder,

@@ -2,29 +2,34 @@
 specification curve (:func:`robustness`) and the tables read beside them (:func:`triangle`,
 :func:`triangle_pairs`, :func:`layer_choice`), each cached under a hash of ``cfg.align`` and
 every vector it reads (:func:`_hashed_table`), so any change to an agent, an embedding or a size
-recomputes it. :mod:`lva.pipeline` re-exports them with the stages that build their inputs.
+recomputes it. :mod:`lva.pipeline` re-exports them with the stages that build their inputs; each
+is a :class:`lva.cache.Stage`: called, it gives the table, ``.built(...)`` the :class:`lva.cache.Built`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import cache, catalogue
 from . import names as N
+from .cache import Artifact, Built
 from .config import Config
 from .io import load_json, save_json
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def save_table(table: Any, path: Path) -> None:
+
+def save_table(table: pd.DataFrame, path: Path) -> None:
     """A DataFrame as JSON (its columns in order, then its rows), written atomically."""
     save_json(path, {"columns": list(table.columns), "rows": table.to_dict(orient="records")})
 
 
-def load_table(path: Path) -> Any:
+def load_table(path: Path) -> pd.DataFrame:
     """The DataFrame :func:`save_table` wrote, columns in their original order."""
     import pandas as pd
 
@@ -43,12 +48,11 @@ def _hashed_table(
     prefix: str,
     key: Mapping[str, Any],
     arrays: Iterable[tuple[str, np.ndarray]],
-    build: Callable[[], Any],
-    info: dict[str, Any] | None,
-) -> Any:
-    """A chapter-6 table, cached under ``<cache>/<folder>/<prefix>-<hash>.json`` (with its
-    manifest, :mod:`lva.cache`): the sha256 covers ``cfg.align``, ``key`` and every ``(label,
-    array)`` read, labels and bytes in order, so any change to a vector or a size recomputes it;
+    build: Callable[[], pd.DataFrame],
+) -> Built[pd.DataFrame]:
+    """A chapter-6 table, cached as ``<cache>/<folder>/<prefix>-<key>.json`` (with its manifest,
+    :mod:`lva.cache`), built from a sha256 of ``cfg.align``, ``key`` and every ``(label, array)``
+    read, labels and bytes in order, so any change to a vector or a size recomputes it;
     ``build()`` runs on ``cfg.threads`` alignment threads. Chapter 6's slow tables share it."""
     import hashlib
     import json
@@ -60,25 +64,24 @@ def _hashed_table(
         h.update(label.encode())
         h.update(np.ascontiguousarray(x))  # the buffer itself: no copy of a large array
 
-    def built() -> Any:
+    def built() -> pd.DataFrame:
         with threads(cfg.threads):
             return build()
 
     return cache.load_or_build(
-        Path(cfg.cache_dir) / folder / f"{prefix}-{h.hexdigest()[:12]}.json",
+        Artifact(Path(cfg.cache_dir), folder, f"{prefix}.json", {"stage": folder, "inputs_sha256": h.hexdigest()}),
         load_table,
         built,
         save_table,
-        built_from={"stage": folder, "inputs_sha256": h.hexdigest()},
         counts=lambda table: {"rows": len(table), "columns": list(table.columns)},
-        info=info,
     )
 
 
-def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> Any:
+@cache.stage
+def alignment(cfg: Config, reps: dict[str, np.ndarray]) -> Built[pd.DataFrame]:
     """Stage 6: the headline table, :func:`anchor` against every other representation under every
     metric, with the sizes of ``cfg.align`` (permutations, resamples, k) (:func:`lva.alignment.headline_for`),
-    cached under ``<cache>/alignment/headline-<hash>.json`` (:func:`_hashed_table`: ``cfg.align``,
+    cached as ``<cache>/alignment/headline-<key>.json`` (:func:`_hashed_table`: ``cfg.align``,
     the metrics, and the name and bytes of every representation, in order)."""
     from .alignment import METRICS, headline_for
 
@@ -90,7 +93,6 @@ def alignment(cfg: Config, reps: dict[str, np.ndarray], info: dict[str, Any] | N
         {"anchor": name, "metrics": list(METRICS)},
         reps.items(),
         lambda: headline_for(reps, name, cfg.align),
-        info,
     )
 
 
@@ -99,10 +101,9 @@ def _triangle_table(
     prefix: str,
     spaces: dict[str, np.ndarray],
     family: Mapping[str, str],
-    build: Callable[[], Any],
-    info: dict[str, Any] | None,
-) -> Any:
-    """A table of chapter 6's triangle, cached under ``<cache>/triangle/<prefix>-<hash>.json``
+    build: Callable[[], pd.DataFrame],
+) -> Built[pd.DataFrame]:
+    """A table of chapter 6's triangle, cached as ``<cache>/triangle/<prefix>-<key>.json``
     (:func:`_hashed_table`: ``cfg.align``, the metrics, the families, and the name and bytes of
     every space)."""
     from .alignment import METRICS
@@ -114,23 +115,20 @@ def _triangle_table(
         {"family": {name: family.get(name) for name in spaces}, "metrics": list(METRICS)},
         spaces.items(),
         build,
-        info,
     )
 
 
-def triangle_pairs(
-    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
-) -> Any:
+@cache.stage
+def triangle_pairs(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str]) -> Built[pd.DataFrame]:
     """Every pair of chapter 6's triangle under every metric (:func:`lva.triangle.seed_pairs` with
     ``cfg.align.k``) over ``spaces`` (as :func:`triangle`), cached (:func:`_triangle_table`)."""
     from .triangle import seed_pairs
 
-    return _triangle_table(cfg, "pairs", spaces, family, lambda: seed_pairs(spaces, family, k=cfg.align.k), info)
+    return _triangle_table(cfg, "pairs", spaces, family, lambda: seed_pairs(spaces, family, k=cfg.align.k))
 
 
-def triangle(
-    cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str], info: dict[str, Any] | None = None
-) -> Any:
+@cache.stage
+def triangle(cfg: Config, spaces: dict[str, np.ndarray], family: Mapping[str, str]) -> Built[pd.DataFrame]:
     """Chapter 6's triangle headline (:func:`lva.triangle.headline` with the sizes of
     ``cfg.align``) over ``spaces``: the representations plus the referent-only control, roles from
     ``family``; cached (:func:`_triangle_table`). Its action side is read from :func:`alignment`
@@ -138,12 +136,12 @@ def triangle(
     rather than computed twice."""
     from .triangle import REFERENT, headline
 
-    def build() -> Any:
+    def build() -> pd.DataFrame:
         base = {name: x for name, x in spaces.items() if name != REFERENT}
         known = {anchor(cfg): alignment(cfg, base)} if anchor(cfg) in base else None
         return headline(spaces, family, cfg.align, known=known)
 
-    return _triangle_table(cfg, "headline", spaces, family, build, info)
+    return _triangle_table(cfg, "headline", spaces, family, build)
 
 
 def language_model_poolings(reps: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -164,15 +162,13 @@ def _curve_inputs(
     ]
 
 
+@cache.stage
 def robustness(
-    cfg: Config,
-    reps: dict[str, np.ndarray],
-    pooled: dict[str, dict[str, np.ndarray]] | None = None,
-    info: dict[str, Any] | None = None,
-) -> Any:
+    cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None
+) -> Built[pd.DataFrame]:
     """Stage 7: the specification curve of every language model against :func:`anchor`
     (:func:`lva.robustness.specification_curve` with the sizes of ``cfg.align``), cached under
-    ``<cache>/robustness/curve-<hash>.json`` (:func:`_hashed_table`), the hash covering
+    ``<cache>/robustness/curve-<key>.json`` (:func:`_hashed_table`), the key covering
     ``cfg.align`` and the bytes of every vector it reads, so any change to an agent or an
     embedding recomputes it."""
     from .robustness import meaning_halves, specification_curve
@@ -194,18 +190,15 @@ def robustness(
             seed=align.seed,
             halves=meaning_halves(seed=align.seed),
         ),
-        info,
     )
 
 
+@cache.stage
 def layer_choice(
-    cfg: Config,
-    reps: dict[str, np.ndarray],
-    pooled: dict[str, dict[str, np.ndarray]] | None = None,
-    info: dict[str, Any] | None = None,
-) -> Any:
+    cfg: Config, reps: dict[str, np.ndarray], pooled: dict[str, dict[str, np.ndarray]] | None = None
+) -> Built[pd.DataFrame]:
     """Chapter 6's layer table: :func:`lva.robustness.layer_summary` under mutual k-NN with
-    ``cfg.align``'s k and meaning halves, cached under ``<cache>/robustness/layers-<hash>.json``
+    ``cfg.align``'s k and meaning halves, cached as ``<cache>/robustness/layers-<key>.json``
     (:func:`_hashed_table`, the inputs of :func:`robustness`); its cross-validated columns are
     read from :func:`robustness` (the same :func:`lva.robustness.cv_layer`), not recomputed."""
     from .robustness import layer_summary, meaning_halves
@@ -226,5 +219,4 @@ def layer_choice(
             meaning_halves(seed=align.seed),
             curve=robustness(cfg, reps, pooled),
         ),
-        info,
     )

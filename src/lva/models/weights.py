@@ -1,8 +1,8 @@
 """Weight files: installing the zoo, joining and verifying chunks, and the converted-model cache.
 
 GGUF weights are joined from their chunk packages, checked against a pinned sha256, dequantised
-once and cached per machine as safetensors + config under
-``<cache>/models/<name>-<sha12>-v<schema>/`` (built in a temporary folder and renamed), so later
+once and cached per machine as safetensors + config under ``<cache>/models/<name>-<key>/``
+(the cache's one naming scheme, :class:`lva.cache.Artifact`; built in a temporary folder and renamed), so later
 loads skip the conversion. MPNet's zipped folder goes through the same verify-and-build-once path.
 
 The folder's stamp ``lva-converted.json`` is its manifest: the source's pinned sha256 and, for
@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from lva.cache import file_sha256, notice
+from lva.cache import Artifact, file_sha256, notice
 from lva.config import default_cache_dir
 from lva.errors import CacheError
 from lva.io import FILE_MODE, atomic_path, make_folder, require_space, temp_folder
@@ -131,8 +131,10 @@ def models_cache_dir() -> Path:
 
 
 def converted_dir(spec: ModelSpec) -> Path:
-    """Where the dequantised copy of a GGUF model lives (one per machine / cache)."""
-    return models_cache_dir() / f"{spec.name}-{spec.sha256[:12]}-v{MODELS_SCHEMA}"
+    """Where the dequantised copy of a GGUF model lives (one per machine / cache): a folder named
+    as every cached artifact is (:class:`lva.cache.Artifact`), from the file it converts."""
+    built_from = {"model": spec.name, "gguf_sha256": spec.sha256, "schema": MODELS_SCHEMA}
+    return Artifact(default_cache_dir(), "models", spec.name, built_from).path
 
 
 STAMP = "lva-converted.json"

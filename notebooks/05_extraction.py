@@ -58,6 +58,7 @@ from myst_nb import glue
 
 from lva import embeddings as E
 from lva import models as M
+from lva import names as N
 from lva import pipeline, prose, viz
 from lva.catalogue import model_names
 from lva.config import get_config
@@ -181,7 +182,9 @@ shapes = pd.DataFrame(
     index=list(reps),
 )
 controls = [
-    n for n in reps if E.family_of(n) == "control" and "untrained" not in n
+    n for n in reps
+    if E.family_of(n) == N.CONTROL
+    and n not in (N.UNTRAINED_AGENT, N.UNTRAINED_VISION)
 ]
 family = dict(zip(shapes.index, shapes["family"]))
 glue("lm_summary", prose.language_models(reps, family), display=False)
@@ -206,7 +209,7 @@ for seed, agent in agents.items():
     agent.embed(texts)
     rows.append(
         {
-            "name": f"agent-seed{seed}",
+            "name": N.agent_name(seed),
             "load_s": agent_load,
             "embed_s": time.perf_counter() - t0,
         }
@@ -359,16 +362,15 @@ viz.similarity_heatmaps(
 # %%
 aniso = E.anisotropy_table(reps)
 glue("centred_floor", f"{-1 / (len(texts) - 1):.4f}", display=False)
-language = aniso["family"].isin(
-    ["decoder", "encoder", "vision-language", "static"]
-)
+language = aniso["family"].isin([*N.LANGUAGE_FAMILIES, N.STATIC])
 lm_raw = aniso.loc[language, "raw"]
 glue("lm_raw_min", f"{lm_raw.min():.2f}", display=False)
 glue("lm_raw_min_name", lm_raw.idxmin(), display=False)
 glue("lm_raw_max", f"{lm_raw.max():.2f}", display=False)
 glue("lm_raw_max_name", lm_raw.idxmax(), display=False)
 glue("centred_max", f"{aniso['centred'].abs().max():.3f}", display=False)
-by_depth = E.anisotropy_by_layer(aniso.index[aniso["family"] == "decoder"])
+decoders = aniso.index[aniso["family"] == N.DECODER]
+by_depth = E.anisotropy_by_layer(decoders)
 peak = by_depth.loc[by_depth["raw"].idxmax()]
 depth = by_depth.loc[by_depth["model"] == peak["model"], "layer"].max()
 glue("decoder_peak", f"{peak['raw']:.3f}", display=False)

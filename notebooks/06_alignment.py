@@ -60,7 +60,7 @@ from myst_nb import glue
 
 from lva import alignment as al
 from lva import models as M
-from lva import pipeline, prose, report, viz
+from lva import names, pipeline, prose, report, viz
 from lva import robustness as rb
 from lva.config import get_config
 from lva.display import config_table, metric_label, readable, styled
@@ -151,8 +151,8 @@ viz.alignment_matrix(
 )
 
 # %%
-lms = [n for n in reps if family[n] in report.LM_FAMILIES]
-agents = [n for n in reps if family[n] == "agent"]
+lms = [n for n in reps if family[n] in names.LANGUAGE_FAMILIES]
+agents = [n for n in reps if family[n] == names.AGENT]
 blocks = report.block_means(matrix, family, anchor, N, K)
 glue(
     "llm_ceiling",
@@ -177,7 +177,7 @@ blocks.to_frame().style.format("{:.3f}")
 # %% tags=["remove-input"]
 from lva.reference import headline_by_machine  # noqa: E402
 
-seen = headline_by_machine(f"agent-seed{cfg.agent_seeds[1]}", profile)
+seen = headline_by_machine(names.agent_name(cfg.agent_seeds[1]), profile)
 glue(
     "ceiling_machines",
     "; ".join(f"{m}: {v:.2f}" for m, v in seen.items()) or "none yet",
@@ -220,8 +220,8 @@ explored = [
     if n != anchor
     and (
         family[n]
-        in ("agent", "decoder", "encoder", "static", "vision-language")
-        or n in (vision_first, "bag-of-words", "random")
+        in (names.AGENT, *names.LANGUAGE_FAMILIES, names.STATIC)
+        or n in (vision_first, names.BAG_OF_WORDS, "random")
     )
 ]
 # one column per representation
@@ -345,8 +345,8 @@ readable(pd.DataFrame(paired).T.drop(columns="n")).style.format(
 # `prompt` reads the last token of a one-word summary prompt {cite:p}`jiang2023prompteol`.
 
 # %%
-decoders = [n for n in reps if family[n] == "decoder"]
-encoders = [n for n in reps if family[n] == "encoder"]
+decoders = [n for n in reps if family[n] == names.DECODER]
+encoders = [n for n in reps if family[n] == names.ENCODER]
 # every pooling, every layer (chapter 5's cache)
 pooled = pipeline.language_model_poolings(reps)
 anatomy_spaces = dict(reps)
@@ -496,7 +496,7 @@ scale = rb.scale_table(
     curve, params, {n: M.REGISTRY[n].pooling for n in params}
 )
 hub = [e.parameters for e in M.REGISTRY.values()
-       if e.family == "decoder" and not e.offline and e.parameters]
+       if e.family == names.DECODER and not e.offline and e.parameters]
 glue("paper_sizes", f"{min(hub) / 1e9:.1f}-{max(hub) / 1e9:.1f}",
      display=False)
 ours = [f"{params[n] / 1e9:.2f}" for n in decoders if n in params]
@@ -580,7 +580,7 @@ from lva import triangle as tri
 glue("vision_language", Markdown(prose.vision_language(reps, family)),
      display=False)
 tri_reps = {**reps, tri.REFERENT: pipeline.referent_control(cfg)}
-tri_family = {**family, tri.REFERENT: "control"}
+tri_family = {**family, tri.REFERENT: names.CONTROL}
 # tri.seed_pairs with the config's k, cached
 tri_table = tri.spread(pipeline.triangle_pairs(cfg, tri_reps, tri_family))
 viz.triangle_chart(

@@ -20,8 +20,6 @@ from lva.robustness import decoder_vs_encoder
 
 #: The paper's headline range for action vs decoder LLMs and BLIP (precision@15).
 PAPER_RANGE: tuple[float, float] = (0.70, 0.73)
-#: Families that count as language models in the tables (chapter 6 reads it here).
-LM_FAMILIES: tuple[str, ...] = N.LANGUAGE_FAMILIES
 
 
 def _names(family: Mapping[str, str], *kinds: str) -> list[str]:
@@ -37,7 +35,7 @@ def block_means(matrix: pd.DataFrame, family: Mapping[str, str], anchor: str, n:
     """Mean pair scores of the matrix's blocks: language models among themselves, agents of
     different seeds (the action ceiling), action vs the language models, vs the untrained agent
     and vs bag-of-words, and chance."""
-    lms, agents = _names(family, *LM_FAMILIES), _names(family, N.AGENT)
+    lms, agents = _names(family, *N.LANGUAGE_FAMILIES), _names(family, N.AGENT)
     out = {
         "language model vs language model": _mean_pairs(matrix, lms, lms),
         "agent vs agent (different seeds)": _mean_pairs(matrix, agents, agents),
@@ -162,7 +160,7 @@ def verdicts(
         )
     )
 
-    lm_rows = curve[fam.isin(LM_FAMILIES)]
+    lm_rows = curve[fam.isin(N.LANGUAGE_FAMILIES)]
     bow = {m: score(anchor, N.BAG_OF_WORDS, m) for m in lm_rows["metric"].unique()} if N.BAG_OF_WORDS in spaces else {}
     above = int((lm_rows["score"] > lm_rows["metric"].map(bow)).sum()) if bow else 0
     out.append(
@@ -175,7 +173,7 @@ def verdicts(
     )
 
     if N.UNTRAINED_AGENT in spaces:
-        lms = [n for n in spaces if family.get(n) in LM_FAMILIES]
+        lms = [n for n in spaces if family.get(n) in N.LANGUAGE_FAMILIES]
         metrics = list(dict.fromkeys(curve["metric"]))
         pairs = [(n, m) for n in lms for m in metrics]
         trained = sum(score(anchor, n, m) > score(N.UNTRAINED_AGENT, n, m) for n, m in pairs)

@@ -32,10 +32,15 @@ lab: $(LAB_STAMP)
 	$(PY) -m lva.lab $(LAB_ARGS)
 
 ## Execute every notebook with papermill, then build the book into _build/html.
-book: $(STAMP)
+## paper: first, before the install, whether this machine can hold the models (system python3, standard library).
+book: $(if $(filter paper,$(PROFILE)),paper-memory) $(STAMP)
 	$(if $(filter paper,$(PROFILE)),$(PY) -m lva.models.requirements --profile $(PROFILE))
 	$(if $(filter full paper,$(PROFILE)),$(PY) -m lva.models install --optional)
 	$(PY) -m lva book --profile $(PROFILE)
+
+.PHONY: paper-memory
+paper-memory:
+	@python3 -I src/lva/models/memory.py --profile $(PROFILE)
 
 ## Execute the notebooks without building the book.
 notebooks: $(STAMP)

@@ -53,6 +53,7 @@ def test_the_command_writes_a_valid_entry_from_a_finished_build(tmp_path, monkey
     assert run["make"] == {"test": None, "book": 376.0, "student": None}
     assert run["headline"]["scores"] == HEADLINE["scores"]
     assert run["commit"] == "abc1234+changes" and run["exclusive"] and run["source"] == L.COMMAND
+    assert run["models"] == {}  # no embeddings in this test's cache: no model's times to read
     assert main(args) == 0  # the same build again replaces its run
     assert len(L.load(path)["runs"]) == 1
 
@@ -66,6 +67,16 @@ def test_a_missing_build_or_a_malformed_file_fails_naming_the_fix(tmp_path):
     bad.write_text(json.dumps({"schema": L.LEDGER_SCHEMA, "profile": "fast", "runs": [{"date": "yesterday"}]}))
     with pytest.raises(ValueError, match=r"x-fast.json: runs\[0\] lacks .*date 'yesterday'"):
         L.load(bad)
+
+
+def test_a_runs_models_are_optional_but_checked_when_present():
+    run = fake_run("Intel Xeon", "2026-12-06", 13.0, 0.69)  # recorded before runs held their models' times
+    data = {"schema": L.LEDGER_SCHEMA, "profile": "paper", "runs": [run]}
+    assert L.problems(data) == [] and R.latest_model_times([data], "paper") is None
+    run["models"] = {"bert-base": {"embed_s": None, "device": "cpu"}}
+    assert L.problems(data) == ["runs[0].models.bert-base must hold device, embed_s, load_s, passes, peak_gpu_gb"]
+    run["models"] = ["bert-base"]
+    assert L.problems(data) == ["runs[0].models is not an object"]
 
 
 def test_machine_names_and_vector_classes():

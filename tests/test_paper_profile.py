@@ -10,6 +10,10 @@ pipeline runs from the embeddings to the verdicts in a test-sized configuration.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from lva import models as M
 from lva import pipeline
 from lva.catalogue import family_of
 from lva.config import PAPER_MODELS, STAGES, get_config
+from lva.models import memory as MEM
 from lva.models import requirements as R
 
 #: The real class of each paper checkpoint, built tiny.
@@ -163,6 +168,91 @@ def test_make_accepts_the_paper_profile_and_checks_it_before_the_zoo_installs():
     assert "$(filter $(PROFILE),fast full paper)" in make
     book = make[make.index("\nbook:") :]
     assert book.index("lva.models.requirements --profile") < book.index("lva.models install --optional")
+    # the memory check comes first, before the install ($(STAMP)), with the system python3 alone
+    prerequisites = book.splitlines()[1]
+    assert prerequisites.index("paper-memory") < prerequisites.index("$(STAMP)")
+    check = make[make.index("\npaper-memory:") :].splitlines()[2]
+    assert "python3 -I src/lva/models/memory.py --profile $(PROFILE)" in check and "$(PY)" not in check
+
+
+# ---------------------------------------------------------------------------------------------- before the install
+
+MEMORY_PY = Path(MEM.__file__)
+
+
+def _stdlib_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in an isolated interpreter (``-I``: no PYTHONPATH, no user site), outside the repository."""
+    return subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/")},
+        capture_output=True,
+        text=True,
+        cwd=MEMORY_PY.anchor,
+        timeout=120,
+    )
+
+
+def test_the_memory_check_run_by_path_refuses_a_24_gb_cpu_machine_in_one_line_without_numpy_or_torch():
+    """What ``make book PROFILE=paper`` runs before installing anything: the file run by path, its
+    registry read on its own, the machine set to a CPU-only one of the issue's size."""
+    code = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("memory_check", {str(MEMORY_PY)!r})
+mem = sys.modules["memory_check"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mem)
+mem.system_machine = lambda: mem.Machine("cpu", "no GPU", 24 * 10**9)
+code = mem.main(["--profile", "paper"])
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"numpy", "torch", "transformers", "psutil", "pandas"}})
+print(code, heavy, "lva.models" in sys.modules, sep="|")
+"""
+    out = _stdlib_python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2|[]|False"  # exit code 2, nothing heavy imported, not even lva.models' __init__
+    line = out.stderr
+    assert line.count("\n") == 1 and line.startswith("error: llama-3.1-8b (meta-llama/Llama-3.1-8B) needs ")
+    need_bf16, need_f32 = R.memory_needed("llama-3.1-8b", "bfloat16"), R.memory_needed("llama-3.1-8b", "float32")
+    assert f"{need_bf16 / GB:.1f} GB in bfloat16" in line and f"{need_f32 / GB:.1f} GB in float32" in line
+    assert "no GPU and 24.0 GB of RAM" in line  # the same message as the check after the install:
+    with pytest.raises(R.MachineTooSmall) as err:
+        R.check_memory(R.profile_models("paper"), R.Machine("cpu", "no GPU", 24 * 10**9))
+    assert line == f"error: {err.value}\n"
+
+
+def test_the_memory_check_reads_the_gpu_from_nvidia_smi_and_exits_with_2(tmp_path):
+    """The file run as ``make`` runs it, with a stand-in ``nvidia-smi`` reporting a small GPU."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text('#!/bin/sh\necho "Small GPU, 8192"\n')
+    smi.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-I", str(MEMORY_PY), "--profile", "paper"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: llama-3.1-8b")
+    assert f"{8192 * 2**20 / GB:.1f} GB of free GPU memory (Small GPU)" in out.stderr
+    fits = subprocess.run(
+        [sys.executable, "-I", str(MEMORY_PY), "--profile", "fast"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fits.returncode == 0 and fits.stdout.count("\n") == 1 and "Small GPU" in fits.stdout, fits.stderr
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")  # no driver: the CPU and its RAM
+    assert MEM.nvidia_gpu(str(smi)) is None and MEM.nvidia_gpu(str(tmp_path / "missing")) is None
+    assert MEM.system_machine().available > 0
+
+
+def test_the_memory_check_names_the_same_ram_as_the_full_preflight():
+    import psutil
+
+    assert MEM.total_ram() == psutil.virtual_memory().total
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -323,6 +413,7 @@ def test_paper_profile_runs_offline_from_the_embeddings_to_the_verdicts(offline_
     from lva import report
     from lva import robustness as rb
 
+    t_start = time.perf_counter()
     cfg = get_config("paper", cache_dir=tmp_path / "cache", **TEST_SIZE)
     names = [n for n in cfg.extra_models if M.get_spec(n).hub_id]
     assert names == list(PAPER_MODELS) and set(M.available("paper")) >= set(names)
@@ -364,3 +455,31 @@ def test_paper_profile_runs_offline_from_the_embeddings_to_the_verdicts(offline_
     timing = E.cache_info(names[0])  # what the run ledger reads: where and how long each model ran
     assert timing["device"] == M.pick_device() and timing["load_s"] >= 0 and timing["embed_s"] >= 0
     assert (timing["peak_gpu_gb"] is None) == (timing["device"] == "cpu")
+
+    # the run's ledger entry: each model's load and embedding seconds, device and peak GPU memory
+    from lva import ledger as LG
+    from lva import reference as ref
+
+    chapters = tmp_path / "chapters"  # what the book runner leaves once every chapter has run
+    chapters.mkdir()
+    (chapters / "timings-paper.json").write_text(json.dumps({"05_language_models": time.perf_counter() - t_start}))
+    entry = LG.run_entry("paper", chapters, tmp_path, None)
+    assert set(names) <= set(entry["models"])  # the default zoo was not embedded here: only these are cached
+    for name in names:
+        measured = entry["models"][name]
+        assert measured["embed_s"] >= 0 and measured["load_s"] >= 0 and measured["device"] == M.pick_device(), name
+        assert (measured["peak_gpu_gb"] is None) == (measured["device"] == "cpu"), name
+        # poolings of one forward pass share a record: each pass is counted once
+        assert measured["passes"] == len({M.prompt_template(p) for p in M.get_spec(name).all_poolings}), name
+    assert sum(entry["models"][n]["load_s"] for n in names) > 0  # each model was loaded once, in its first pass
+    LG.record(tmp_path / "ledger", "paper", entry)  # a valid ledger file, or ValueError
+
+    assert "No `paper` run with its models' times" in ref.paper_requirements([])
+    page = ref.paper_requirements(LG.ledgers(tmp_path / "ledger"))
+    assert "**Measured**" in page and ref._column(entry) in page
+    rows = {line.split(" | ")[0].strip("| `"): line for line in page.splitlines() if line.startswith("| `")}
+    for name in names:
+        measured = entry["models"][name]
+        cells = rows[name].strip("| ").split(" | ")
+        peak = "–" if measured["peak_gpu_gb"] is None else f"{measured['peak_gpu_gb']:.1f}"
+        assert cells[-3:] == [measured["device"], f"{measured['load_s']:.1f} + {measured['embed_s']:.1f}", peak]

@@ -3,9 +3,11 @@
 One small JSON file per machine and profile, ``ledger/<processor>-<profile>.json``, records the
 runs of the book on that machine: the processor, its vector instructions, cores and memory, the
 code version, each chapter's wall time and peak memory, the ``make`` targets' times when known,
-and chapter 6's headline numbers. ``python -m lva ledger --profile fast`` adds the run of a
-finished build (the runner's ``timings-<profile>.json`` and ``memory-<profile>.json``, and the
-cached headline table); runs measured elsewhere are entered as data, with their source.
+chapter 6's headline numbers, and each language model's load and embedding seconds, device and
+peak GPU memory (:func:`model_timings`, from its embeddings' cache records).
+``python -m lva ledger --profile fast`` adds the run of a finished build (the runner's
+``timings-<profile>.json`` and ``memory-<profile>.json``, the cached headline table and embeddings);
+runs measured elsewhere are entered as data, with their source.
 
 :mod:`lva.reference` renders them into the reference pages' tables.
 """
@@ -45,6 +47,10 @@ _RUN_KEYS = {
     "headline",
     "note",
 }
+#: Fields a run may lack: runs recorded before the field existed.
+_OPTIONAL_RUN_KEYS = {"models"}
+#: What a run records of each language model (:func:`model_timings`).
+_MODEL_KEYS = {"load_s", "embed_s", "device", "peak_gpu_gb", "passes"}
 _MACHINE_KEYS = ("processor", "vector_isa", "cores", "memory_gb")
 
 
@@ -143,6 +149,51 @@ def cached_headline(cfg: Config) -> dict[str, Any]:
     }
 
 
+def model_timings(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Each language model of ``cfg``'s profile whose embeddings are cached: the seconds spent loading
+    its weights and running its embedding passes (every pooling, every layer), the device, and the
+    peak GPU memory of its largest pass (None on a CPU), summed over its ``passes`` as the cache
+    files' records hold them (:func:`lva.embeddings.cache_info`, in the default cache folder).
+    Poolings of one forward pass share a record, counted once; a model not cached is left out."""
+    from . import embeddings as E
+    from . import models as M
+    from .names import LANGUAGE_FAMILIES
+
+    # the build's models: the default zoo ("offline", as lva.catalogue.model_names) and the profile's extras
+    names = dict.fromkeys([*(n for n, s in M.REGISTRY.items() if s.default), *cfg.extra_models])
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        spec = M.get_spec(name)
+        if spec.family not in LANGUAGE_FAMILIES:
+            continue
+        passes: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for pooling in spec.all_poolings:
+            try:
+                info = E.cache_info(name, None, pooling)
+            except FileNotFoundError:
+                continue
+            fields = (info["load_s"], info["embed_s"], info["device"], info["peak_gpu_gb"])
+            passes[(M.prompt_template(pooling), *fields)] = info
+        if not passes:
+            continue
+        runs = list(passes.values())
+
+        def total(key: str, runs: list[dict[str, Any]] = runs) -> float | None:
+            values = [r[key] for r in runs]
+            return None if any(v is None for v in values) else round(float(sum(values)), 3)
+
+        peaks = [float(r["peak_gpu_gb"]) for r in runs if r["peak_gpu_gb"] is not None]
+        devices = dict.fromkeys(str(r["device"]) for r in runs if r["device"])
+        out[name] = {
+            "load_s": total("load_s"),
+            "embed_s": total("embed_s"),
+            "device": ", ".join(devices) or None,
+            "peak_gpu_gb": max(peaks) if peaks else None,
+            "passes": len(runs),
+        }
+    return out
+
+
 def run_entry(
     profile: str,
     chapters_dir: Path,
@@ -153,13 +204,15 @@ def run_entry(
     note: str = "",
     machine: Mapping[str, Any] | None = None,
     exclusive: bool = True,
+    models: Callable[[Config], dict[str, dict[str, Any]]] | None = model_timings,
 ) -> dict[str, Any]:
     """The ledger record of the finished build in ``chapters_dir`` on this machine (``exclusive``:
-    nothing else ran meanwhile)."""
+    nothing else ran meanwhile; ``models``: each language model's times, :func:`model_timings`)."""
     seconds, peaks, finished, ran = finished_build(chapters_dir, profile)
     unknown = set(make or {}) - set(MAKE_TARGETS)
     if unknown:
         raise ValueError(f"unknown make targets {sorted(unknown)}; valid: {', '.join(MAKE_TARGETS)}")
+    cfg = get_config(profile)
     return {
         "date": finished,
         "source": COMMAND,
@@ -171,7 +224,8 @@ def run_entry(
         "book_build_s": book_build_s,
         "peak_gb": max(peaks.values()) if peaks else None,
         "make": {t: (make or {}).get(t) for t in MAKE_TARGETS},
-        "headline": headline(get_config(profile)) if headline else None,
+        "headline": headline(cfg) if headline else None,
+        "models": models(cfg) if models else None,
         "note": note,
     }
 
@@ -203,8 +257,15 @@ def problems(data: Any) -> list[str]:
             continue
         if missing := _RUN_KEYS - set(run):
             found.append(f"{where} lacks {sorted(missing)}")
-        if unexpected := set(run) - _RUN_KEYS:
+        if unexpected := set(run) - _RUN_KEYS - _OPTIONAL_RUN_KEYS:
             found.append(f"{where} has unknown keys {sorted(unexpected)}")
+        models = run.get("models") or {}
+        if not isinstance(models, dict):
+            found.append(f"{where}.models is not an object")
+        else:
+            for name, model in models.items():
+                if not isinstance(model, dict) or set(model) != _MODEL_KEYS:
+                    found.append(f"{where}.models.{name} must hold {', '.join(sorted(_MODEL_KEYS))}")
         machine = run.get("machine") or {}
         if [k for k in _MACHINE_KEYS if k not in machine]:
             found.append(f"{where}.machine lacks one of {', '.join(_MACHINE_KEYS)}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import PROFILES, Config, get_config, repo_root
+from .config import PAPER_PROFILE, PROFILES, Config, get_config, repo_root
 from .ledger import COMMAND, LEDGER_DIR, MAKE_TARGETS, ledgers
 
 GENERATED_DIR = Path("book") / "_generated"
@@ -226,16 +226,33 @@ def models_tables() -> dict[str, str]:
     return out
 
 
+def latest_model_times(files: Sequence[Mapping[str, Any]], profile: str) -> Mapping[str, Any] | None:
+    """The latest run of ``profile`` in the ledger that recorded its models' times (one run alone on
+    its machine when there is one), or None."""
+    runs = [r for d in files if d["profile"] == profile for r in d["runs"] if r.get("models")]
+    runs.sort(key=lambda r: (r["exclusive"], r["date"]))
+    return runs[-1] if runs else None
+
+
+def paper_requirements(files: Sequence[Mapping[str, Any]], profile: str = PAPER_PROFILE) -> str:
+    """The reproduce page's table of what the paper's models need: the estimates, and the measured
+    times and peak GPU memory of the latest run in the ledger (:func:`latest_model_times`) when there is one."""
+    from .models.requirements import requirements_markdown
+
+    run = latest_model_times(files, profile)
+    if run is None:
+        return requirements_markdown(profile)
+    return requirements_markdown(profile, run["models"], f"{_column(run)}, {run['date'][:10]}")
+
+
 def pages(ledger_dir: Path) -> dict[str, str]:
     """Every generated table by file stem."""
     files = ledgers(ledger_dir)
-    from .models.requirements import requirements_markdown
-
     out = {
         "ledger-runs": runs_table(files),
         "profiles": profiles_table(),
         **models_tables(),
-        "paper-requirements": requirements_markdown(),
+        "paper-requirements": paper_requirements(files),
     }
     for profile in PROFILES:
         out[f"ledger-times-{profile}"] = times_table(files, profile)

@@ -2,7 +2,8 @@
 
 The ``paper`` profile adds hub checkpoints of up to 8B parameters (:data:`lva.config.PAPER_MODELS`).
 :func:`preflight` refuses in one line, naming the model and the fix, when this machine cannot
-hold one of them (:func:`check_memory`: bfloat16 on a GPU, float32 on a CPU), when the hub
+hold one of them (:func:`check_memory`, from :mod:`lva.models.memory`: bfloat16 on a GPU, float32
+on a CPU), when the hub
 cannot be reached for one that is not cached here, or when a gated model's licence has not been
 accepted (:func:`check_hub`); then it downloads the missing ones into the Hugging Face cache
 (:func:`fetch`), where the chapters find them. It also sizes the GPU batches (:func:`cuda_batch_size`) and gives the
@@ -10,7 +11,8 @@ estimates of the reproduce page (:func:`requirements_table`), labelled as estima
 ledger entry replaces them.
 
 ``python -m lva.models.requirements --profile paper`` runs :func:`preflight` alone (``--check-only``:
-without downloading).
+without downloading); ``python3 src/lva/models/memory.py --profile paper`` runs the memory check
+alone, with the standard library, before anything is installed.
 """
 
 from __future__ import annotations
@@ -18,20 +20,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lva.errors import BadInput, guarded
 
+from . import memory
 from .availability import is_available
+from .memory import BYTES_PER_PARAMETER, OVERHEAD, Machine, memory_needed, profile_models
+from .memory import MachineTooSmall as MachineTooSmall  # re-exported: what preflight raises
+from .memory import dtype_on as dtype_on
 from .registry import ECHO_TEMPLATE, PROMPT_TEMPLATE, ModelSpec, get_spec
 
-#: Bytes per parameter of each dtype a model runs in.
-BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
-#: Memory on top of the weights while a model embeds (activations of every layer, the CUDA context,
-#: loading buffers): a margin chosen here, not a measurement.
-OVERHEAD = 1.2
 #: Assumptions of the time estimates (not measurements): sustained bfloat16 throughput of one
 #: modern data-centre GPU on short batched sentences, and the rate weights are read from a local disk.
 GPU_FLOPS = 1e14
@@ -39,10 +39,6 @@ DISK_BYTES_PER_S = 1e9
 #: The largest GPU batch :func:`cuda_batch_size` picks (the instructions are a few hundred short texts).
 MAX_BATCH = 512
 _GB = 1e9
-
-
-class MachineTooSmall(BadInput, RuntimeError):
-    """A model does not fit this machine's memory (GPU memory when there is a GPU, else RAM)."""
 
 
 class HubUnreachable(BadInput, RuntimeError):
@@ -53,16 +49,6 @@ class GatedModel(BadInput, RuntimeError):
     """A gated model whose licence this account has not accepted (or no account is logged in)."""
 
 
-@dataclass(frozen=True)
-class Machine:
-    """Where the models would run: ``device`` (``cuda`` or ``cpu``), its ``name`` and the memory
-    ``available`` to a model (free GPU memory, or total RAM on a CPU-only machine), in bytes."""
-
-    device: str
-    name: str
-    available: int
-
-
 def this_machine() -> Machine:
     """This machine: the first GPU's free memory when torch sees one, else the total RAM."""
     import torch
@@ -70,53 +56,13 @@ def this_machine() -> Machine:
     if torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info(0)
         return Machine("cuda", torch.cuda.get_device_name(0), int(free))
-    try:
-        import psutil
-
-        ram = int(psutil.virtual_memory().total)
-    except ImportError:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return Machine("cpu", "no GPU", ram)
-
-
-def dtype_on(spec: ModelSpec, device: str) -> str:
-    """The dtype ``spec`` runs in on ``device``: its registered dtype on CUDA, float32 on a CPU (as
-    :mod:`lva.models.loaders` loads it)."""
-    return spec.dtype if device.startswith("cuda") else "float32"
-
-
-def memory_needed(name: str | ModelSpec, dtype: str) -> int:
-    """Bytes a model needs to embed in ``dtype``: its weights (published parameter count) times
-    :data:`OVERHEAD`; 0 when the registry has no parameter count (controls, static vectors)."""
-    spec = get_spec(name)
-    return int(round((spec.parameters or 0) * BYTES_PER_PARAMETER[dtype] * OVERHEAD))
-
-
-def _gb(n: float) -> str:
-    return f"{n / _GB:.1f} GB"
+    return Machine("cpu", "no GPU", memory.total_ram())
 
 
 def check_memory(names: Sequence[str], machine: Machine | None = None) -> None:
-    """``MachineTooSmall`` (one line: the largest model that does not fit, what it needs in
-    bfloat16 on a GPU and in float32 on a CPU, what this machine has, and the others that do not
-    fit) when a model of ``names`` needs more memory than ``machine`` has."""
-    machine = machine or this_machine()
-    need = {n: memory_needed(n, dtype_on(get_spec(n), machine.device)) for n in names}
-    too_big = sorted((n for n in names if need[n] > machine.available), key=need.get, reverse=True)
-    if not too_big:
-        return
-    worst = get_spec(too_big[0])
-    found = (
-        f"this machine has {_gb(machine.available)} of free GPU memory ({machine.name})"
-        if machine.device == "cuda"
-        else f"this machine has no GPU and {_gb(machine.available)} of RAM"
-    )
-    others = f"; {', '.join(too_big[1:])} do not fit either" if len(too_big) > 1 else ""
-    raise MachineTooSmall(
-        f"{worst.name} ({worst.hub_id or worst.source}) needs {_gb(memory_needed(worst, worst.dtype))} in "
-        f"{worst.dtype} on a GPU ({_gb(memory_needed(worst, 'float32'))} in float32 on a CPU), but {found}{others}; "
-        f"run it on a GPU with at least {_gb(memory_needed(worst, worst.dtype))} free"
-    )
+    """:func:`lva.models.memory.check_memory` of ``names`` on ``machine`` (default: :func:`this_machine`):
+    ``MachineTooSmall``, in one line, when one of them does not fit."""
+    memory.check_memory(names, machine or this_machine())
 
 
 def _hub_offline() -> bool:
@@ -162,13 +108,6 @@ def check_hub(names: Sequence[str]) -> list[str]:
                 f"(HF_HOME) here"
             ) from None
     return [s.name for s in missing]
-
-
-def profile_models(profile: str) -> list[str]:
-    """The models a profile adds to the default zoo that have a parameter count (what :func:`check_memory` checks)."""
-    from lva.config import get_config
-
-    return [n for n in get_config(profile).extra_models if get_spec(n).parameters]
 
 
 def weight_files(files: Sequence[str]) -> list[str]:
@@ -273,18 +212,45 @@ def requirements_table(profile: str = "paper") -> list[dict[str, Any]]:
     return rows
 
 
-def requirements_markdown(profile: str = "paper") -> str:
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def requirements_markdown(
+    profile: str = "paper", measured: Mapping[str, Mapping[str, Any]] | None = None, measured_on: str = ""
+) -> str:
     """:func:`requirements_table` as the Markdown table of the reproduce page, followed by the
-    assumptions of its estimates (the page includes it from ``book/_generated/``)."""
+    assumptions of its estimates (the page includes it from ``book/_generated/``). ``measured``: a
+    run's ledger entry per model (:func:`lva.ledger.model_timings`), made on ``measured_on``: its
+    device, load and embedding seconds and peak GPU memory become three more columns."""
     rows = requirements_table(profile)
+    if measured:
+        for row in rows:
+            run = measured.get(row["model"]) or {}
+            peak = run.get("peak_gpu_gb")
+            row["measured device"] = run.get("device") or "–"
+            times = f"{_seconds(run.get('load_s'))} + {_seconds(run.get('embed_s'))}"
+            row["measured load + embed (s)"] = times if run else "–"
+            row["measured peak GPU memory (GB)"] = "–" if peak is None else f"{peak:.1f}"
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(f"`{v}`" if c == "model" else str(v) for c, v in r.items()) + " |" for r in rows]
-    return "\n".join(lines) + (
+    estimate = (
         f"\n\nMemory: the weights at the published parameter count times {OVERHEAD} (activations, the CUDA "
         f"context). Time: an **estimate**, not a measurement, for one model on one GPU: its weights read at "
         f"{DISK_BYTES_PER_S / 1e9:g} GB/s plus 2 x parameters x tokens FLOPs (every instruction in every pooling's "
-        f"prompt) at {GPU_FLOPS / 1e12:g} TFLOP/s; downloading is not included. A run's ledger entry replaces it.\n"
+        f"prompt) at {GPU_FLOPS / 1e12:g} TFLOP/s; downloading is not included. A run's ledger entry replaces it."
+    )
+    if not measured:
+        return "\n".join(lines) + estimate + f" No `{profile}` run with its models' times is in the ledger yet.\n"
+    return (
+        "\n".join(lines)
+        + estimate
+        + (
+            f"\n\n**Measured** (the last three columns): the latest `{profile}` run in the ledger, {measured_on}. Each "
+            f"model's seconds loading its weights and running its embedding passes (every pooling, every layer), "
+            f"and the peak GPU memory of its largest pass (– on a CPU), read from its embeddings' cache records.\n"
+        )
     )
 
 

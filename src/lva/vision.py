@@ -96,8 +96,8 @@ def imagenet_features(images: np.ndarray, tile: int = 8, batch: int = 64, show_p
 
     With ``tile = 8`` pixels per cell, the stride-8 map has exactly one vector per cell of the view.
     ``batch`` views at a time, a speed and memory knob: the features agree across batch sizes to
-    within one float16 step (the convolution kernel, chosen per batch and processor, may round a
-    sum the other way; the tests check this bound).
+    within one float16 step at their magnitude, or at 1.0 for features near zero (the convolution
+    kernel, chosen per batch and processor, may round a sum the other way; the tests check this bound).
     """
     net = backbone()
     cells = tuple(np.shape(images)[1:3])

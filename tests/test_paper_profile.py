@@ -226,23 +226,16 @@ def test_the_memory_check_reads_the_gpu_from_nvidia_smi_and_exits_with_2(tmp_pat
     smi.write_text('#!/bin/sh\necho "Small GPU, 8192"\n')
     smi.chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path)}
-    out = subprocess.run(
-        [sys.executable, "-I", str(MEMORY_PY), "--profile", "paper"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def check(profile: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-I", str(MEMORY_PY), "--profile", profile]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    out = check("paper")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: llama-3.1-8b")
     assert f"{8192 * 2**20 / GB:.1f} GB of free GPU memory (Small GPU)" in out.stderr
-    fits = subprocess.run(
-        [sys.executable, "-I", str(MEMORY_PY), "--profile", "fast"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fits = check("fast")
     assert fits.returncode == 0 and fits.stdout.count("\n") == 1 and "Small GPU" in fits.stdout, fits.stderr
     smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")  # no driver: the CPU and its RAM
     assert MEM.nvidia_gpu(str(smi)) is None and MEM.nvidia_gpu(str(tmp_path / "missing")) is None

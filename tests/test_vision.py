@@ -66,7 +66,7 @@ def test_imagenet_features_do_not_depend_on_the_batch_size():
     """The batch is a speed knob (lva.vision.imagenet_features). Which convolution kernel runs can
     depend on the batch and the processor, so a float32 sum may round the other way: at most one
     float16 step at the feature's magnitude or at 1.0 (:func:`_batch_differences`), and at most
-    1% of the features differ at all (on AVX2, about 0.05% do)."""
+    1% of the features differ at all (on two AMD EPYCs, about 0.05% did)."""
     pytest.importorskip("efficientnet_lite_pytorch")
     from lva.vision import imagenet_features
 

@@ -102,8 +102,15 @@ def times_table(files: Sequence[Mapping[str, Any]], profile: str) -> str:
 
 
 def _latest_headlines(files: Sequence[Mapping[str, Any]], profile: str) -> list[Mapping[str, Any]]:
-    """The latest run of each machine's ledger file of ``profile`` that recorded headline numbers."""
-    return [d["runs"][-1] for d in files if d["profile"] == profile and d["runs"][-1]["headline"]]
+    """The latest run of ``profile`` that recorded headline numbers on each kind of machine (its
+    processor and vector instructions: the kernels, and so the last bits, depend on both)."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for data in files:
+        if data["profile"] == profile:
+            for run in data["runs"]:
+                if run["headline"]:
+                    latest[(run["machine"]["processor"], run["machine"]["vector_isa"])] = run
+    return list(latest.values())
 
 
 def headline_by_machine(name: str, profile: str, root: Path | None = None) -> dict[str, float]:

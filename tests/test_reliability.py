@@ -96,6 +96,8 @@ def test_every_artifact_path_is_its_kind_name_and_the_key_of_what_it_is_built_fr
     assert embedding.path == E.cache_path("random", TEXTS, cache_dir=tmp_path)
     assert embedding.path.name == f"mean-{cache.key_of(embedding.built_from)}.npz"
     assert embedding.path.parent == tmp_path / "embeddings" / "random"
+    folder = cache.Artifact(tmp_path, "models", "qwen2.5-coder-0.5b", {"n": 1})  # a folder: no file type
+    assert folder.path.name == f"qwen2.5-coder-0.5b-{cache.key_of({'n': 1})}"
 
 
 def test_a_stage_called_gives_its_value_and_built_says_how_it_was_obtained(tmp_path):

@@ -243,6 +243,10 @@ def run(
         from .models.requirements import preflight
 
         preflight(profile)
+    from .config import default_cache_dir
+    from .legacy import migrate
+
+    migrate(default_cache_dir())  # a cache of the earlier layout: moved, not rebuilt
     root = repo_root()
     notebooks_dir = notebooks_dir or root / "notebooks"
     out_dir = out_dir or root / CHAPTERS_DIR

@@ -57,9 +57,12 @@ class Artifact:
 
     @property
     def path(self) -> Path:
-        """``<root>/<kind>/<stem>-<key><suffix>`` (nothing is created)."""
+        """``<root>/<kind>/<stem>-<key><suffix>`` (nothing is created); a name without a file
+        type (letters after its last dot, as in ``.npz``) takes the key at its end."""
         name = Path(self.name)
-        return Path(self.root) / self.kind / f"{name.stem}-{key_of(self.built_from)}{name.suffix}"
+        suffix = name.suffix if name.suffix[1:].isalpha() else ""
+        stem = self.name[: len(self.name) - len(suffix)]
+        return Path(self.root) / self.kind / f"{stem}-{key_of(self.built_from)}{suffix}"
 
 
 @dataclass(frozen=True)

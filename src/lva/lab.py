@@ -73,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from jupyterlab.commands import get_app_dir
     except ImportError:
         raise SystemExit("JupyterLab is not installed: run `make lab`, or `pip install -e '.[lab]'`") from None
+    from .config import default_cache_dir
+    from .legacy import migrate
+
+    migrate(default_cache_dir())  # a cache of the earlier layout: moved, not rebuilt
     write_settings(Path(get_app_dir()) / "settings")
     cmd = lab_command(repo_root(), extra, as_root=is_root())
     print("$ jupyter lab", " ".join(cmd[3:]), flush=True)

@@ -130,11 +130,12 @@ def models_cache_dir() -> Path:
     return default_cache_dir() / "models"
 
 
-def converted_dir(spec: ModelSpec) -> Path:
-    """Where the dequantised copy of a GGUF model lives (one per machine / cache): a folder named
-    as every cached artifact is (:class:`lva.cache.Artifact`), from the file it converts."""
+def converted_dir(spec: ModelSpec, root: Path | None = None) -> Path:
+    """Where the dequantised copy of a GGUF model lives in the cache ``root`` (default: this
+    machine's): a folder named as every cached artifact is (:class:`lva.cache.Artifact`), from
+    the file it converts."""
     built_from = {"model": spec.name, "gguf_sha256": spec.sha256, "schema": MODELS_SCHEMA}
-    return Artifact(default_cache_dir(), "models", spec.name, built_from).path
+    return Artifact(root or default_cache_dir(), "models", spec.name, built_from).path
 
 
 STAMP = "lva-converted.json"

@@ -70,3 +70,19 @@ def test_a_file_whose_current_path_is_taken_or_whose_manifest_is_unreadable_stay
     cache.manifest_path(stray).write_text("{not json")
     assert migrate(tmp_path) == 0 and old.exists() and stray.exists()
     assert migrate(tmp_path / "missing") == 0
+
+
+def test_a_read_only_old_cache_is_left_as_it_is_after_one_line(tmp_path, monkeypatch, capfd):
+    """A class's shared cache may be mounted read-only: nothing moves, nothing fails."""
+    import errno
+
+    cfg = get_config("fast", cache_dir=tmp_path, demos__episodes_per_task=1)
+    pipeline.demonstrations(cfg, show_progress=False)
+    old = _to_old(cfg.artifact("demos", "demos.npz"), tmp_path / f"demos-{cfg.key('env', 'demos')}" / "demos.npz")
+
+    def read_only(self, target):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "rename", read_only)
+    assert migrate(tmp_path) == 0 and old.exists() and cache.manifest_path(old).exists()
+    assert "Read-only file system" in capfd.readouterr().err

@@ -72,7 +72,7 @@ def _converted_models(root: Path) -> list[tuple[Path, Path]]:
 def migrate(root: Path) -> int:
     """Move every artifact of the earlier layout under ``root`` to its current path (one line
     saying how many); files already at home, unknown ones and ones whose new path is taken stay.
-    A read-only cache is left as it is. Returns the number moved."""
+    A read-only cache is left as it is, after one line. Returns the number moved."""
     root = Path(root)
     if not root.is_dir():
         return 0
@@ -93,11 +93,15 @@ def migrate(root: Path) -> int:
             if not new.exists():
                 old.rename(new)
                 moved += 1
-    except PermissionError:
+        for folder in sorted(root.iterdir()):  # the old stage folders, if nothing else is left in them
+            if folder.is_dir() and re.fullmatch(r"[a-z-]+-[0-9a-f]{12}", folder.name) and not any(folder.iterdir()):
+                folder.rmdir()
+    except OSError as err:  # a read-only cache (a class's shared one): read as it is
+        notice(
+            f"could not move the earlier layout's artifacts in {root} ({err.strerror}); "
+            "run `make book` once where it is writable"
+        )
         return moved
-    for folder in sorted(root.iterdir()):  # the old stage folders, if nothing else is left in them
-        if folder.is_dir() and re.fullmatch(r"[a-z-]+-[0-9a-f]{12}", folder.name) and not any(folder.iterdir()):
-            folder.rmdir()
     if moved:
         notice(f"moved {moved} cached artifacts of the earlier layout to their current paths in {root}")
     return moved

@@ -73,15 +73,7 @@ def test_trained_success_reports_every_task_and_training_time(tmp_path):
     """trained_success trains once (tiny config), then reads the cached agent: same numbers both times."""
     from lva.instructions import TASK_NAMES
 
-    cfg = get_config(
-        "fast",
-        cache_dir=tmp_path,
-        demos__episodes_per_task=6,
-        train__epochs=1,
-        train__monitor_episodes_per_task=2,
-        checks__eval_episodes_per_task=3,
-        threads=1,
-    )
+    cfg = get_config("fast", cache_dir=tmp_path, **TINY)
     first = trained_success(cfg, 0)
     assert set(first) == {*TASK_NAMES.values(), "training s"}
     assert all(0.0 <= first[t] <= 1.0 for t in TASK_NAMES.values()) and first["training s"] > 0

@@ -28,10 +28,14 @@ def family_of(name: str) -> str:
     raise ValueError(f"unknown representation {name!r}; valid: {', '.join(valid)}")
 
 
+def build_models(cfg: Any) -> list[str]:
+    """The language models and controls a build of ``cfg`` embeds: the default zoo and controls,
+    then the profile's ``cfg.extra_models`` (e.g. the optional Qwen2.5-Coder-1.5B of ``full``),
+    whether or not they are installed here."""
+    return list(dict.fromkeys([*M.model_set("offline"), *cfg.extra_models]))
+
+
 def model_names(cfg: Any, models: str | Sequence[str] = "offline") -> list[str]:
-    """The language models and controls a build embeds: ``lva.models.select(models)``, where
-    ``"offline"`` also includes the profile's ``cfg.extra_models`` (e.g. the optional
-    Qwen2.5-Coder-1.5B of the ``full`` profile). A missing one fails at once, naming it."""
-    if isinstance(models, str) and models == "offline":
-        models = [*M.select("offline"), *[n for n in cfg.extra_models if n not in M.select("offline")]]
-    return M.select(models)
+    """``lva.models.select(models)``, where ``"offline"`` is :func:`build_models`: a missing
+    model fails at once, naming it."""
+    return M.select(build_models(cfg) if isinstance(models, str) and models == "offline" else models)

@@ -157,12 +157,11 @@ def model_timings(cfg: Config) -> dict[str, dict[str, Any]]:
     Poolings of one forward pass share a record, counted once; a model not cached is left out."""
     from . import embeddings as E
     from . import models as M
+    from .catalogue import build_models
     from .names import LANGUAGE_FAMILIES
 
-    # the build's models: the default zoo ("offline", as lva.catalogue.model_names) and the profile's extras
-    names = dict.fromkeys([*(n for n, s in M.REGISTRY.items() if s.default), *cfg.extra_models])
     out: dict[str, dict[str, Any]] = {}
-    for name in names:
+    for name in build_models(cfg):
         spec = M.get_spec(name)
         if spec.family not in LANGUAGE_FAMILIES:
             continue

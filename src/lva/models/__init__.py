@@ -35,6 +35,7 @@ from .availability import (
     available,
     installed_mb,
     is_available,
+    model_set,
     provenance_table,
     select,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "linear_engine",
     "load",
     "main",
+    "model_set",
     "models_cache_dir",
     "onednn_linear",
     "pick_device",

@@ -120,7 +120,7 @@ def installed_mb(name: str | ModelSpec) -> float | None:
     return total / 1e6 if total else None
 
 
-def _model_set(models: str) -> list[str]:
+def model_set(models: str) -> list[str]:
     """The names of a model set: ``"offline"`` (the default zoo and controls), ``"paper"`` (the
     hub checkpoints) or ``"all"`` (the whole registry)."""
     if models == "offline":
@@ -135,13 +135,13 @@ def available(models: str = "offline") -> list[str]:
     entries found locally), ``"all"`` (anything loadable now)."""
     if models not in ("offline", "paper", "all"):
         raise ValueError(f"unknown model set {models!r}; valid: offline, paper, all")
-    return [n for n in _model_set(models) if is_available(n)]
+    return [n for n in model_set(models) if is_available(n)]
 
 
 def select(models: str | Sequence[str] = "offline") -> list[str]:
     """Resolve a model set to names, failing at once (naming them) when any is missing."""
     if isinstance(models, str) and models in ("offline", "paper"):
-        names = _model_set(models)
+        names = model_set(models)
     elif isinstance(models, str):
         names = [models]
     else:
